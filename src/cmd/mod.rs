@@ -1,0 +1,17 @@
+//! One file per subcommand; this file only dispatches.
+
+mod config;
+mod init;
+mod version;
+
+use crate::cli::Command;
+use crate::context::Ctx;
+use crate::error::Error;
+
+pub fn dispatch(ctx: &Ctx, command: Command) -> Result<(), Error> {
+    match command {
+        Command::Version(a) => version::run(ctx, &a),
+        Command::Config(a) => config::run(ctx, &a),
+        Command::Init(a) => init::run(ctx, &a),
+    }
+}

@@ -1,0 +1,69 @@
+//! Writing files so that nothing is lost: write a temporary file beside the target, then rename
+//! it into place. A crash leaves either the old file or the new one, never half of either.
+
+use std::io::Write;
+
+use camino::Utf8Path;
+
+use crate::error::Error;
+
+/// What to do when the target exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    Keep,
+    Replace,
+}
+
+/// Writes `contents` to `path` atomically. With `Existing::Keep`, an existing file is an error
+/// (checked at the rename, so a file created meanwhile is not clobbered either).
+pub fn write_atomic(path: &Utf8Path, contents: &[u8], existing: Existing) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_str().is_empty() => d,
+        _ => Utf8Path::new("."),
+    };
+    let io = |action, source| Error::Io {
+        action,
+        path: path.to_string(),
+        source,
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".azdeploy-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| io("create a temporary file for", e))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| io("write", e))?;
+    let result = match existing {
+        Existing::Keep => tmp.persist_noclobber(path),
+        Existing::Replace => tmp.persist(path),
+    };
+    result.map(drop).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::failed(
+                format!("{path} already exists; not overwriting it"),
+                "pass --force to replace it",
+            )
+        } else {
+            io("write", e.error)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_refuses_and_replace_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = camino::Utf8PathBuf::from_path_buf(d.path().join("f.json")).unwrap();
+        write_atomic(&p, b"one", Existing::Keep).unwrap();
+        let e = write_atomic(&p, b"two", Existing::Keep).unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "one");
+        write_atomic(&p, b"two", Existing::Replace).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
+        let leftovers = std::fs::read_dir(d.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file left behind");
+    }
+}

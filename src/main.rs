@@ -1,0 +1,117 @@
+//! `docker-azdeploy`: a Docker CLI plugin that builds linux/amd64 images, proves they run, and
+//! ships them to Azure Container Apps.
+//!
+//! `main` answers docker's metadata handshake before anything else (no parsing, no I/O but one
+//! write), then the other early shapes (completion, hooks), then parses our arguments with clap,
+//! sets up cancellation and runs the command. It alone prints errors and picks the exit code.
+
+mod argv;
+mod cancel;
+mod cli;
+mod cmd;
+mod complete;
+mod config;
+mod context;
+mod docker;
+mod error;
+mod files;
+mod hints;
+mod output;
+mod runner;
+mod tools;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use camino::Utf8PathBuf;
+
+use crate::argv::Invocation;
+use crate::error::{Error, USAGE_CODE};
+
+/// The metadata docker reads at every `docker --help`, `docker info` and `docker azdeploy …`.
+const METADATA: &str = include_str!("../plugin-metadata.json");
+
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.len() == 1 && args[0] == argv::METADATA_ARG {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(METADATA.as_bytes()).and_then(|()| out.flush());
+        return;
+    }
+    std::process::exit(run(&args));
+}
+
+fn run(args: &[OsString]) -> i32 {
+    let (globals, args, help) = match argv::parse(args) {
+        Invocation::Complete(words) => {
+            // Spawns nothing and prints only candidates: see complete.rs.
+            let _ = output::stdout_line(complete::answer(&words).trim_end());
+            return 0;
+        }
+        Invocation::Hooks => return 0,
+        Invocation::Run {
+            globals,
+            args,
+            help,
+        } => (globals, args, help),
+    };
+    let cli = match cli::parse(&args, help) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { USAGE_CODE } else { 0 };
+        }
+    };
+    let Some(command) = cli.command else {
+        let _ = cli::command().print_help();
+        return 0;
+    };
+    match start(globals, cli.verbose, cli.dry_run, command) {
+        Ok(()) => 0,
+        Err(e) => report(&e),
+    }
+}
+
+fn start(
+    globals: argv::Globals,
+    verbose: bool,
+    dry_run: bool,
+    command: cli::Command,
+) -> Result<(), Error> {
+    let socket = std::env::var("DOCKER_CLI_PLUGIN_SOCKET").ok();
+    let cancel = cancel::Cancel::install(socket.as_deref()).map_err(|e| Error::Failed {
+        message: format!("failed to set up signal handling: {e}"),
+        hint: None,
+        code: 1,
+    })?;
+    let cwd = std::env::current_dir()
+        .ok()
+        .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+        .ok_or_else(|| {
+            Error::failed(
+                "the current directory is not readable or not valid UTF-8",
+                "run from a directory whose path is plain UTF-8",
+            )
+        })?;
+    let runner = runner::Runner::new(verbose || globals.debug || globals.verbose, dry_run, cancel);
+    let tools = tools::Tools::from_env(cwd.as_std_path());
+    let ctx = context::Ctx::new(globals, runner, tools, cwd);
+    cmd::dispatch(&ctx, command)
+}
+
+/// Prints the error and its hint; returns the exit code.
+fn report(e: &Error) -> i32 {
+    match e {
+        Error::Cancelled(code) => {
+            let why = if *code == 143 { "SIGTERM" } else { "interrupt" };
+            eprintln!("cancelled ({why})");
+        }
+        _ => {
+            eprintln!("error: {e}");
+            if let Some(h) = e.hint() {
+                eprintln!("hint: {h}");
+            }
+        }
+    }
+    e.exit_code()
+}

@@ -1,0 +1,59 @@
+//! Writing results to stdout. A closed pipe (`docker azdeploy config | head -1`) is not an
+//! error: we stop writing and exit 0, as ripgrep does.
+
+use std::io::Write;
+
+use crate::error::Error;
+
+/// Writes `text` (and a newline) to stdout.
+pub fn stdout_line(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io {
+            action: "write to",
+            path: "stdout".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Writes a JSON value, pretty-printed, to stdout.
+pub fn stdout_json(value: &serde_json::Value) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).expect("a JSON value always serialises");
+    stdout_line(&text)
+}
+
+/// Formats rows as left-aligned columns separated by two spaces.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 < r.len() {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            } else {
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.trim_end_matches('\n').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_aligns_columns() {
+        let t = super::table(&[
+            vec!["KEY".into(), "VALUE".into(), "SOURCE".into()],
+            vec!["platform".into(), "linux/amd64".into(), "default".into()],
+        ]);
+        assert_eq!(t, "KEY       VALUE        SOURCE\nplatform  linux/amd64  default");
+    }
+}

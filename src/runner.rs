@@ -1,0 +1,601 @@
+//! The only module that starts processes (and the only one that imports duct).
+//!
+//! A [`Cmd`] is a plain value: program, arguments, what it is for (its purpose, the "what" of
+//! every error), and whether it only reads ([`Effect::Query`]) or changes something
+//! ([`Effect::Mutate`]). Commands build `Cmd`s with pure functions; the [`Runner`] runs them in one
+//! of a few ways (capture, stream, passthrough, probe), echoing `+ cmd` first with `--verbose`,
+//! printing and skipping mutations under `--dry-run`, redacting secrets everywhere, and stopping
+//! the child (its whole process group) when the cancel token fires.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Output};
+use std::time::{Duration, Instant};
+
+use crate::cancel::{Cancel, SIGINT_CODE};
+use crate::error::{Error, ProcessError};
+
+/// Shown in place of a secret in echoes, dry-run lines and errors.
+pub const REDACTED: &str = "***";
+/// How many trailing stderr lines an error shows.
+const STDERR_TAIL_LINES: usize = 20;
+/// How long a cancelled child gets to stop after SIGINT/SIGTERM before SIGKILL.
+const GRACE: Duration = Duration::from_secs(3);
+/// How often the runner looks at the cancel token while a child runs.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Whether running a command changes anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads only: runs even under `--dry-run`.
+    Query,
+    /// Changes something: printed, not run, under `--dry-run`.
+    Mutate,
+}
+
+#[derive(Clone, Debug)]
+enum Arg {
+    Plain(OsString),
+    Secret(OsString),
+}
+
+/// A command to run, as a value.
+#[derive(Clone, Debug)]
+pub struct Cmd {
+    program: PathBuf,
+    args: Vec<Arg>,
+    purpose: String,
+    effect: Effect,
+    stdin_secret: Option<Vec<u8>>,
+    dir: Option<PathBuf>,
+    timeout: Option<Duration>,
+    hint: Option<String>,
+}
+
+impl Cmd {
+    /// A query of `program`, for `purpose` ("look up the engine version").
+    pub fn new(program: impl Into<PathBuf>, purpose: impl Into<String>) -> Cmd {
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            purpose: purpose.into(),
+            effect: Effect::Query,
+            stdin_secret: None,
+            dir: None,
+            timeout: None,
+            hint: None,
+        }
+    }
+
+    pub fn arg(mut self, a: impl Into<OsString>) -> Cmd {
+        self.args.push(Arg::Plain(a.into()));
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(|a| Arg::Plain(a.into())));
+        self
+    }
+
+    /// An argument shown as `***` everywhere. Prefer [`Cmd::stdin_secret`]: argv is visible to
+    /// other users of the machine.
+    pub fn secret_arg(mut self, a: impl Into<OsString>) -> Cmd {
+        self.args.push(Arg::Secret(a.into()));
+        self
+    }
+
+    /// Feeds `secret` to the child's stdin; it is never shown.
+    pub fn stdin_secret(mut self, secret: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin_secret = Some(secret.into());
+        self
+    }
+
+    /// Marks the command as one that changes something.
+    pub fn mutates(mut self) -> Cmd {
+        self.effect = Effect::Mutate;
+        self
+    }
+
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Cmd {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Stops the child and fails once `t` has passed.
+    pub fn timeout(mut self, t: Duration) -> Cmd {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// The hint to show when this step fails with output we do not recognise.
+    pub fn hint(mut self, h: impl Into<String>) -> Cmd {
+        self.hint = Some(h.into());
+        self
+    }
+
+    pub fn purpose(&self) -> &str {
+        &self.purpose
+    }
+
+    pub fn effect(&self) -> Effect {
+        self.effect
+    }
+
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// The arguments as plain text (secrets redacted), for tests and plans.
+    pub fn shown_args(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|a| match a {
+                Arg::Plain(s) => s.to_string_lossy().into_owned(),
+                Arg::Secret(_) => REDACTED.to_string(),
+            })
+            .collect()
+    }
+
+    fn os_args(&self) -> Vec<&OsStr> {
+        self.args
+            .iter()
+            .map(|a| match a {
+                Arg::Plain(s) | Arg::Secret(s) => s.as_os_str(),
+            })
+            .collect()
+    }
+
+    /// Replaces every secret value in `text` with `***`.
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        let secrets = self.args.iter().filter_map(|a| match a {
+            Arg::Secret(s) => Some(s.to_string_lossy().into_owned()),
+            Arg::Plain(_) => None,
+        });
+        let stdin = self
+            .stdin_secret
+            .as_ref()
+            .map(|s| String::from_utf8_lossy(s).trim().to_string());
+        for s in secrets.chain(stdin).filter(|s| !s.is_empty()) {
+            out = out.replace(&s, REDACTED);
+        }
+        out
+    }
+}
+
+/// A pasteable, shell-quoted command line with secrets shown as `***`.
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", shell_quote(&self.program.to_string_lossy()))?;
+        for a in &self.args {
+            match a {
+                Arg::Plain(s) => write!(f, " {}", shell_quote(&s.to_string_lossy()))?,
+                Arg::Secret(_) => write!(f, " {REDACTED}")?,
+            }
+        }
+        if self.stdin_secret.is_some() {
+            write!(f, " <<< {REDACTED}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Quotes `s` for a POSIX shell, leaving plain words as they are.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_+=/:.,@%^".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// What a probe saw: never an error for a non-zero exit.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// `None` when the program could not be started.
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Probe {
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Io {
+    /// stdout and stderr captured.
+    Capture,
+    /// stdout sent to our stderr, stderr inherited: live progress, stdout kept for results.
+    Stream,
+    /// Both inherited (the child's stdout is our result, e.g. logs).
+    Passthrough,
+}
+
+/// Runs [`Cmd`]s.
+#[derive(Clone, Debug)]
+pub struct Runner {
+    pub verbose: bool,
+    pub dry_run: bool,
+    cancel: Cancel,
+}
+
+impl Runner {
+    pub fn new(verbose: bool, dry_run: bool, cancel: Cancel) -> Runner {
+        Runner {
+            verbose,
+            dry_run,
+            cancel,
+        }
+    }
+
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
+    /// Runs and returns stdout, trailing newlines trimmed.
+    ///
+    /// # Errors
+    /// `Error::Process` with the stderr tail on a non-zero exit.
+    pub fn query(&self, cmd: &Cmd) -> Result<String, Error> {
+        let out = self.checked(cmd, Io::Capture)?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .trim_end_matches(['\n', '\r'])
+            .to_string())
+    }
+
+    /// Runs and parses stdout as JSON.
+    pub fn query_json<T: serde::de::DeserializeOwned>(&self, cmd: &Cmd) -> Result<T, Error> {
+        let text = self.query(cmd)?;
+        serde_json::from_str(&text).map_err(|e| Error::Parse {
+            purpose: cmd.purpose.clone(),
+            command: cmd.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Runs with both streams captured; under `--dry-run` a mutation returns empty output.
+    pub fn run(&self, cmd: &Cmd) -> Result<Output, Error> {
+        self.checked(cmd, Io::Capture)
+    }
+
+    /// Runs with live output on stderr (buildx progress keeps its terminal and colours).
+    pub fn stream(&self, cmd: &Cmd) -> Result<(), Error> {
+        self.checked(cmd, Io::Stream).map(drop)
+    }
+
+    /// Runs with the child's stdout as ours.
+    pub fn passthrough(&self, cmd: &Cmd) -> Result<(), Error> {
+        self.checked(cmd, Io::Passthrough).map(drop)
+    }
+
+    /// Runs a query and reports what happened, whatever the exit status.
+    ///
+    /// # Errors
+    /// Only `Error::Cancelled`.
+    pub fn probe(&self, cmd: &Cmd) -> Result<Probe, Error> {
+        self.echo(cmd);
+        self.probe_inner(cmd, true)
+    }
+
+    /// Runs a cleanup step: ignores the cancel token (cleanups run *because* of a cancel) and
+    /// `--dry-run` decides as for any mutation. Failures are returned, never raised.
+    pub fn cleanup(&self, cmd: &Cmd) -> Probe {
+        if self.skip_in_dry_run(cmd) {
+            return Probe {
+                status: None,
+                stdout: String::new(),
+                stderr: String::new(),
+                elapsed: Duration::ZERO,
+            };
+        }
+        self.echo(cmd);
+        self.probe_inner(cmd, false)
+            .expect("a cleanup ignores the cancel token")
+    }
+
+    fn probe_inner(&self, cmd: &Cmd, honor_cancel: bool) -> Result<Probe, Error> {
+        let start = Instant::now();
+        match self.spawn_wait(cmd, Io::Capture, honor_cancel) {
+            Ok(out) => Ok(Probe {
+                status: Some(out.status),
+                stdout: cmd.redact(&String::from_utf8_lossy(&out.stdout)),
+                stderr: cmd.redact(&String::from_utf8_lossy(&out.stderr)),
+                elapsed: start.elapsed(),
+            }),
+            Err(Error::Spawn { source, .. }) => Ok(Probe {
+                status: None,
+                stdout: String::new(),
+                stderr: source.to_string(),
+                elapsed: start.elapsed(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn echo(&self, cmd: &Cmd) {
+        if self.verbose {
+            eprintln!("+ {cmd}");
+        }
+    }
+
+    /// Prints a mutation instead of running it under `--dry-run`.
+    fn skip_in_dry_run(&self, cmd: &Cmd) -> bool {
+        if self.dry_run && cmd.effect == Effect::Mutate {
+            eprintln!("[dry-run] {cmd}");
+            return true;
+        }
+        false
+    }
+
+    fn checked(&self, cmd: &Cmd, io: Io) -> Result<Output, Error> {
+        if self.skip_in_dry_run(cmd) {
+            return Ok(Output {
+                status: success_status(),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            });
+        }
+        self.echo(cmd);
+        let out = self.spawn_wait(cmd, io, true)?;
+        if out.status.success() {
+            return Ok(out);
+        }
+        let stderr = cmd.redact(&String::from_utf8_lossy(&out.stderr));
+        Err(Error::Process(Box::new(ProcessError {
+            purpose: cmd.purpose.clone(),
+            command: cmd.to_string(),
+            status: out.status,
+            stderr_tail: tail(&stderr, STDERR_TAIL_LINES),
+            streamed: io != Io::Capture,
+            fallback_hint: cmd.hint.clone(),
+        })))
+    }
+
+    /// Starts the child in its own process group and waits, watching the token and timeout.
+    fn spawn_wait(&self, cmd: &Cmd, io: Io, honor_cancel: bool) -> Result<Output, Error> {
+        if honor_cancel {
+            self.cancel.check()?;
+        }
+        let mut expr = duct::cmd(&cmd.program, cmd.os_args())
+            .unchecked()
+            // Our docker-provided variables describe *our* run, not the child's.
+            .env_remove("DOCKER_CLI_PLUGIN_SOCKET")
+            .env_remove("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND")
+            .before_spawn(|c| {
+                use std::os::unix::process::CommandExt;
+                // Own process group: a cancel reaches the child and its children (docker →
+                // docker-buildx) together, and a terminal's Ctrl-C reaches them only through us.
+                c.process_group(0);
+                Ok(())
+            });
+        expr = match &cmd.stdin_secret {
+            Some(bytes) => expr.stdin_bytes(bytes.clone()),
+            None => expr.stdin_null(),
+        };
+        if let Some(dir) = &cmd.dir {
+            expr = expr.dir(dir);
+        }
+        expr = match io {
+            Io::Capture => expr.stdout_capture().stderr_capture(),
+            Io::Stream => expr.stdout_to_stderr(),
+            Io::Passthrough => expr,
+        };
+        let handle = expr.start().map_err(|source| Error::Spawn {
+            purpose: cmd.purpose.clone(),
+            command: cmd.to_string(),
+            source,
+        })?;
+        let start = Instant::now();
+        loop {
+            match handle.wait_timeout(POLL) {
+                Ok(Some(out)) => {
+                    let out = out.clone();
+                    if honor_cancel && !out.status.success() {
+                        // A child that failed because of the cancel is reported as cancelled.
+                        self.cancel.check()?;
+                    }
+                    return Ok(out);
+                }
+                Ok(None) => {}
+                Err(source) => {
+                    return Err(Error::Spawn {
+                        purpose: cmd.purpose.clone(),
+                        command: cmd.to_string(),
+                        source,
+                    })
+                }
+            }
+            if honor_cancel {
+                if let Some(code) = self.cancel.code() {
+                    let sig = if code as usize == SIGINT_CODE {
+                        libc::SIGINT
+                    } else {
+                        libc::SIGTERM
+                    };
+                    stop_group(&handle, sig);
+                    return Err(Error::Cancelled(code));
+                }
+            }
+            if let Some(t) = cmd.timeout {
+                if start.elapsed() >= t {
+                    stop_group(&handle, libc::SIGTERM);
+                    return Err(Error::failed(
+                        format!(
+                            "failed to {}: no answer after {} s\n  command: `{cmd}`",
+                            cmd.purpose,
+                            t.as_secs()
+                        ),
+                        cmd.hint
+                            .clone()
+                            .unwrap_or_else(|| "check the network and try again".into()),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Sends `sig` to the child's process group, waits up to [`GRACE`], then kills the group.
+fn stop_group(handle: &duct::Handle, sig: libc::c_int) {
+    for pid in handle.pids() {
+        // SAFETY: killpg only sends a signal; the group id is our child's pid (process_group(0)).
+        unsafe { libc::killpg(pid as libc::pid_t, sig) };
+    }
+    if let Ok(Some(_)) = handle.wait_timeout(GRACE) {
+        // The leader is gone; make sure nothing else of the group lingers.
+        for pid in handle.pids() {
+            unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        return;
+    }
+    for pid in handle.pids() {
+        unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    let _ = handle.wait();
+}
+
+fn success_status() -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    ExitStatus::from_raw(0)
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, purpose: &str) -> Cmd {
+        Cmd::new("/bin/sh", purpose).arg("-c").arg(script)
+    }
+
+    #[test]
+    fn display_is_pasteable_and_redacted() {
+        let c = Cmd::new("docker", "log in")
+            .args(["login", "my reg.io", "--format", "{{json .}}", "it's"])
+            .secret_arg("s3cret")
+            .stdin_secret("t0ken");
+        assert_eq!(
+            c.to_string(),
+            r#"docker login 'my reg.io' --format '{{json .}}' 'it'\''s' *** <<< ***"#
+        );
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("linux/amd64"), "linux/amd64");
+    }
+
+    #[test]
+    fn failure_shows_purpose_command_status_and_stderr_tail() {
+        let r = Runner::new(false, false, Cancel::new());
+        let script = "for i in $(seq 1 30); do echo line$i >&2; done; exit 7";
+        let err = r.query(&sh(script, "count the lines")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("failed to count the lines"), "{text}");
+        assert!(text.contains("command: `/bin/sh -c "), "{text}");
+        assert!(text.contains("exit status: 7"), "{text}");
+        assert!(text.contains("line30") && text.contains("line11"), "{text}");
+        assert!(!text.contains("line10\n"), "only the tail: {text}");
+        assert_eq!(err.exit_code(), 7);
+    }
+
+    #[test]
+    fn secrets_never_show_in_errors() {
+        let r = Runner::new(true, false, Cancel::new());
+        // The child echoes its stdin and its argument to stderr, then fails.
+        let c = sh(r#"cat >&2; echo "arg=$0" >&2; exit 1"#, "use a token")
+            .secret_arg("argsecret-123")
+            .stdin_secret("stdinsecret-456");
+        let text = r.run(&c).unwrap_err().to_string();
+        assert!(!text.contains("argsecret-123"), "{text}");
+        assert!(!text.contains("stdinsecret-456"), "{text}");
+        assert!(text.contains("arg=***"), "{text}");
+    }
+
+    #[test]
+    fn the_secret_reaches_stdin() {
+        let r = Runner::new(false, false, Cancel::new());
+        let out = r.query(&sh("cat", "read stdin").stdin_secret("hello")).unwrap();
+        assert_eq!(out, "hello");
+    }
+
+    #[test]
+    fn dry_run_runs_queries_but_not_mutations() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let r = Runner::new(false, true, Cancel::new());
+        let touch = sh(&format!("touch {}", marker.display()), "touch").mutates();
+        r.run(&touch).unwrap();
+        r.stream(&touch).unwrap();
+        assert!(!marker.exists(), "a mutation ran under --dry-run");
+        assert_eq!(r.query(&sh("echo hi", "say hi")).unwrap(), "hi");
+        let cleaned = r.cleanup(&touch);
+        assert!(cleaned.status.is_none() && !marker.exists());
+    }
+
+    #[test]
+    fn cancel_stops_the_whole_group() {
+        let cancel = Cancel::new();
+        let r = Runner::new(false, false, cancel.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        // The grandchild ignores nothing; the group signal must reach it.
+        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let c2 = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            c2.cancel(crate::cancel::SIGTERM_CODE);
+        });
+        let t = Instant::now();
+        let err = r.query(&sh(&script, "sleep")).unwrap_err();
+        assert!(matches!(err, Error::Cancelled(143)), "{err:?}");
+        assert!(t.elapsed() < Duration::from_secs(3));
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        // Gone, or a zombie waiting for init to reap it.
+        let alive = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            !stat.is_empty() && !stat.contains(") Z ")
+        };
+        let t = Instant::now();
+        while alive() && t.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!alive(), "grandchild {pid} survived the cancel");
+        // A cleanup still runs after the cancel.
+        assert!(r.cleanup(&sh("true", "clean")).success());
+    }
+
+    #[test]
+    fn timeout_stops_the_child() {
+        let r = Runner::new(false, false, Cancel::new());
+        let c = sh("sleep 30", "wait for a slow thing").timeout(Duration::from_millis(200));
+        let t = Instant::now();
+        let err = r.query(&c).unwrap_err();
+        assert!(err.to_string().contains("no answer after"), "{err}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn probe_never_fails_on_exit_status() {
+        let r = Runner::new(false, false, Cancel::new());
+        let p = r.probe(&sh("echo out; echo err >&2; exit 3", "probe")).unwrap();
+        assert_eq!(p.status.unwrap().code(), Some(3));
+        assert_eq!((p.stdout.trim(), p.stderr.trim()), ("out", "err"));
+        let missing = r.probe(&Cmd::new("/nonexistent/tool", "probe")).unwrap();
+        assert!(missing.status.is_none() && !missing.success());
+    }
+}

@@ -1,0 +1,14 @@
+//! The one integration-test binary.
+
+mod support;
+
+/// The plugin contract through the real docker CLI (no engine needed).
+mod plugin_contract;
+/// Docker's global flags reach every child docker call; standalone runs.
+mod forwarding;
+/// `config` and `init`: settings, precedence and clear errors.
+mod config_cmd;
+/// SIGINT, SIGTERM and the plugin socket: exit 130/143, children gone.
+mod signals;
+/// The real engine (skipped without one unless AZDEPLOY_E2E=1).
+mod engine;
