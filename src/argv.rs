@@ -105,8 +105,7 @@ pub fn split_globals(args: &[OsString]) -> (Globals, Vec<OsString>) {
             if !short_cluster_is_global(&tok[1..]) {
                 break;
             }
-            let mut chars = tok[1..].char_indices();
-            while let Some((pos, c)) = chars.next() {
+            for (pos, c) in tok[1..].char_indices() {
                 if SHORT_VALUE.contains(&c) {
                     let rest = &tok[1 + pos + c.len_utf8()..];
                     g.forward.push(OsString::from(format!("-{c}")));
@@ -204,11 +203,17 @@ mod tests {
     #[test]
     fn every_form_of_context_is_forwarded() {
         for (input, fwd) in [
-            (vec!["--context", "x", "azdeploy", "build"], vec!["--context", "x"]),
+            (
+                vec!["--context", "x", "azdeploy", "build"],
+                vec!["--context", "x"],
+            ),
             (vec!["-c", "x", "azdeploy", "build"], vec!["-c", "x"]),
             (vec!["-cx", "azdeploy", "build"], vec!["-c", "x"]),
             (vec!["-c=x", "azdeploy", "build"], vec!["-c", "x"]),
-            (vec!["--context=x", "azdeploy", "build"], vec!["--context=x"]),
+            (
+                vec!["--context=x", "azdeploy", "build"],
+                vec!["--context=x"],
+            ),
         ] {
             let (f, rest, _, _) = split(&input);
             assert_eq!(f, fwd, "input {input:?}");
@@ -236,7 +241,15 @@ mod tests {
     #[test]
     fn bools_and_clusters() {
         let (f, rest, help, debug) = split(&["-Dc", "ctx", "azdeploy", "x"]);
-        assert_eq!((f, rest, help, debug), (vec!["-c".into(), "ctx".into()], vec!["azdeploy".into(), "x".into()], false, true));
+        assert_eq!(
+            (f, rest, help, debug),
+            (
+                vec!["-c".into(), "ctx".into()],
+                vec!["azdeploy".into(), "x".into()],
+                false,
+                true
+            )
+        );
         let (f, _, _, debug) = split(&["-Dldebug", "azdeploy"]);
         assert_eq!(f, ["-l", "debug"]);
         assert!(debug);
@@ -273,19 +286,33 @@ mod tests {
     fn shapes() {
         let run = |v: &[&str]| match parse(&os(v)) {
             Invocation::Run { args, help, .. } => (
-                args.into_iter().map(|a| a.into_string().unwrap()).collect::<Vec<_>>(),
+                args.into_iter()
+                    .map(|a| a.into_string().unwrap())
+                    .collect::<Vec<_>>(),
                 help,
             ),
             other => panic!("{other:?}"),
         };
-        assert_eq!(run(&["azdeploy", "build", "-t", "x"]), (vec!["build".into(), "-t".into(), "x".into()], false));
+        assert_eq!(
+            run(&["azdeploy", "build", "-t", "x"]),
+            (vec!["build".into(), "-t".into(), "x".into()], false)
+        );
         assert_eq!(run(&["build"]), (vec!["build".into()], false));
-        assert_eq!(run(&["help", "azdeploy", "build"]), (vec!["build".into()], true));
+        assert_eq!(
+            run(&["help", "azdeploy", "build"]),
+            (vec!["build".into()], true)
+        );
         assert_eq!(run(&["--help", "azdeploy"]), (vec![], true));
         assert_eq!(run(&["-h", "azdeploy"]), (vec![], true));
         assert_eq!(run(&["azdeploy", "--help"]), (vec!["--help".into()], false));
-        assert_eq!(run(&["--context", "azdeploy", "azdeploy", "version"]), (vec!["version".into()], false));
-        assert_eq!(parse(&os(&["azdeploy", HOOKS_ARG, "{}"])), Invocation::Hooks);
+        assert_eq!(
+            run(&["--context", "azdeploy", "azdeploy", "version"]),
+            (vec!["version".into()], false)
+        );
+        assert_eq!(
+            parse(&os(&["azdeploy", HOOKS_ARG, "{}"])),
+            Invocation::Hooks
+        );
         assert_eq!(
             parse(&os(&["__complete", "azdeploy", "bu"])),
             Invocation::Complete(vec!["bu".into()])

@@ -5,7 +5,10 @@
 
 use std::ffi::OsString;
 
+use camino::Utf8PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::{parse_build_arg, Platform};
 
 /// Build linux/amd64 images on any Mac or PC, prove they run, and ship them to Azure Container Apps.
 #[derive(Debug, Parser)]
@@ -31,12 +34,44 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build the image for the target platform (linux/amd64) and check its architecture
+    Build(BuildArgs),
     /// Show the plugin's version and the Docker engine's
     Version(VersionArgs),
     /// Show the resolved settings and where each one came from
     Config(ConfigArgs),
     /// Write a starter azdeploy.json for the app in this directory
     Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The build context directory [default: build.context, else .]
+    pub context: Option<Utf8PathBuf>,
+
+    /// The Dockerfile [default: build.dockerfile, else CONTEXT/Dockerfile]
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<Utf8PathBuf>,
+
+    /// The target platform [default: platform, else linux/amd64]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<Platform>,
+
+    /// Image name and tag [default: image, tagged with the git commit (or a timestamp) and latest]
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tag: Option<String>,
+
+    /// A build argument (repeatable)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg)]
+    pub build_args: Vec<(String, String)>,
+
+    /// The buildx builder to use [default: the current one]
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
+
+    /// Build without the layer cache
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]

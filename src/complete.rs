@@ -32,9 +32,17 @@ pub fn answer(words: &[String]) -> String {
     if partial.starts_with('-') {
         let cmd = sub.unwrap_or(&root);
         let globals = root.get_arguments();
-        let own = if sub.is_some() { cmd.get_arguments() } else { root.get_arguments() };
+        let own = if sub.is_some() {
+            cmd.get_arguments()
+        } else {
+            root.get_arguments()
+        };
         let mut seen = Vec::new();
-        for arg in own.chain(if sub.is_some() { Some(globals) } else { None }.into_iter().flatten()) {
+        for arg in own.chain(
+            if sub.is_some() { Some(globals) } else { None }
+                .into_iter()
+                .flatten(),
+        ) {
             if let Some(long) = arg.get_long() {
                 let flag = format!("--{long}");
                 if !seen.contains(&flag) {

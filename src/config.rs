@@ -190,7 +190,9 @@ impl FromStr for Name {
     type Err = String;
     fn from_str(s: &str) -> Result<Name, String> {
         if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            Err(format!("\"{s}\" is not a name (it must be non-empty, with no spaces)"))
+            Err(format!(
+                "\"{s}\" is not a name (it must be non-empty, with no spaces)"
+            ))
         } else {
             Ok(Name(s.to_string()))
         }
@@ -473,8 +475,7 @@ pub fn parse_file(text: &str, shown: &Utf8Path) -> Result<FileConfig, Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let cfg: FileConfig = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| config_error(shown, e.path().to_string(), e.inner()))?;
-    de.end()
-        .map_err(|e| config_error(shown, ".".into(), &e))?;
+    de.end().map_err(|e| config_error(shown, ".".into(), &e))?;
     Ok(cfg)
 }
 
@@ -483,7 +484,10 @@ fn config_error(shown: &Utf8Path, path: String, inner: &serde_json::Error) -> Er
     {
         let position = format!(" at line {} column {}", inner.line(), inner.column());
         let message = inner.to_string();
-        let message = message.strip_suffix(&position).unwrap_or(&message).to_string();
+        let message = message
+            .strip_suffix(&position)
+            .unwrap_or(&message)
+            .to_string();
         let mut key = path;
         if key == "." {
             key = "(file)".into();
@@ -519,16 +523,25 @@ pub fn resolve(
     macro_rules! layer {
         ($key:literal, $flag:expr, $flagname:literal, $env:literal, $file:expr, $default:expr) => {{
             if let Some(v) = $flag.clone() {
-                Sourced { value: Some(v), source: Source::Flag($flagname) }
+                Sourced {
+                    value: Some(v),
+                    source: Source::Flag($flagname),
+                }
             } else if let Some(raw) = env($env) {
                 let v = parse_env(&raw).map_err(|message| Error::Config {
                     origin: format!("environment variable {}", $env),
                     key: $key.into(),
                     message,
                 })?;
-                Sourced { value: Some(v), source: Source::Env($env) }
+                Sourced {
+                    value: Some(v),
+                    source: Source::Env($env),
+                }
             } else if let Some(v) = $file {
-                Sourced { value: Some(v), source: fsrc() }
+                Sourced {
+                    value: Some(v),
+                    source: fsrc(),
+                }
             } else {
                 $default
             }
@@ -545,53 +558,134 @@ pub fn resolve(
     }
 
     let image = unwrap(layer!(
-        "image", flags.image, "--image", "AZDEPLOY_IMAGE", file.image,
-        Sourced { value: Some(image_from_dir(cwd)), source: Source::Derived("directory name") }
+        "image",
+        flags.image,
+        "--image",
+        "AZDEPLOY_IMAGE",
+        file.image,
+        Sourced {
+            value: Some(image_from_dir(cwd)),
+            source: Source::Derived("directory name")
+        }
     ));
     let platform = unwrap(layer!(
-        "platform", flags.platform, "--platform", "AZDEPLOY_PLATFORM", file.platform,
-        Sourced { value: Some(default_platform()), source: Source::Default }
+        "platform",
+        flags.platform,
+        "--platform",
+        "AZDEPLOY_PLATFORM",
+        file.platform,
+        Sourced {
+            value: Some(default_platform()),
+            source: Source::Default
+        }
     ));
     let context = unwrap(layer!(
-        "build.context", flags.context, "CONTEXT", "AZDEPLOY_CONTEXT", build.context,
-        Sourced { value: Some(Utf8PathBuf::from(".")), source: Source::Default }
+        "build.context",
+        flags.context,
+        "CONTEXT",
+        "AZDEPLOY_CONTEXT",
+        build.context,
+        Sourced {
+            value: Some(Utf8PathBuf::from(".")),
+            source: Source::Default
+        }
     ));
     let dockerfile = layer!(
-        "build.dockerfile", flags.dockerfile, "--file", "AZDEPLOY_DOCKERFILE", build.dockerfile,
-        Sourced { value: None, source: Source::Default }
+        "build.dockerfile",
+        flags.dockerfile,
+        "--file",
+        "AZDEPLOY_DOCKERFILE",
+        build.dockerfile,
+        Sourced {
+            value: None,
+            source: Source::Default
+        }
     );
     let port = unwrap(layer!(
-        "port", flags.port, "--port", "AZDEPLOY_PORT", file.port,
-        Sourced { value: Some(Port(8501)), source: Source::Default }
+        "port",
+        flags.port,
+        "--port",
+        "AZDEPLOY_PORT",
+        file.port,
+        Sourced {
+            value: Some(Port(8501)),
+            source: Source::Default
+        }
     ));
     let health_path = layer!(
-        "health_path", flags.health_path, "--health-path", "AZDEPLOY_HEALTH_PATH", file.health_path,
-        Sourced { value: None, source: Source::Default }
+        "health_path",
+        flags.health_path,
+        "--health-path",
+        "AZDEPLOY_HEALTH_PATH",
+        file.health_path,
+        Sourced {
+            value: None,
+            source: Source::Default
+        }
     );
     let health_timeout = unwrap(layer!(
-        "timeouts.health", flags.health_timeout, "--timeout", "AZDEPLOY_HEALTH_TIMEOUT", timeouts.health,
-        Sourced { value: Some(Seconds(180)), source: Source::Default }
+        "timeouts.health",
+        flags.health_timeout,
+        "--timeout",
+        "AZDEPLOY_HEALTH_TIMEOUT",
+        timeouts.health,
+        Sourced {
+            value: Some(Seconds(180)),
+            source: Source::Default
+        }
     ));
     let deploy_timeout = unwrap(layer!(
-        "timeouts.deploy", flags.deploy_timeout, "--wait-timeout", "AZDEPLOY_DEPLOY_TIMEOUT", timeouts.deploy,
-        Sourced { value: Some(Seconds(300)), source: Source::Default }
+        "timeouts.deploy",
+        flags.deploy_timeout,
+        "--wait-timeout",
+        "AZDEPLOY_DEPLOY_TIMEOUT",
+        timeouts.deploy,
+        Sourced {
+            value: Some(Seconds(300)),
+            source: Source::Default
+        }
     ));
     let registry = layer!(
-        "azure.registry", flags.registry, "--registry", "AZDEPLOY_REGISTRY", azure.registry,
-        Sourced { value: None, source: Source::Default }
+        "azure.registry",
+        flags.registry,
+        "--registry",
+        "AZDEPLOY_REGISTRY",
+        azure.registry,
+        Sourced {
+            value: None,
+            source: Source::Default
+        }
     );
     let resource_group = layer!(
-        "azure.resource_group", flags.resource_group, "--resource-group", "AZDEPLOY_RESOURCE_GROUP", azure.resource_group,
-        Sourced { value: None, source: Source::Default }
+        "azure.resource_group",
+        flags.resource_group,
+        "--resource-group",
+        "AZDEPLOY_RESOURCE_GROUP",
+        azure.resource_group,
+        Sourced {
+            value: None,
+            source: Source::Default
+        }
     );
     let app = layer!(
-        "azure.app", flags.app, "--app", "AZDEPLOY_APP", azure.app,
-        Sourced { value: None, source: Source::Default }
+        "azure.app",
+        flags.app,
+        "--app",
+        "AZDEPLOY_APP",
+        azure.app,
+        Sourced {
+            value: None,
+            source: Source::Default
+        }
     );
 
     // Build arguments merge key by key: flags win over the file.
     let mut args = build.args.unwrap_or_default();
-    let mut args_source = if args.is_empty() { Source::Default } else { fsrc() };
+    let mut args_source = if args.is_empty() {
+        Source::Default
+    } else {
+        fsrc()
+    };
     for (k, v) in &flags.build_args {
         args.insert(k.clone(), v.clone());
         args_source = Source::Flag("--build-arg");
@@ -610,7 +704,10 @@ pub fn resolve(
         platform,
         context,
         dockerfile,
-        build_args: Sourced { value: args, source: args_source },
+        build_args: Sourced {
+            value: args,
+            source: args_source,
+        },
         port,
         health_path,
         health_timeout,
@@ -670,13 +767,18 @@ mod tests {
         vars: &[(&str, &str)],
         flags: &Overrides,
     ) -> (tempfile::TempDir, Result<Settings, Error>) {
-        let d = tempfile::Builder::new().prefix("My App_").tempdir().unwrap();
+        let d = tempfile::Builder::new()
+            .prefix("My App_")
+            .tempdir()
+            .unwrap();
         let cwd = Utf8Path::from_path(d.path()).unwrap().to_path_buf();
         if let Some(text) = file {
             std::fs::write(cwd.join(FILE_NAME), text).unwrap();
         }
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let r = resolve(&cwd, &|k| map.get(k).cloned(), flags);
         (d, r)
     }
@@ -713,12 +815,21 @@ mod tests {
         };
         let (_d, s) = resolve_with(
             Some(file),
-            &[("AZDEPLOY_PLATFORM", "linux/s390x"), ("AZDEPLOY_PORT", "9000")],
+            &[
+                ("AZDEPLOY_PLATFORM", "linux/s390x"),
+                ("AZDEPLOY_PORT", "9000"),
+            ],
             &flags,
         );
         let s = s.unwrap();
-        assert_eq!((s.platform.value.to_string(), &s.platform.source), ("linux/amd64".into(), &Source::Flag("--platform")));
-        assert_eq!((s.port.value, &s.port.source), (Port(9000), &Source::Env("AZDEPLOY_PORT")));
+        assert_eq!(
+            (s.platform.value.to_string(), &s.platform.source),
+            ("linux/amd64".into(), &Source::Flag("--platform"))
+        );
+        assert_eq!(
+            (s.port.value, &s.port.source),
+            (Port(9000), &Source::Env("AZDEPLOY_PORT"))
+        );
         assert_eq!(s.image.value.0, "fromfile");
         assert_eq!(s.image.source, Source::File("azdeploy.json".into()));
         assert_eq!(s.registry.value.as_ref().unwrap().0, "fileacr");
@@ -730,7 +841,10 @@ mod tests {
     #[test]
     fn bad_values_name_file_line_column_and_key() {
         let e = config_err("{\n  \"platform\": \"linux\"\n}");
-        assert!(e.starts_with("invalid setting `platform` in azdeploy.json:2:21:"), "{e}");
+        assert!(
+            e.starts_with("invalid setting `platform` in azdeploy.json:2:21:"),
+            "{e}"
+        );
         assert!(e.contains("os/arch"), "{e}");
         let e = config_err("{\"port\": 0}");
         assert!(e.contains("`port`") && e.contains("out of range"), "{e}");
@@ -739,13 +853,22 @@ mod tests {
         let e = config_err("{\"port\": \"8501\"}");
         assert!(e.contains("`port`") && e.contains("invalid type"), "{e}");
         let e = config_err("{\"port\": 8501,\n \"timeouts\": {\"deploy\": 5,\n   \"health\": -1}}");
-        assert!(e.contains("`timeouts.health` in azdeploy.json:3:15:"), "{e}");
+        assert!(
+            e.contains("`timeouts.health` in azdeploy.json:3:15:"),
+            "{e}"
+        );
         let e = config_err("{\n\"build\": {\"dockerfil\": \"x\"}}");
-        assert!(e.contains("`build.dockerfil`") && e.contains("azdeploy.json:2:"), "{e}");
+        assert!(
+            e.contains("`build.dockerfil`") && e.contains("azdeploy.json:2:"),
+            "{e}"
+        );
         let e = config_err("{\"colour\": 1}");
         assert!(e.contains("`colour`") && e.contains("unknown field"), "{e}");
         let e = config_err("{\"health_path\": \"healthz\"}");
-        assert!(e.contains("`health_path`") && e.contains("must start with /"), "{e}");
+        assert!(
+            e.contains("`health_path`") && e.contains("must start with /"),
+            "{e}"
+        );
         let e = config_err("{\"image\": \"My App\"}");
         assert!(e.contains("`image`"), "{e}");
         let e = config_err("{\"timeouts\": {\"health\": 0}}");
@@ -763,15 +886,26 @@ mod tests {
         let (_d, r) = resolve_with(None, &[("AZDEPLOY_PORT", "http")], &Overrides::default());
         let e = r.unwrap_err().to_string();
         assert_eq!(e, "invalid setting `port` in environment variable AZDEPLOY_PORT: \"http\" is not a port number (1-65535)");
-        let (_d, r) = resolve_with(None, &[("AZDEPLOY_PLATFORM", "amd64")], &Overrides::default());
+        let (_d, r) = resolve_with(
+            None,
+            &[("AZDEPLOY_PLATFORM", "amd64")],
+            &Overrides::default(),
+        );
         assert!(r.unwrap_err().to_string().contains("AZDEPLOY_PLATFORM"));
     }
 
     #[test]
     fn azdeploy_config_names_another_file_which_must_exist() {
-        let (_d, r) = resolve_with(None, &[("AZDEPLOY_CONFIG", "other.json")], &Overrides::default());
+        let (_d, r) = resolve_with(
+            None,
+            &[("AZDEPLOY_CONFIG", "other.json")],
+            &Overrides::default(),
+        );
         let e = r.unwrap_err().to_string();
-        assert!(e.starts_with("failed to read the config file") && e.contains("other.json"), "{e}");
+        assert!(
+            e.starts_with("failed to read the config file") && e.contains("other.json"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -779,15 +913,27 @@ mod tests {
         assert!("linux/arm64/v8".parse::<Platform>().is_ok());
         assert!("linux/".parse::<Platform>().is_err());
         assert!("Linux/AMD64".parse::<Platform>().is_err());
-        for ok in ["app", "team/app", "myacr.azurecr.io/app", "localhost:5000/a_b", "a.b-c__d"] {
+        for ok in [
+            "app",
+            "team/app",
+            "myacr.azurecr.io/app",
+            "localhost:5000/a_b",
+            "a.b-c__d",
+        ] {
             assert!(ok.parse::<ImageName>().is_ok(), "{ok}");
         }
         for bad in ["", "App", "app:tag", "-app", "a..b", "team//app", "a/b/"] {
             assert!(bad.parse::<ImageName>().is_err(), "{bad}");
         }
-        assert_eq!(image_from_dir(Utf8Path::new("/x/My Cool App!")).0, "my-cool-app");
+        assert_eq!(
+            image_from_dir(Utf8Path::new("/x/My Cool App!")).0,
+            "my-cool-app"
+        );
         assert_eq!(image_from_dir(Utf8Path::new("/x/---")).0, "app");
-        assert_eq!(parse_build_arg("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert_eq!(
+            parse_build_arg("A=b=c").unwrap(),
+            ("A".into(), "b=c".into())
+        );
         assert!(parse_build_arg("A").is_err() && parse_build_arg("=x").is_err());
     }
 }

@@ -3,9 +3,95 @@
 //! Each builder takes the base `Cmd` from `Ctx::docker` (program and forwarded globals) and adds
 //! the arguments; each parser is fed real captured output in its tests.
 
+use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 
+use crate::config::Platform;
 use crate::runner::Cmd;
+
+/// Everything `docker buildx build` needs, worked out before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSpec {
+    pub context: Utf8PathBuf,
+    pub dockerfile: Utf8PathBuf,
+    pub platform: Platform,
+    /// Full references, `name:tag`, the first one being the one we report.
+    pub refs: Vec<String>,
+    pub build_args: Vec<(String, String)>,
+    pub builder: Option<String>,
+    pub no_cache: bool,
+}
+
+/// `docker buildx build` for `spec`, loading the result into the engine.
+///
+/// `--provenance=false`: Container Apps rejects the attestation manifests BuildKit adds by
+/// default. `--metadata-file`: the image id and digest are read from there, never from the
+/// progress text.
+pub fn buildx_build(base: Cmd, spec: &BuildSpec, metadata_file: &Utf8Path) -> Cmd {
+    let mut c = base.arg("buildx").arg("build");
+    if let Some(b) = &spec.builder {
+        c = c.args(["--builder", b]);
+    }
+    c = c
+        .args(["--platform", &spec.platform.to_string()])
+        .arg("--provenance=false")
+        .args(["--metadata-file", metadata_file.as_str()])
+        .args(["--file", spec.dockerfile.as_str()]);
+    for r in &spec.refs {
+        c = c.args(["--tag", r]);
+    }
+    for (k, v) in &spec.build_args {
+        c = c.args(["--build-arg", &format!("{k}={v}")]);
+    }
+    if spec.no_cache {
+        c = c.arg("--no-cache");
+    }
+    c.arg("--load").arg(spec.context.as_str()).mutates()
+}
+
+/// The fields of buildx's `--metadata-file` we use.
+#[derive(Debug, Deserialize)]
+pub struct BuildMetadata {
+    /// With the docker driver and `--load`: the image id (config digest).
+    #[serde(rename = "containerimage.digest")]
+    pub digest: Option<String>,
+}
+
+/// `docker image inspect --format '{{json .}}' <ref>`.
+pub fn image_inspect(base: Cmd, reference: &str) -> Cmd {
+    base.args(["image", "inspect", "--format", "{{json .}}", reference])
+}
+
+/// What `docker image inspect` says about an image (the fields we use).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspect {
+    pub id: String,
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl ImageInspect {
+    /// The image's platform, `os/arch[/variant]`.
+    pub fn platform(&self) -> String {
+        match self.variant.as_deref().filter(|v| !v.is_empty()) {
+            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
+            None => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+
+    /// Whether the image runs on `target`: same os and arch, and the same variant when the
+    /// target names one.
+    pub fn matches(&self, target: &Platform) -> bool {
+        self.os == target.os
+            && self.architecture == target.arch
+            && target
+                .variant
+                .as_ref()
+                .is_none_or(|v| self.variant.as_deref() == Some(v.as_str()))
+    }
+}
 
 /// `docker version --format '{{json .}}'`.
 pub fn version(base: Cmd) -> Cmd {
@@ -46,7 +132,62 @@ mod tests {
     #[test]
     fn version_argv() {
         let c = version(Cmd::new("docker", "x").args(["--context", "ctx"]));
-        assert_eq!(c.shown_args(), ["--context", "ctx", "version", "--format", "{{json .}}"]);
+        assert_eq!(
+            c.shown_args(),
+            ["--context", "ctx", "version", "--format", "{{json .}}"]
+        );
+    }
+
+    #[test]
+    fn buildx_argv_pins_the_platform_and_reads_metadata() {
+        let spec = BuildSpec {
+            context: "app".into(),
+            dockerfile: "app/Dockerfile".into(),
+            platform: "linux/amd64".parse().unwrap(),
+            refs: vec!["shop:abc123".into(), "shop:latest".into()],
+            build_args: vec![("PY".into(), "3.12".into())],
+            builder: Some("remote".into()),
+            no_cache: true,
+        };
+        let c = buildx_build(
+            Cmd::new("docker", "build").args(["-c", "x"]),
+            &spec,
+            "/tmp/m.json".into(),
+        );
+        assert_eq!(
+            c.shown_args().join(" "),
+            "-c x buildx build --builder remote --platform linux/amd64 --provenance=false \
+             --metadata-file /tmp/m.json --file app/Dockerfile --tag shop:abc123 --tag shop:latest \
+             --build-arg PY=3.12 --no-cache --load app"
+        );
+        assert_eq!(c.effect(), crate::runner::Effect::Mutate);
+    }
+
+    #[test]
+    fn parses_real_metadata_and_inspect_output() {
+        let m: BuildMetadata = serde_json::from_str(include_str!(
+            "../tests/fixtures/captured/buildx-metadata-load.json"
+        ))
+        .unwrap();
+        assert!(m.digest.unwrap().starts_with("sha256:"));
+        let v: Vec<ImageInspect> = serde_json::from_str(include_str!(
+            "../tests/fixtures/captured/image-inspect-amd64.json"
+        ))
+        .unwrap();
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        assert_eq!(v[0].platform(), "linux/amd64");
+        assert!(v[0].matches(&amd64));
+        assert!(!v[0].matches(&"linux/arm64".parse().unwrap()));
+        assert!(!v[0].matches(&"linux/amd64/v3".parse().unwrap()));
+        let arm = ImageInspect {
+            id: "sha256:x".into(),
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: Some("v8".into()),
+        };
+        assert_eq!(arm.platform(), "linux/arm64/v8");
+        assert!(arm.matches(&"linux/arm64".parse().unwrap()));
+        assert!(!arm.matches(&amd64));
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub const USAGE_CODE: i32 = 125;
 pub enum Error {
     /// Bad command-line input found after parsing (a value clap cannot check on its own).
     #[error("{message}")]
-    Usage { message: String, hint: Option<String> },
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
 
     /// A bad setting in the config file or an `AZDEPLOY_*` variable.
     #[error("invalid setting `{key}` in {origin}: {message}")]
@@ -47,7 +50,9 @@ pub enum Error {
     Process(Box<ProcessError>),
 
     /// A child succeeded but printed something we cannot read.
-    #[error("failed to {purpose}: could not read its output\n  command: `{command}`\n  cause: {detail}")]
+    #[error(
+        "failed to {purpose}: could not read its output\n  command: `{command}`\n  cause: {detail}"
+    )]
     Parse {
         purpose: String,
         command: String,
@@ -162,8 +167,12 @@ impl Error {
                     .into(),
             ),
             Error::ToolMissing { hint, .. } => Some(hint.clone()),
-            Error::Spawn { .. } => Some("check that the program is installed and executable".into()),
-            Error::Process(p) => hints::for_output(&p.stderr_tail).or_else(|| p.fallback_hint.clone()),
+            Error::Spawn { .. } => {
+                Some("check that the program is installed and executable".into())
+            }
+            Error::Process(p) => {
+                hints::for_output(&p.stderr_tail).or_else(|| p.fallback_hint.clone())
+            }
             Error::Parse { .. } => {
                 Some("check the tool's version with `docker azdeploy doctor`".into())
             }
@@ -202,17 +211,29 @@ mod tests {
             fallback_hint: None,
         }));
         let text = e.to_string();
-        assert!(text.starts_with("failed to look up the engine version\n"), "{text}");
-        assert!(text.contains("  command: `docker version --format '{{json .}}'`"), "{text}");
+        assert!(
+            text.starts_with("failed to look up the engine version\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  command: `docker version --format '{{json .}}'`"),
+            "{text}"
+        );
         assert!(text.contains("  exit status: 1"), "{text}");
-        assert!(text.contains("    Cannot connect to the Docker daemon"), "{text}");
+        assert!(
+            text.contains("    Cannot connect to the Docker daemon"),
+            "{text}"
+        );
         assert!(e.hint().unwrap().contains("start the Docker engine"));
         assert_eq!(e.exit_code(), 1);
     }
 
     #[test]
     fn signals_are_named_and_codes_pass_through() {
-        assert_eq!(describe_status(&ExitStatus::from_raw(9)), "killed by signal 9 (SIGKILL)");
+        assert_eq!(
+            describe_status(&ExitStatus::from_raw(9)),
+            "killed by signal 9 (SIGKILL)"
+        );
         let p = |raw| {
             Error::Process(Box::new(ProcessError {
                 purpose: "x".into(),

@@ -62,7 +62,9 @@ mod tests {
     #[test]
     fn real_messages_get_their_hint() {
         let daemon = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
-        assert!(for_output(daemon).unwrap().contains("start the Docker engine"));
+        assert!(for_output(daemon)
+            .unwrap()
+            .contains("start the Docker engine"));
         let az = "ERROR: Please run 'az login' to setup account.";
         assert!(for_output(az).unwrap().contains("az login"));
         let ctx = "context \"nope\" does not exist";

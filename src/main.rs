@@ -35,7 +35,9 @@ fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if args.len() == 1 && args[0] == argv::METADATA_ARG {
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(METADATA.as_bytes()).and_then(|()| out.flush());
+        let _ = out
+            .write_all(METADATA.as_bytes())
+            .and_then(|()| out.flush());
         return;
     }
     std::process::exit(run(&args));

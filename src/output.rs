@@ -28,7 +28,13 @@ pub fn stdout_json(value: &serde_json::Value) -> Result<(), Error> {
 pub fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {
@@ -54,6 +60,9 @@ mod tests {
             vec!["KEY".into(), "VALUE".into(), "SOURCE".into()],
             vec!["platform".into(), "linux/amd64".into(), "default".into()],
         ]);
-        assert_eq!(t, "KEY       VALUE        SOURCE\nplatform  linux/amd64  default");
+        assert_eq!(
+            t,
+            "KEY       VALUE        SOURCE\nplatform  linux/amd64  default"
+        );
     }
 }

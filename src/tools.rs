@@ -17,10 +17,12 @@ use crate::error::Error;
 pub struct Tools {
     docker_override: Option<OsString>,
     original_cli: Option<OsString>,
+    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     az_override: Option<OsString>,
     path: Option<OsString>,
     cwd: PathBuf,
     docker: OnceLock<Result<PathBuf, String>>,
+    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     az: OnceLock<Result<PathBuf, String>>,
 }
 
@@ -70,6 +72,7 @@ impl Tools {
     }
 
     /// The Azure CLI.
+    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     pub fn az(&self) -> Result<PathBuf, Error> {
         self.az
             .get_or_init(|| match &self.az_override {
@@ -86,6 +89,11 @@ impl Tools {
                 detail,
                 hint: "install the Azure CLI (https://aka.ms/installazurecli, or `brew install azure-cli`), or set AZDEPLOY_AZ=/path/to/az".into(),
             })
+    }
+
+    /// git, for the default image tag; `None` when it is not installed.
+    pub fn git(&self) -> Option<PathBuf> {
+        self.resolve(&OsString::from("git"))
     }
 
     /// A name with a slash is a path (relative to the starting directory); a bare name is
@@ -114,8 +122,10 @@ mod tests {
     }
 
     fn tools(dir: &Path, vars: &[(&str, &str)]) -> Tools {
-        let map: HashMap<String, OsString> =
-            vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
         Tools::new(dir, move |k| map.get(k).cloned())
     }
 
@@ -130,12 +140,22 @@ mod tests {
         let path = bin.to_str().unwrap();
         let t = tools(d.path(), &[("PATH", path)]);
         assert_eq!(t.docker().unwrap(), on_path);
-        let t = tools(d.path(), &[("PATH", path), ("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND", "./docker-orig")]);
+        let t = tools(
+            d.path(),
+            &[
+                ("PATH", path),
+                ("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND", "./docker-orig"),
+            ],
+        );
         assert_eq!(t.docker().unwrap(), d.path().join("./docker-orig"));
         assert!(orig.exists());
         let t = tools(
             d.path(),
-            &[("PATH", path), ("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND", "docker"), ("AZDEPLOY_DOCKER", over.to_str().unwrap())],
+            &[
+                ("PATH", path),
+                ("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND", "docker"),
+                ("AZDEPLOY_DOCKER", over.to_str().unwrap()),
+            ],
         );
         assert_eq!(t.docker().unwrap(), over);
     }
@@ -143,10 +163,19 @@ mod tests {
     #[test]
     fn missing_tools_say_where_they_looked() {
         let d = tempfile::tempdir().unwrap();
-        let t = tools(d.path(), &[("PATH", d.path().to_str().unwrap()), ("AZDEPLOY_AZ", "/no/such/az")]);
+        let t = tools(
+            d.path(),
+            &[
+                ("PATH", d.path().to_str().unwrap()),
+                ("AZDEPLOY_AZ", "/no/such/az"),
+            ],
+        );
         let e = t.docker().unwrap_err();
         assert_eq!(e.to_string(), "docker not found on PATH");
         assert!(e.hint().unwrap().contains("AZDEPLOY_DOCKER"));
-        assert_eq!(t.az().unwrap_err().to_string(), "az not found at AZDEPLOY_AZ=/no/such/az");
+        assert_eq!(
+            t.az().unwrap_err().to_string(),
+            "az not found at AZDEPLOY_AZ=/no/such/az"
+        );
     }
 }

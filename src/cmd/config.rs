@@ -14,7 +14,10 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<(), Error> {
     if args.json {
         let mut map = Map::new();
         for r in &rows {
-            map.insert(r.key.to_string(), json!({"value": r.value, "source": r.source}));
+            map.insert(
+                r.key.to_string(),
+                json!({"value": r.value, "source": r.source}),
+            );
         }
         return output::stdout_json(&json!({"file": settings.file, "settings": map}));
     }

@@ -80,12 +80,17 @@ pub fn detect(files: &AppFiles) -> AppFacts {
             .unwrap_or(l.len());
         l[..end].to_string()
     });
-    let mut found = requirement_names.into_iter().any(|n| n == "streamlit").then(|| "requirements.txt".to_string());
+    let mut found = requirement_names
+        .into_iter()
+        .any(|n| n == "streamlit")
+        .then(|| "requirements.txt".to_string());
     if found.is_none() {
         found = files
             .pyproject
             .as_ref()
-            .filter(|t| t.contains("\"streamlit") || t.contains("'streamlit") || t.contains("\nstreamlit "))
+            .filter(|t| {
+                t.contains("\"streamlit") || t.contains("'streamlit") || t.contains("\nstreamlit ")
+            })
             .map(|_| "pyproject.toml".to_string());
     }
     if found.is_none() {
@@ -114,7 +119,11 @@ pub fn detect(files: &AppFiles) -> AppFacts {
 /// The starter file for these facts.
 pub fn starter(facts: &AppFacts, dir: &Utf8Path) -> FileConfig {
     let port = facts.exposed_port.unwrap_or(8501);
-    let health = if facts.streamlit.is_some() { "/_stcore/health" } else { "/" };
+    let health = if facts.streamlit.is_some() {
+        "/_stcore/health"
+    } else {
+        "/"
+    };
     FileConfig {
         image: Some(config::image_from_dir(dir)),
         platform: Some(config::default_platform()),
@@ -130,7 +139,11 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<(), Error> {
     let cfg = starter(&facts, &ctx.cwd);
     let mut text = serde_json::to_string_pretty(&cfg).expect("the config always serialises");
     text.push('\n');
-    let existing = if args.force { Existing::Replace } else { Existing::Keep };
+    let existing = if args.force {
+        Existing::Replace
+    } else {
+        Existing::Keep
+    };
     if ctx.runner.dry_run {
         eprintln!("[dry-run] would write {}:\n{text}", config::FILE_NAME);
         return Ok(());
@@ -144,7 +157,11 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<(), Error> {
         Some(w) => format!("Streamlit found in {w}, health check /_stcore/health"),
         None => "no Streamlit found, health check /".into(),
     };
-    eprintln!("wrote {}: image {}, {port_note}, {app_note}", config::FILE_NAME, cfg.image.as_ref().map(|i| i.0.as_str()).unwrap_or(""));
+    eprintln!(
+        "wrote {}: image {}, {port_note}, {app_note}",
+        config::FILE_NAME,
+        cfg.image.as_ref().map(|i| i.0.as_str()).unwrap_or("")
+    );
     if !facts.has_dockerfile {
         eprintln!("note: no Dockerfile here yet");
     }
@@ -178,7 +195,10 @@ mod tests {
     fn streamlit_from_imports_and_not_from_lookalikes() {
         let files = AppFiles {
             requirements: Some("streamlit-aggrid\n".into()),
-            python: vec![("app.py".into(), "import os\nimport streamlit as st\n".into())],
+            python: vec![(
+                "app.py".into(),
+                "import os\nimport streamlit as st\n".into(),
+            )],
             ..Default::default()
         };
         assert_eq!(detect(&files).streamlit.as_deref(), Some("app.py"));

@@ -1,5 +1,6 @@
 //! One file per subcommand; this file only dispatches.
 
+mod build;
 mod config;
 mod init;
 mod version;
@@ -10,6 +11,7 @@ use crate::error::Error;
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<(), Error> {
     match command {
+        Command::Build(a) => build::run(ctx, &a),
         Command::Version(a) => version::run(ctx, &a),
         Command::Config(a) => config::run(ctx, &a),
         Command::Init(a) => init::run(ctx, &a),

@@ -18,10 +18,17 @@ pub fn run(ctx: &Ctx, args: &VersionArgs) -> Result<(), Error> {
         Ok(cmd) => {
             let probe = ctx.runner.probe(&docker::version(cmd))?;
             let parsed = docker::parse_version(&probe.stdout);
-            let client = parsed.as_ref().and_then(|v| v.client.as_ref()).map(|c| c.version.clone());
+            let client = parsed
+                .as_ref()
+                .and_then(|v| v.client.as_ref())
+                .map(|c| c.version.clone());
             let engine = parsed.and_then(|v| v.server);
             if engine.is_none() {
-                let why = probe.stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no answer");
+                let why = probe
+                    .stderr
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("no answer");
                 eprintln!("warning: the Docker engine did not answer: {why}");
                 let hint = hints::for_output(&probe.stderr).unwrap_or_else(|| {
                     "start the Docker engine, then check it with `docker version`".into()
@@ -46,7 +53,10 @@ pub fn run(ctx: &Ctx, args: &VersionArgs) -> Result<(), Error> {
         }));
     }
     output::stdout_line(&format!("docker-azdeploy {plugin}"))?;
-    output::stdout_line(&format!("client: {}", client.as_deref().unwrap_or("not found")))?;
+    output::stdout_line(&format!(
+        "client: {}",
+        client.as_deref().unwrap_or("not found")
+    ))?;
     match engine {
         Some(s) => output::stdout_line(&format!("engine: {} ({}/{})", s.version, s.os, s.arch)),
         None => output::stdout_line("engine: not reachable"),

@@ -9,7 +9,13 @@ fn context_flag_reaches_the_child_docker_call() {
     }
     let s = Sandbox::new();
     s.real_docker()
-        .args(["context", "create", "azdtest2", "--docker", "host=unix:///var/run/docker.sock"])
+        .args([
+            "context",
+            "create",
+            "azdtest2",
+            "--docker",
+            "host=unix:///var/run/docker.sock",
+        ])
         .assert()
         .success();
     let out = s
@@ -19,9 +25,15 @@ fn context_flag_reaches_the_child_docker_call() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     let err = stderr_of(&out);
-    assert!(err.contains("docker --context azdtest2 version --format"), "{err}");
+    assert!(
+        err.contains("docker --context azdtest2 version --format"),
+        "{err}"
+    );
     let text = stdout_of(&out);
-    assert!(text.contains("engine: ") && !text.contains("not reachable"), "{text}");
+    assert!(
+        text.contains("engine: ") && !text.contains("not reachable"),
+        "{text}"
+    );
     // A context that does not exist fails in the child, and the plugin says how to fix it.
     let out = s
         .real_docker()
@@ -31,4 +43,103 @@ fn context_flag_reaches_the_child_docker_call() {
     let err = stderr_of(&out);
     assert!(err.contains("nosuchctx"), "{err}");
     assert!(err.contains("docker context ls"), "{err}");
+}
+
+/// A static busybox for `arch` (amd64 or arm64), as ci/engine-up.sh provides it.
+fn busybox(arch: &str) -> std::path::PathBuf {
+    let var = format!("AZDEPLOY_CI_BUSYBOX_{}", arch.to_uppercase());
+    let p = std::env::var(&var)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| format!("/opt/azdeploy-ci/busybox-{arch}").into());
+    assert!(p.is_file(), "{} missing: run ci/engine-up.sh", p.display());
+    p
+}
+
+/// Removes the test's images even when the test fails.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["image", "rm", "-f"])
+            .args(&self.0)
+            .output();
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+fn image_platform(reference: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Os}}/{{.Architecture}}",
+            reference,
+        ])
+        .output()
+        .unwrap();
+    stdout_of(&out).trim().to_string()
+}
+
+#[test]
+fn build_native_amd64_through_the_real_docker_cli() {
+    if !engine_available("build_native_amd64_through_the_real_docker_cli") {
+        return;
+    }
+    let s = Sandbox::new();
+    std::fs::copy(busybox("amd64"), s.path("work/busybox")).unwrap();
+    s.write(
+        "work/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\nENTRYPOINT [\"/bin/busybox\",\"httpd\",\"-f\",\"-p\",\"8501\",\"-h\",\"/\"]\n",
+    );
+    let name = unique("azdeploy-e2e-native");
+    let _cleanup = Images(vec![format!("{name}:t1"), format!("{name}:latest")]);
+    let out = s
+        .real_docker()
+        .args(["azdeploy", "build", "-t", &format!("{name}:t1")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), format!("{name}:t1\n"));
+    assert_eq!(image_platform(&format!("{name}:t1")), "linux/amd64");
+    assert_eq!(image_platform(&format!("{name}:latest")), "linux/amd64");
+    let state: serde_json::Value =
+        serde_json::from_str(&read(&s.path("work/.azdeploy/last-build.json"))).unwrap();
+    assert!(state["id"].as_str().unwrap().starts_with("sha256:"));
+}
+
+#[test]
+fn build_foreign_arm64_with_a_run_step_under_qemu() {
+    if !engine_available("build_foreign_arm64_with_a_run_step_under_qemu") {
+        return;
+    }
+    let s = Sandbox::new();
+    std::fs::copy(busybox("arm64"), s.path("work/busybox")).unwrap();
+    s.write(
+        "work/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox uname -m > /arch\"]\n",
+    );
+    let name = unique("azdeploy-e2e-arm64");
+    let _cleanup = Images(vec![format!("{name}:t1"), format!("{name}:latest")]);
+    let out = s
+        .real_docker()
+        .args([
+            "azdeploy",
+            "build",
+            "--platform",
+            "linux/arm64",
+            "-t",
+            &format!("{name}:t1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), format!("{name}:t1\n"));
+    assert_eq!(image_platform(&format!("{name}:t1")), "linux/arm64");
 }

@@ -14,15 +14,26 @@ fn globals_in_every_form_reach_the_child_docker_call() {
         (vec!["-cctx1"], vec!["-c", "ctx1"]),
         (vec!["--context=ctx1"], vec!["--context=ctx1"]),
         (vec!["-H", "unix:///x.sock"], vec!["-H", "unix:///x.sock"]),
-        (vec!["--host", "tcp://127.0.0.1:1"], vec!["--host", "tcp://127.0.0.1:1"]),
+        (
+            vec!["--host", "tcp://127.0.0.1:1"],
+            vec!["--host", "tcp://127.0.0.1:1"],
+        ),
         (vec!["--config", "/cfg"], vec!["--config", "/cfg"]),
         (vec!["-D", "-l", "warn"], vec!["-l", "warn"]),
-        (vec!["--log-level=error", "--tlsverify", "--tlscacert", "ca.pem"], vec!["--log-level=error", "--tlsverify", "--tlscacert", "ca.pem"]),
+        (
+            vec!["--log-level=error", "--tlsverify", "--tlscacert", "ca.pem"],
+            vec!["--log-level=error", "--tlsverify", "--tlscacert", "ca.pem"],
+        ),
         (vec!["-Dc", "azdeploy"], vec!["-c", "azdeploy"]),
     ] {
         let s = Sandbox::new();
         s.answer("docker-version", "stdout", VERSION_JSON);
-        let out = s.plugin().args(&globals).args(["azdeploy", "version"]).output().unwrap();
+        let out = s
+            .plugin()
+            .args(&globals)
+            .args(["azdeploy", "version"])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{globals:?}: {}", stderr_of(&out));
         let calls = docker_calls(&s);
         assert_eq!(calls.len(), 1, "{globals:?}");
@@ -32,7 +43,10 @@ fn globals_in_every_form_reach_the_child_docker_call() {
         assert_eq!(calls[0], want, "{globals:?}");
         assert_eq!(
             stdout_of(&out),
-            format!("docker-azdeploy {}\nclient: 28.2.2\nengine: 20.10.24 (linux/amd64)\n", env!("CARGO_PKG_VERSION"))
+            format!(
+                "docker-azdeploy {}\nclient: 28.2.2\nengine: 20.10.24 (linux/amd64)\n",
+                env!("CARGO_PKG_VERSION")
+            )
         );
     }
 }
@@ -41,7 +55,11 @@ fn globals_in_every_form_reach_the_child_docker_call() {
 fn standalone_runs_without_the_plugin_name() {
     let s = Sandbox::new();
     s.answer("docker-version", "stdout", VERSION_JSON);
-    let out = s.plugin().args(["--context", "x", "version", "--json"]).output().unwrap();
+    let out = s
+        .plugin()
+        .args(["--context", "x", "version", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["plugin"], env!("CARGO_PKG_VERSION"));
@@ -53,10 +71,17 @@ fn standalone_runs_without_the_plugin_name() {
 fn verbose_echoes_the_command_and_d_does_too() {
     let s = Sandbox::new();
     s.answer("docker-version", "stdout", VERSION_JSON);
-    for args in [vec!["azdeploy", "--verbose", "version"], vec!["-D", "azdeploy", "version"], vec!["-v", "version"]] {
+    for args in [
+        vec!["azdeploy", "--verbose", "version"],
+        vec!["-D", "azdeploy", "version"],
+        vec!["-v", "version"],
+    ] {
         let out = s.plugin().args(&args).output().unwrap();
         let err = stderr_of(&out);
-        assert!(err.contains("/bin/docker version --format '{{json .}}'\n"), "{args:?}: {err}");
+        assert!(
+            err.contains("/bin/docker version --format '{{json .}}'\n"),
+            "{args:?}: {err}"
+        );
         assert!(err.starts_with("+ "), "{args:?}: {err}");
     }
 }
@@ -64,7 +89,11 @@ fn verbose_echoes_the_command_and_d_does_too() {
 #[test]
 fn engine_down_is_reported_with_a_hint() {
     let s = Sandbox::new();
-    s.answer("docker-version", "stdout", r#"{"Client":{"Version":"28.2.2"},"Server":null}"#);
+    s.answer(
+        "docker-version",
+        "stdout",
+        r#"{"Client":{"Version":"28.2.2"},"Server":null}"#,
+    );
     s.answer(
         "docker-version",
         "stderr",
@@ -92,7 +121,12 @@ fn docker_missing_is_a_clear_message() {
     let err = stderr_of(&out);
     assert!(err.contains("docker not found on PATH"), "{err}");
     assert!(err.contains("hint: install Docker Desktop"), "{err}");
-    let out = s.plugin().env("AZDEPLOY_DOCKER", "/no/docker").arg("version").output().unwrap();
+    let out = s
+        .plugin()
+        .env("AZDEPLOY_DOCKER", "/no/docker")
+        .arg("version")
+        .output()
+        .unwrap();
     assert!(stderr_of(&out).contains("docker not found at AZDEPLOY_DOCKER=/no/docker"));
 }
 

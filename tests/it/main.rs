@@ -2,13 +2,15 @@
 
 mod support;
 
-/// The plugin contract through the real docker CLI (no engine needed).
-mod plugin_contract;
-/// Docker's global flags reach every child docker call; standalone runs.
-mod forwarding;
+/// `build`: buildx argv, the architecture gate, dry-run, bad input.
+mod build;
 /// `config` and `init`: settings, precedence and clear errors.
 mod config_cmd;
-/// SIGINT, SIGTERM and the plugin socket: exit 130/143, children gone.
-mod signals;
 /// The real engine (skipped without one unless AZDEPLOY_E2E=1).
 mod engine;
+/// Docker's global flags reach every child docker call; standalone runs.
+mod forwarding;
+/// The plugin contract through the real docker CLI (no engine needed).
+mod plugin_contract;
+/// SIGINT, SIGTERM and the plugin socket: exit 130/143, children gone.
+mod signals;

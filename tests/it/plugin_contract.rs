@@ -3,10 +3,15 @@ use crate::support::*;
 #[test]
 fn metadata_is_one_json_object_with_the_cargo_version() {
     let s = Sandbox::new();
-    let out = s.plugin().arg("docker-cli-plugin-metadata").output().unwrap();
+    let out = s
+        .plugin()
+        .arg("docker-cli-plugin-metadata")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(out.stderr.is_empty());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("exactly one JSON object");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("exactly one JSON object");
     assert_eq!(v["SchemaVersion"], "0.1.0");
     assert_eq!(v["Version"], env!("CARGO_PKG_VERSION"));
     assert!(!v["Vendor"].as_str().unwrap().is_empty());
@@ -35,7 +40,8 @@ fn docker_info_lists_the_plugin_with_its_version() {
         .output()
         .unwrap();
     let text = stdout_of(&out);
-    let plugins: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text} {}", stderr_of(&out)));
+    let plugins: serde_json::Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("{e}: {text} {}", stderr_of(&out)));
     let ours = plugins
         .as_array()
         .unwrap()
@@ -62,10 +68,16 @@ fn every_help_shape_prints_help() {
         assert!(text.contains("Usage: docker azdeploy"), "{args:?}: {text}");
         assert!(text.contains("config"), "{args:?}: {text}");
     }
-    for args in [vec!["azdeploy", "config", "--help"], vec!["help", "azdeploy", "config"]] {
+    for args in [
+        vec!["azdeploy", "config", "--help"],
+        vec!["help", "azdeploy", "config"],
+    ] {
         let out = s.real_docker().args(&args).output().unwrap();
         let text = stdout_of(&out);
-        assert!(text.contains("Usage: docker azdeploy config"), "{args:?}: {text}");
+        assert!(
+            text.contains("Usage: docker azdeploy config"),
+            "{args:?}: {text}"
+        );
         assert!(text.contains("--json"), "{args:?}: {text}");
     }
     assert!(s.calls().is_empty(), "help spawns nothing");
@@ -84,7 +96,11 @@ fn unknown_subcommand_is_a_usage_error() {
 #[test]
 fn completion_through_docker_prints_candidates_then_directive() {
     let s = Sandbox::new();
-    let out = s.real_docker().args(["__complete", "azdeploy", ""]).output().unwrap();
+    let out = s
+        .real_docker()
+        .args(["__complete", "azdeploy", ""])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     let text = stdout_of(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -92,8 +108,15 @@ fn completion_through_docker_prints_candidates_then_directive() {
     assert!(lines.iter().any(|l| l.starts_with("version\t")), "{text}");
     assert!(lines.iter().any(|l| l.starts_with("config\t")), "{text}");
     // docker drops global flags and calls us with the partial word.
-    let out = s.real_docker().args(["__complete", "--context", "default", "azdeploy", "con"]).output().unwrap();
-    assert_eq!(stdout_of(&out), "config\tShow the resolved settings and where each one came from\n:4\n");
+    let out = s
+        .real_docker()
+        .args(["__complete", "--context", "default", "azdeploy", "con"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout_of(&out),
+        "config\tShow the resolved settings and where each one came from\n:4\n"
+    );
     assert!(s.calls().is_empty(), "completion spawns nothing");
 }
 
@@ -102,7 +125,11 @@ fn hooks_exit_zero_silently() {
     let s = Sandbox::new();
     let out = s
         .plugin()
-        .args(["azdeploy", "docker-cli-plugin-hooks", r#"{"RootCmd":"ps","Flags":{},"CommandError":""}"#])
+        .args([
+            "azdeploy",
+            "docker-cli-plugin-hooks",
+            r#"{"RootCmd":"ps","Flags":{},"CommandError":""}"#,
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());

@@ -13,7 +13,10 @@ fn slow_docker(s: &Sandbox) {
 
 fn child_pid(s: &Sandbox) -> i32 {
     let pids = s.path("pids");
-    assert!(wait_for(10, || !read(&pids).is_empty()), "the fake docker never started");
+    assert!(
+        wait_for(10, || !read(&pids).is_empty()),
+        "the fake docker never started"
+    );
     read(&pids).lines().next().unwrap().parse().unwrap()
 }
 
@@ -25,7 +28,7 @@ fn signal(pid: u32, sig: i32) {
 fn run_and_signal(sig: i32, expected: i32) {
     let s = Sandbox::new();
     slow_docker(&s);
-    let mut child = s
+    let child = s
         .plugin_std()
         .env("FAKE_PIDS", s.path("pids"))
         .arg("version")
@@ -38,7 +41,10 @@ fn run_and_signal(sig: i32, expected: i32) {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(expected), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("cancelled"), "{}", stderr_of(&out));
-    assert!(wait_for(5, || !alive(fake)), "the child docker {fake} is still running");
+    assert!(
+        wait_for(5, || !alive(fake)),
+        "the child docker {fake} is still running"
+    );
 }
 
 #[test]
@@ -58,7 +64,7 @@ fn plugin_socket_close_through_real_docker_exits_130() {
     // passes on.
     let s = Sandbox::new();
     slow_docker(&s);
-    let mut docker = s
+    let docker = s
         .real_docker_std()
         .env("FAKE_PIDS", s.path("pids"))
         .env("FAKE_LOG", s.path("log"))
@@ -75,7 +81,10 @@ fn plugin_socket_close_through_real_docker_exits_130() {
     signal(docker.id(), libc::SIGINT);
     let out = docker.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
-    assert!(wait_for(5, || !alive(fake)), "the child docker {fake} is still running");
+    assert!(
+        wait_for(5, || !alive(fake)),
+        "the child docker {fake} is still running"
+    );
 }
 
 #[test]
@@ -86,7 +95,10 @@ fn a_closed_socket_before_start_cancels_at_once() {
     let t = std::time::Instant::now();
     let out = s
         .plugin()
-        .env("DOCKER_CLI_PLUGIN_SOCKET", format!("@azdeploy_gone_{}", std::process::id()))
+        .env(
+            "DOCKER_CLI_PLUGIN_SOCKET",
+            format!("@azdeploy_gone_{}", std::process::id()),
+        )
         .arg("version")
         .output()
         .unwrap();

@@ -24,7 +24,10 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        let root = tempfile::Builder::new().prefix("azdeploy-it-").tempdir().unwrap();
+        let root = tempfile::Builder::new()
+            .prefix("azdeploy-it-")
+            .tempdir()
+            .unwrap();
         let s = Sandbox { root };
         for d in ["bin", "work", "fake", "home", "docker-config/cli-plugins"] {
             std::fs::create_dir_all(s.path(d)).unwrap();

@@ -1,0 +1,344 @@
+//! `docker azdeploy build`: `docker buildx build` pinned to the target platform, then the
+//! architecture gate.
+//!
+//! Everything is worked out before buildx runs (context, Dockerfile, tags, build arguments), so
+//! bad input fails with nothing started. After the build, `docker image inspect` must report the
+//! target os/arch; otherwise the build fails, naming the `FROM --platform=…` line that caused it.
+//! stdout carries only the image reference, for scripts.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde_json::json;
+
+use crate::cli::BuildArgs;
+use crate::config::{ImageName, Overrides, Platform};
+use crate::context::Ctx;
+use crate::docker::{self, BuildMetadata, BuildSpec, ImageInspect};
+use crate::error::Error;
+use crate::files::{self, Existing};
+use crate::output;
+use crate::runner::Cmd;
+
+/// Where `build` records what it built, relative to the project directory.
+pub const LAST_BUILD: &str = ".azdeploy/last-build.json";
+
+pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
+    let (name, tag) = match &args.tag {
+        Some(t) => split_tag(t)
+            .map_err(|m| Error::usage(m, "use -t NAME or -t NAME:TAG, e.g. -t shop:1.2"))?,
+        None => (None, None),
+    };
+    let flags = Overrides {
+        image: name,
+        platform: args.platform.clone(),
+        context: args.context.clone(),
+        dockerfile: args.file.clone(),
+        build_args: args.build_args.clone(),
+        ..Default::default()
+    };
+    let settings = ctx.settings(&flags)?;
+    let context = ctx.cwd.join(&settings.context.value);
+    if !context.is_dir() {
+        return Err(Error::usage(
+            format!(
+                "build context {} is not a directory",
+                settings.context.value
+            ),
+            "pass the app's directory as CONTEXT, or set build.context in azdeploy.json",
+        ));
+    }
+    let dockerfile = ctx.cwd.join(settings.dockerfile_path());
+    let dockerfile_text = std::fs::read_to_string(&dockerfile).map_err(|e| {
+        Error::usage(
+            format!(
+                "cannot read the Dockerfile {}: {e}",
+                settings.dockerfile_path()
+            ),
+            "pass -f PATH, or run `docker azdeploy init` to set up the project",
+        )
+    })?;
+    let tag = match tag {
+        Some(t) => t,
+        None => default_tag(ctx, &context),
+    };
+    let image = settings.image.value.0.clone();
+    let mut refs = vec![format!("{image}:{tag}")];
+    if tag != "latest" {
+        refs.push(format!("{image}:latest"));
+    }
+    let spec = BuildSpec {
+        context: settings.context.value.clone(),
+        dockerfile: settings.dockerfile_path(),
+        platform: settings.platform.value.clone(),
+        refs,
+        build_args: settings.build_args.value.clone().into_iter().collect(),
+        builder: args.builder.clone(),
+        no_cache: args.no_cache,
+    };
+
+    let meta_dir = tempfile::Builder::new()
+        .prefix("azdeploy-build-")
+        .tempdir()
+        .map_err(|source| Error::Io {
+            action: "create a temporary directory in",
+            path: std::env::temp_dir().display().to_string(),
+            source,
+        })?;
+    let meta_file =
+        Utf8PathBuf::from_path_buf(meta_dir.path().join("metadata.json")).map_err(|p| {
+            Error::failed(
+                format!("temporary path {} is not UTF-8", p.display()),
+                "set TMPDIR to a plain UTF-8 path",
+            )
+        })?;
+    eprintln!("Building {} for {}", spec.refs[0], spec.platform);
+    let build = docker::buildx_build(
+        ctx.docker("build the image with docker buildx")?,
+        &spec,
+        &meta_file,
+    )
+    .dir(ctx.cwd.as_std_path())
+    .hint("read the build output above; run `docker azdeploy version` to check the engine");
+    ctx.runner.stream(&build)?;
+    if ctx.runner.dry_run {
+        return output::stdout_line(&spec.refs[0]);
+    }
+
+    let meta: Option<BuildMetadata> = std::fs::read_to_string(&meta_file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let inspect = image_inspect(ctx, &spec.refs[0])?;
+    gate(&inspect, &spec.platform, &dockerfile_text, &spec.dockerfile)?;
+    eprintln!(
+        "Built {} ({}, image id {})",
+        spec.refs[0],
+        inspect.platform(),
+        short_id(&inspect.id)
+    );
+
+    let record = json!({
+        "image": spec.refs[0],
+        "refs": spec.refs,
+        "id": inspect.id,
+        "digest": meta.as_ref().and_then(|m| m.digest.clone()),
+        "platform": spec.platform.to_string(),
+        "built_at": unix_now(),
+    });
+    let state = ctx.cwd.join(LAST_BUILD);
+    if let Some(dir) = state.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            action: "create",
+            path: dir.to_string(),
+            source,
+        })?;
+    }
+    let text = serde_json::to_string_pretty(&record).expect("JSON always serialises");
+    files::write_atomic(&state, text.as_bytes(), Existing::Replace)?;
+    output::stdout_line(&spec.refs[0])
+}
+
+fn image_inspect(ctx: &Ctx, reference: &str) -> Result<ImageInspect, Error> {
+    let cmd: Cmd = docker::image_inspect(ctx.docker("inspect the built image")?, reference);
+    ctx.runner.query_json(&cmd)
+}
+
+/// The architecture gate: the image must be for `target`.
+pub fn gate(
+    img: &ImageInspect,
+    target: &Platform,
+    dockerfile_text: &str,
+    dockerfile: &Utf8Path,
+) -> Result<(), Error> {
+    if img.matches(target) {
+        return Ok(());
+    }
+    let mut message = format!(
+        "the image was built for {}, not {target}: it would fail with `exec format error` on Azure",
+        img.platform()
+    );
+    let pinned = pinned_from_lines(dockerfile_text);
+    for (line, text) in &pinned {
+        message.push_str(&format!("\n  {dockerfile}:{line}: {text}"));
+    }
+    let hint = if pinned.is_empty() {
+        format!("check the base images in {dockerfile}: they must exist for {target}")
+    } else {
+        format!("remove the --platform from those FROM lines (or use --platform=$TARGETPLATFORM) so the base image is {target}")
+    };
+    Err(Error::failed(message, hint))
+}
+
+/// `FROM --platform=<fixed value>` lines (1-based numbers): a base image pinned to one platform.
+/// Lines that pin to `$BUILDPLATFORM`/`$TARGETPLATFORM` are the normal multi-stage idiom.
+pub fn pinned_from_lines(dockerfile: &str) -> Vec<(usize, String)> {
+    dockerfile
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let t = l.trim();
+            let mut words = t.split_whitespace();
+            if !words.next()?.eq_ignore_ascii_case("FROM") {
+                return None;
+            }
+            let p = words.next()?.strip_prefix("--platform=")?;
+            (!p.contains('$')).then(|| (i + 1, t.to_string()))
+        })
+        .collect()
+}
+
+/// Splits `NAME[:TAG]` (a `:` after the last `/`, so `host:5000/app` has no tag).
+pub fn split_tag(s: &str) -> Result<(Option<ImageName>, Option<String>), String> {
+    let slash = s.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match s[slash..].rfind(':') {
+        Some(i) => (&s[..slash + i], Some(&s[slash + i + 1..])),
+        None => (s, None),
+    };
+    let name: ImageName = name
+        .parse()
+        .map_err(|e| format!("invalid tag \"{s}\": {e}"))?;
+    if let Some(t) = tag {
+        if !valid_tag(t) {
+            return Err(format!(
+                "invalid tag \"{s}\": \"{t}\" must be 1-128 letters, digits, _ . - and not start with . or -"
+            ));
+        }
+    }
+    Ok((Some(name), tag.map(str::to_string)))
+}
+
+fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && !t.starts_with(['.', '-'])
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// The git commit (`abc1234`, `abc1234-dirty`), or a UTC timestamp outside git.
+fn default_tag(ctx: &Ctx, context: &Utf8Path) -> String {
+    if let Some(git) = ctx.tools.git() {
+        let base =
+            Cmd::new(&git, "read the git commit for the image tag").args(["-C", context.as_str()]);
+        let head = ctx
+            .runner
+            .probe(&base.clone().args(["rev-parse", "--short", "HEAD"]));
+        if let Some(h) = head.ok().filter(|p| p.success()) {
+            let sha = h.stdout.trim().to_string();
+            let status = ctx.runner.probe(&base.args(["status", "--porcelain"]));
+            let dirty = status.is_ok_and(|s| s.success() && !s.stdout.trim().is_empty());
+            if valid_tag(&sha) {
+                return if dirty { format!("{sha}-dirty") } else { sha };
+            }
+        }
+    }
+    timestamp_tag(unix_now())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC for seconds since the epoch.
+pub fn timestamp_tag(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags() {
+        let (n, t) = split_tag("shop:1.2").unwrap();
+        assert_eq!((n.unwrap().0, t.as_deref()), ("shop".into(), Some("1.2")));
+        let (n, t) = split_tag("localhost:5000/team/shop").unwrap();
+        assert_eq!((n.unwrap().0, t), ("localhost:5000/team/shop".into(), None));
+        let (_, t) = split_tag("myacr.azurecr.io/shop:abc-dirty").unwrap();
+        assert_eq!(t.as_deref(), Some("abc-dirty"));
+        for bad in ["Shop:1", "shop:", "shop:-x", "shop:a b", ":1", "shop:1:2"] {
+            assert!(split_tag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(timestamp_tag(0), "19700101-000000");
+        assert_eq!(timestamp_tag(1_709_210_096), "20240229-123456");
+        assert_eq!(timestamp_tag(1_798_761_599), "20261231-235959");
+    }
+
+    #[test]
+    fn pinned_platforms_are_found() {
+        let df = "FROM --platform=$BUILDPLATFORM golang AS b\n\
+                  RUN make\n\
+                  from --platform=linux/arm64 python:3.12-slim\n\
+                  FROM scratch\n";
+        assert_eq!(
+            pinned_from_lines(df),
+            vec![(
+                3,
+                "from --platform=linux/arm64 python:3.12-slim".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn the_gate_names_the_cause_and_the_fix() {
+        let arm = ImageInspect {
+            id: "sha256:1".into(),
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: None,
+        };
+        let target: Platform = "linux/amd64".parse().unwrap();
+        let e = gate(
+            &arm,
+            &target,
+            "FROM --platform=linux/arm64 base\n",
+            "Dockerfile".into(),
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("built for linux/arm64, not linux/amd64"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Dockerfile:1: FROM --platform=linux/arm64 base"),
+            "{text}"
+        );
+        assert!(e.hint().unwrap().contains("remove the --platform"));
+        assert!(gate(
+            &arm,
+            &"linux/arm64".parse().unwrap(),
+            "",
+            "Dockerfile".into()
+        )
+        .is_ok());
+    }
+}

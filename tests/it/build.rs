@@ -1,0 +1,275 @@
+use crate::support::*;
+
+const INSPECT_AMD64: &str = r#"{"Id":"sha256:92c52ff51ca4b8a8a00f90c87267e7e7d9419b6668f1c51449ab98300d8903ea","Os":"linux","Architecture":"amd64"}"#;
+const INSPECT_ARM64: &str =
+    r#"{"Id":"sha256:1111","Os":"linux","Architecture":"arm64","Variant":"v8"}"#;
+
+/// A fake buildx that writes the metadata file like the real one.
+const FAKE_BUILDX: &str = r#"
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--metadata-file" ]; then
+    printf '{"containerimage.digest": "sha256:92c52ff51ca4b8a8a00f90c87267e7e7d9419b6668f1c51449ab98300d8903ea"}' > "$2"
+  fi
+  shift
+done
+echo "step 1: building (fake)" >&2
+"#;
+
+fn app(s: &Sandbox) {
+    s.write(
+        "work/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    );
+    s.answer("docker-buildx-build", "sh", FAKE_BUILDX);
+    s.answer("docker-image-inspect", "stdout", INSPECT_AMD64);
+}
+
+fn call_of<'a>(calls: &'a [Vec<String>], words: &[&str]) -> Option<&'a Vec<String>> {
+    calls
+        .iter()
+        .find(|c| words.iter().all(|w| c.contains(&w.to_string())))
+}
+
+#[test]
+fn build_pins_the_platform_and_prints_only_the_reference() {
+    let s = Sandbox::new();
+    app(&s);
+    let out = s
+        .plugin()
+        .args([
+            "-c",
+            "ctx1",
+            "azdeploy",
+            "build",
+            "-t",
+            "shop:1.0",
+            "--build-arg",
+            "PY=3.12",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "shop:1.0\n");
+    let calls = s.calls();
+    let build = call_of(&calls, &["buildx", "build"]).expect("buildx ran");
+    let meta = build.iter().position(|a| a == "--metadata-file").unwrap();
+    let mut expected: Vec<String> = [
+        "docker",
+        "-c",
+        "ctx1",
+        "buildx",
+        "build",
+        "--platform",
+        "linux/amd64",
+        "--provenance=false",
+        "--metadata-file",
+    ]
+    .map(String::from)
+    .to_vec();
+    expected.push(build[meta + 1].clone());
+    expected.extend(
+        [
+            "--file",
+            "./Dockerfile",
+            "--tag",
+            "shop:1.0",
+            "--tag",
+            "shop:latest",
+            "--build-arg",
+            "PY=3.12",
+            "--load",
+            ".",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(build, &expected);
+    let inspect = call_of(&calls, &["image", "inspect"]).unwrap();
+    assert_eq!(
+        inspect[1..3],
+        ["-c", "ctx1"],
+        "globals forwarded to every docker call"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&read(&s.path("work/.azdeploy/last-build.json"))).unwrap();
+    assert_eq!(state["image"], "shop:1.0");
+    assert_eq!(state["platform"], "linux/amd64");
+    assert!(
+        !std::path::Path::new(&build[meta + 1]).exists(),
+        "the metadata temp file is cleaned up"
+    );
+}
+
+#[test]
+fn the_default_tag_is_a_timestamp_outside_git_plus_latest() {
+    let s = Sandbox::new();
+    app(&s);
+    s.write(
+        "work/azdeploy.json",
+        r#"{"image": "shop", "platform": "linux/arm64"}"#,
+    );
+    let out = s.plugin().arg("build").output().unwrap();
+    assert!(
+        !out.status.success(),
+        "amd64 result for an arm64 target must be refused"
+    );
+    let calls = s.calls();
+    let build = call_of(&calls, &["buildx", "build"]).unwrap();
+    let tags: Vec<&String> = build
+        .iter()
+        .skip_while(|a| *a != "--tag")
+        .step_by(2)
+        .take(2)
+        .collect();
+    assert!(build.contains(&"linux/arm64".to_string()));
+    let first = build[build.iter().position(|a| a == "--tag").unwrap() + 1].clone();
+    assert!(
+        first.starts_with("shop:20") && first.len() == "shop:20261128-052300".len(),
+        "{first} {tags:?}"
+    );
+    assert!(build.contains(&"shop:latest".to_string()));
+}
+
+#[test]
+fn the_gate_stops_a_wrong_architecture_and_names_the_from_line() {
+    let s = Sandbox::new();
+    app(&s);
+    s.write(
+        "work/Dockerfile",
+        "FROM --platform=linux/arm64 python:3.12-slim\nCMD [\"python\"]\n",
+    );
+    s.answer("docker-image-inspect", "stdout", INSPECT_ARM64);
+    let out = s.plugin().args(["build", "-t", "shop:1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty(),
+        "no reference printed for a refused image"
+    );
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("built for linux/arm64/v8, not linux/amd64"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Dockerfile:1: FROM --platform=linux/arm64 python:3.12-slim"),
+        "{err}"
+    );
+    assert!(err.contains("hint: remove the --platform"), "{err}");
+    assert!(!s.path("work/.azdeploy/last-build.json").exists());
+}
+
+#[test]
+fn buildx_exit_code_passes_through() {
+    let s = Sandbox::new();
+    app(&s);
+    s.answer(
+        "docker-buildx-build",
+        "sh",
+        "echo 'ERROR: failed to solve: boom' >&2; exit 17\n",
+    );
+    let out = s.plugin().args(["build", "-t", "shop:1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(17));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("ERROR: failed to solve: boom"),
+        "buildx output is streamed: {err}"
+    );
+    assert!(
+        err.contains("error: failed to build the image with docker buildx"),
+        "{err}"
+    );
+    assert!(err.contains("exit status: 17"), "{err}");
+    assert!(call_of(&s.calls(), &["image", "inspect"]).is_none());
+}
+
+#[test]
+fn dry_run_runs_no_mutation() {
+    let s = Sandbox::new();
+    app(&s);
+    // Any mutation reaching the fake fails the test loudly.
+    s.answer(
+        "docker-buildx-build",
+        "sh",
+        "echo MUTATION RAN >&2; exit 99\n",
+    );
+    let out = s
+        .plugin()
+        .args(["build", "--dry-run", "-t", "shop:1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("[dry-run] "), "{err}");
+    assert!(
+        err.contains("buildx build --platform linux/amd64 --provenance=false"),
+        "{err}"
+    );
+    assert!(!err.contains("MUTATION RAN"), "{err}");
+    assert_eq!(stdout_of(&out), "shop:1\n");
+    assert!(call_of(&s.calls(), &["buildx", "build"]).is_none());
+}
+
+#[test]
+fn bad_input_fails_before_anything_runs() {
+    for (args, file, needle, code) in [
+        (vec!["build", "--platform", "amd64"], true, "os/arch", 125),
+        (
+            vec!["build", "--build-arg", "NOEQUALS"],
+            true,
+            "is not KEY=VALUE",
+            125,
+        ),
+        (vec!["build", "-t", "Shop:1"], true, "invalid tag", 125),
+        (vec!["build", "-t", "shop:-x"], true, "invalid tag", 125),
+        (
+            vec!["build", "missing-dir"],
+            true,
+            "build context missing-dir is not a directory",
+            125,
+        ),
+        (
+            vec!["build"],
+            false,
+            "cannot read the Dockerfile ./Dockerfile",
+            125,
+        ),
+        (
+            vec!["build", "-f", "nope/Dockerfile"],
+            true,
+            "cannot read the Dockerfile nope/Dockerfile",
+            125,
+        ),
+    ] {
+        let s = Sandbox::new();
+        app(&s);
+        if !file {
+            std::fs::remove_file(s.path("work/Dockerfile")).unwrap();
+        }
+        let out = s.plugin().args(&args).output().unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(
+            s.calls().is_empty(),
+            "{args:?}: something ran: {:?}",
+            s.calls()
+        );
+    }
+}
+
+#[test]
+fn engine_down_gets_the_engine_hint() {
+    let s = Sandbox::new();
+    app(&s);
+    s.answer(
+        "docker-buildx-build",
+        "sh",
+        "echo 'ERROR: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 1\n",
+    );
+    let out = s.plugin().args(["build", "-t", "shop:1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("hint: read the build output above"),
+        "{}",
+        stderr_of(&out)
+    );
+}
