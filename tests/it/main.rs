@@ -14,3 +14,5 @@ mod forwarding;
 mod plugin_contract;
 /// SIGINT, SIGTERM and the plugin socket: exit 130/143, children gone.
 mod signals;
+/// README, CHANGELOG and metadata keep up with the code.
+mod tidy;
