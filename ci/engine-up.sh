@@ -39,9 +39,11 @@ die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 
 mkdir -p "$CI_DIR"
-# Serialise concurrent runs (two test processes calling this at once).
-exec 9>"$CI_DIR/engine-up.lock"
-flock 9
+# Serialise concurrent runs (two test processes calling this at once). The lock fd
+# is closed for the daemons started below (9>&-): a daemon inheriting it would hold
+# the lock for its whole life and block every later run.
+exec 9>"$CI_DIR/engine-up.flock"
+flock -w 300 9 || die "another ci/engine-up.sh holds $CI_DIR/engine-up.flock for over 300 s"
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -213,7 +215,7 @@ if ! engine_up; then
         # Stale pid file left by a killed dockerd would stop a new one from starting.
         rm -f /var/run/docker.pid
         log "starting dockerd (log: $DOCKERD_LOG)"
-        setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+        setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
         echo $! >"$CI_DIR/dockerd.pid"
     fi
     for _ in $(seq 1 120); do
@@ -277,7 +279,7 @@ if [ "$(registry_code)" != 401 ]; then
         sleep 0.5
     fi
     log "starting docker-registry on 127.0.0.1:$REG_PORT (log: $REGISTRY_LOG)"
-    setsid nohup docker-registry serve "$REG_DIR/config.yml" >>"$REGISTRY_LOG" 2>&1 </dev/null &
+    setsid nohup docker-registry serve "$REG_DIR/config.yml" >>"$REGISTRY_LOG" 2>&1 </dev/null 9>&- &
     echo $! >"$CI_DIR/registry.pid"
     for _ in $(seq 1 60); do
         [ "$(registry_code)" = 401 ] && break

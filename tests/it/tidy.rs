@@ -32,7 +32,11 @@ fn metadata_version_matches_cargo_and_changelog() {
 #[test]
 fn readme_names_every_command_and_variable() {
     let readme = repo("README.md");
-    let help = crate::support::Sandbox::new().plugin().arg("--help").output().unwrap();
+    let help = crate::support::Sandbox::new()
+        .plugin()
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&help.stdout).into_owned();
     let commands: Vec<&str> = help
         .lines()
@@ -44,7 +48,10 @@ fn readme_names_every_command_and_variable() {
         .collect();
     assert!(commands.contains(&"build"), "{help}");
     for c in commands {
-        assert!(readme.contains(&format!("docker azdeploy {c}")), "README misses `{c}`");
+        assert!(
+            readme.contains(&format!("docker azdeploy {c}")),
+            "README misses `{c}`"
+        );
     }
     let src = sources();
     for (i, _) in src.match_indices("\"AZDEPLOY_") {
