@@ -173,6 +173,11 @@ pub fn engine_available(test: &str) -> bool {
     if std::env::var("AZDEPLOY_E2E").as_deref() == Ok("1") {
         panic!("AZDEPLOY_E2E=1 but no Docker engine answers: run `ci/engine-up.sh` first");
     }
-    eprintln!("skipped {test}: no Docker engine (run ci/engine-up.sh; AZDEPLOY_E2E=1 makes this a failure)");
+    // Straight to fd 2, past the test harness's capture, so the skip is visible in `cargo test`.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: no Docker engine (run ci/engine-up.sh; AZDEPLOY_E2E=1 makes this a failure)"
+    );
     false
 }
