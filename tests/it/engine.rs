@@ -87,28 +87,43 @@ fn image_platform(reference: &str) -> String {
     stdout_of(&out).trim().to_string()
 }
 
+/// Builds a busybox image for `arch` through the real `docker azdeploy build`; the images are
+/// removed when the returned guard drops.
+fn build_busybox(
+    arch: &str,
+    dockerfile: &str,
+    extra: &[&str],
+) -> (Sandbox, String, Images, std::process::Output) {
+    let s = Sandbox::new();
+    std::fs::copy(busybox(arch), s.path("work/busybox")).unwrap();
+    s.write("work/Dockerfile", dockerfile);
+    let name = unique(&format!("azdeploy-e2e-{arch}"));
+    let images = Images(vec![format!("{name}:t1"), format!("{name}:latest")]);
+    let tag = format!("{name}:t1");
+    let out = s
+        .real_docker()
+        .args(["azdeploy", "build", "-t", &tag])
+        .args(extra)
+        .output()
+        .unwrap();
+    (s, tag, images, out)
+}
+
 #[test]
 fn build_native_amd64_through_the_real_docker_cli() {
     if !engine_available("build_native_amd64_through_the_real_docker_cli") {
         return;
     }
-    let s = Sandbox::new();
-    std::fs::copy(busybox("amd64"), s.path("work/busybox")).unwrap();
-    s.write(
-        "work/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\nENTRYPOINT [\"/bin/busybox\",\"httpd\",\"-f\",\"-p\",\"8501\",\"-h\",\"/\"]\n",
-    );
-    let name = unique("azdeploy-e2e-native");
-    let _cleanup = Images(vec![format!("{name}:t1"), format!("{name}:latest")]);
-    let out = s
-        .real_docker()
-        .args(["azdeploy", "build", "-t", &format!("{name}:t1")])
-        .output()
-        .unwrap();
+    let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\n\
+                      ENTRYPOINT [\"/bin/busybox\",\"httpd\",\"-f\",\"-p\",\"8501\",\"-h\",\"/\"]\n";
+    let (s, tag, _images, out) = build_busybox("amd64", dockerfile, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(stdout_of(&out), format!("{name}:t1\n"));
-    assert_eq!(image_platform(&format!("{name}:t1")), "linux/amd64");
-    assert_eq!(image_platform(&format!("{name}:latest")), "linux/amd64");
+    assert_eq!(stdout_of(&out), format!("{tag}\n"));
+    assert_eq!(image_platform(&tag), "linux/amd64");
+    assert_eq!(
+        image_platform(&tag.replace(":t1", ":latest")),
+        "linux/amd64"
+    );
     let state: serde_json::Value =
         serde_json::from_str(&read(&s.path("work/.azdeploy/last-build.json"))).unwrap();
     assert!(state["id"].as_str().unwrap().starts_with("sha256:"));
@@ -119,27 +134,11 @@ fn build_foreign_arm64_with_a_run_step_under_qemu() {
     if !engine_available("build_foreign_arm64_with_a_run_step_under_qemu") {
         return;
     }
-    let s = Sandbox::new();
-    std::fs::copy(busybox("arm64"), s.path("work/busybox")).unwrap();
-    s.write(
-        "work/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox uname -m > /arch\"]\n",
-    );
-    let name = unique("azdeploy-e2e-arm64");
-    let _cleanup = Images(vec![format!("{name}:t1"), format!("{name}:latest")]);
-    let out = s
-        .real_docker()
-        .args([
-            "azdeploy",
-            "build",
-            "--platform",
-            "linux/arm64",
-            "-t",
-            &format!("{name}:t1"),
-        ])
-        .output()
-        .unwrap();
+    let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\n\
+                      RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox uname -m > /arch\"]\n";
+    let (_s, tag, _images, out) =
+        build_busybox("arm64", dockerfile, &["--platform", "linux/arm64"]);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(stdout_of(&out), format!("{name}:t1\n"));
-    assert_eq!(image_platform(&format!("{name}:t1")), "linux/arm64");
+    assert_eq!(stdout_of(&out), format!("{tag}\n"));
+    assert_eq!(image_platform(&tag), "linux/arm64");
 }
