@@ -200,30 +200,54 @@ case "$BINFMT_FLAGS" in *F*) ;; *) die "qemu-aarch64 binfmt flags '$BINFMT_FLAGS
 # ---------------------------------------------------------------------------
 engine_up() { timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
-# A pid file is "ours and alive" when the pid runs a process with that name.
-pid_alive_as() { # pidfile comm
-    local pid
-    [ -s "$1" ] || return 1
-    pid=$(cat "$1" 2>/dev/null) || return 1
-    [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$2" ]
+# Alive = the pid exists and is not a zombie. On these machines PID 1 is not a real
+# init: a killed daemon can stay a zombie (<defunct>) with its name still in
+# /proc/PID/comm, and a stale /var/run/docker.pid can point at one.
+proc_alive() { # pid [comm]
+    local pid=$1 st
+    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+    if [ -n "${2:-}" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != "$2" ]; then return 1; fi
+    st=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+pidfile_alive() { # pidfile comm
+    [ -s "$1" ] && proc_alive "$(cat "$1" 2>/dev/null)" "$2"
+}
+
+start_dockerd() {
+    # A stale pid file left by a killed dockerd would stop a new one from starting.
+    rm -f /var/run/docker.pid
+    # dockerd reuses the containerd named in this pid file if that pid "exists"; a
+    # zombie does, so dockerd would wait 15 s for a socket that never comes and exit
+    # ("timeout waiting for containerd to start").
+    local ctr_pid=/var/run/docker/containerd/containerd.pid
+    if [ -e "$ctr_pid" ] && ! pidfile_alive "$ctr_pid" containerd; then
+        rm -f "$ctr_pid"
+    fi
+    log "starting dockerd (log: $DOCKERD_LOG)"
+    setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
+    echo $! >"$CI_DIR/dockerd.pid"
+    WAIT_PID=$!
 }
 
 if ! engine_up; then
-    if pid_alive_as /var/run/docker.pid dockerd; then
-        log "dockerd (pid $(cat /var/run/docker.pid)) runs but does not answer yet; waiting"
+    OWN=0
+    if pidfile_alive /var/run/docker.pid dockerd; then
+        WAIT_PID=$(cat /var/run/docker.pid)
+        log "dockerd (pid $WAIT_PID) runs but does not answer yet; waiting for it"
     else
-        # Stale pid file left by a killed dockerd would stop a new one from starting.
-        rm -f /var/run/docker.pid
-        log "starting dockerd (log: $DOCKERD_LOG)"
-        setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
-        echo $! >"$CI_DIR/dockerd.pid"
+        start_dockerd; OWN=1
     fi
     for _ in $(seq 1 120); do
         engine_up && break
-        if [ -s "$CI_DIR/dockerd.pid" ] && ! kill -0 "$(cat "$CI_DIR/dockerd.pid")" 2>/dev/null \
-           && ! pid_alive_as /var/run/docker.pid dockerd; then
-            tail -n 40 "$DOCKERD_LOG" >&2 || true
-            die "dockerd exited during startup (log above, full log in $DOCKERD_LOG)"
+        if ! proc_alive "$WAIT_PID"; then
+            if [ "$OWN" = 0 ]; then
+                log "dockerd (pid $WAIT_PID) went away"
+                start_dockerd; OWN=1
+            else
+                tail -n 40 "$DOCKERD_LOG" >&2 || true
+                die "dockerd exited during startup (log tail above, full log in $DOCKERD_LOG)"
+            fi
         fi
         sleep 0.5
     done
@@ -273,7 +297,7 @@ if [ "$(registry_code)" != 401 ]; then
     if [ "$code" != 000 ] && [ -n "$code" ]; then
         die "something else answers on 127.0.0.1:$REG_PORT (HTTP $code); set AZDEPLOY_CI_REGISTRY_PORT"
     fi
-    if pid_alive_as "$CI_DIR/registry.pid" docker-registry; then
+    if pidfile_alive "$CI_DIR/registry.pid" docker-registry; then
         log "registry (pid $(cat "$CI_DIR/registry.pid")) runs but does not answer; restarting it"
         kill "$(cat "$CI_DIR/registry.pid")" || true
         sleep 0.5
@@ -283,7 +307,7 @@ if [ "$(registry_code)" != 401 ]; then
     echo $! >"$CI_DIR/registry.pid"
     for _ in $(seq 1 60); do
         [ "$(registry_code)" = 401 ] && break
-        if ! kill -0 "$(cat "$CI_DIR/registry.pid")" 2>/dev/null; then
+        if ! proc_alive "$(cat "$CI_DIR/registry.pid")"; then
             tail -n 20 "$REGISTRY_LOG" >&2 || true
             die "docker-registry exited during startup"
         fi
