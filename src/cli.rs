@@ -36,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Build the image for the target platform (linux/amd64) and check its architecture
     Build(BuildArgs),
+    /// Check docker, buildx, emulation of the target platform, the Dockerfile and Azure
+    Doctor(DoctorArgs),
     /// Show the plugin's version and the Docker engine's
     Version(VersionArgs),
     /// Show the resolved settings and where each one came from
@@ -72,6 +74,33 @@ pub struct BuildArgs {
     /// Build without the layer cache
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Push to the registry named in the image (instead of loading into the engine)
+    #[arg(long)]
+    pub push: bool,
+
+    /// Skip the preflight (engine, buildx, emulation probe, Dockerfile lint)
+    #[arg(long)]
+    pub no_preflight: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The target platform to check [default: platform, else linux/amd64]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<Platform>,
+
+    /// The buildx builder to probe [default: the current one]
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
+
+    /// Also check the Azure CLI when no registry or app is configured
+    #[arg(long)]
+    pub azure: bool,
+
+    /// Print JSON on stdout: {"ok", "checks": [{"name", "status", "detail", "hint", "ms"}]}
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -22,12 +22,32 @@ pub struct Ctx {
     pub cwd: Utf8PathBuf,
     /// The `AZDEPLOY_*` variables, read once.
     vars: BTreeMap<String, String>,
+    /// HOME, XDG_CACHE_HOME and the docker variables that pick an engine, read once.
+    env: BTreeMap<&'static str, String>,
 }
+
+/// Process variables besides `AZDEPLOY_*` that commands may need.
+const ENV_READ: &[&str] = &[
+    "HOME",
+    "XDG_CACHE_HOME",
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+];
 
 impl Ctx {
     pub fn new(globals: Globals, runner: Runner, tools: Tools, cwd: Utf8PathBuf) -> Ctx {
         let vars = std::env::vars()
             .filter(|(k, _)| k.starts_with("AZDEPLOY_"))
+            .collect();
+        let env = ENV_READ
+            .iter()
+            .filter_map(|k| {
+                std::env::var(k)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (*k, v))
+            })
             .collect();
         Ctx {
             globals,
@@ -35,7 +55,48 @@ impl Ctx {
             tools,
             cwd,
             vars,
+            env,
         }
+    }
+
+    /// The user's home directory.
+    pub fn home(&self) -> Option<&str> {
+        self.env.get("HOME").map(String::as_str)
+    }
+
+    /// Where host files are read from: `/`, or `AZDEPLOY_HOST_ROOT` (tests point it at fixtures).
+    pub fn host_root(&self) -> Utf8PathBuf {
+        Utf8PathBuf::from(self.var("AZDEPLOY_HOST_ROOT").unwrap_or_else(|| "/".into()))
+    }
+
+    /// Our cache directory: `~/Library/Caches/docker-azdeploy` on macOS, else
+    /// `$XDG_CACHE_HOME/docker-azdeploy` or `~/.cache/docker-azdeploy`.
+    pub fn cache_dir(&self) -> Option<Utf8PathBuf> {
+        let home = self.home().map(Utf8PathBuf::from);
+        let base = if cfg!(target_os = "macos") {
+            home?.join("Library/Caches")
+        } else {
+            match self.env.get("XDG_CACHE_HOME") {
+                Some(x) => Utf8PathBuf::from(x),
+                None => home?.join(".cache"),
+            }
+        };
+        Some(base.join("docker-azdeploy"))
+    }
+
+    /// What picks the engine: the forwarded globals and the docker variables (a cache key).
+    pub fn engine_selector(&self) -> String {
+        let globals: Vec<String> = self
+            .globals
+            .forward
+            .iter()
+            .map(|g| g.to_string_lossy().into_owned())
+            .collect();
+        let env: Vec<String> = ["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG"]
+            .iter()
+            .map(|k| self.env.get(k).cloned().unwrap_or_default())
+            .collect();
+        format!("{}|{}", globals.join(" "), env.join("|"))
     }
 
     /// A `docker` command with docker's global flags first.

@@ -20,9 +20,11 @@ pub struct BuildSpec {
     pub build_args: Vec<(String, String)>,
     pub builder: Option<String>,
     pub no_cache: bool,
+    /// Push to the registry instead of loading into the engine.
+    pub push: bool,
 }
 
-/// `docker buildx build` for `spec`, loading the result into the engine.
+/// `docker buildx build` for `spec`, loading the result into the engine (or pushing it).
 ///
 /// `--provenance=false`: Container Apps rejects the attestation manifests BuildKit adds by
 /// default. `--metadata-file`: the image id and digest are read from there, never from the
@@ -46,7 +48,9 @@ pub fn buildx_build(base: Cmd, spec: &BuildSpec, metadata_file: &Utf8Path) -> Cm
     if spec.no_cache {
         c = c.arg("--no-cache");
     }
-    c.arg("--load").arg(spec.context.as_str()).mutates()
+    c.arg(if spec.push { "--push" } else { "--load" })
+        .arg(spec.context.as_str())
+        .mutates()
 }
 
 /// The fields of buildx's `--metadata-file` we use.
@@ -55,6 +59,45 @@ pub struct BuildMetadata {
     /// With the docker driver and `--load`: the image id (config digest).
     #[serde(rename = "containerimage.digest")]
     pub digest: Option<String>,
+    /// After `--push`: the image id (the digest above is then the manifest's).
+    #[serde(rename = "containerimage.config.digest")]
+    pub config_digest: Option<String>,
+}
+
+/// `docker buildx imagetools inspect --format '{{json .Image}}' <ref>`: the image config of a
+/// pushed manifest, or a map from platform to config for an index.
+pub fn imagetools_image(base: Cmd, reference: &str) -> Cmd {
+    base.args([
+        "buildx",
+        "imagetools",
+        "inspect",
+        "--format",
+        "{{json .Image}}",
+        reference,
+    ])
+}
+
+/// The platforms of what `imagetools_image` printed, `os/arch[/variant]`, in order.
+pub fn pushed_platforms(image: &serde_json::Value) -> Option<Vec<String>> {
+    let one = |cfg: &serde_json::Value| -> Option<String> {
+        let os = cfg.get("os")?.as_str()?;
+        let arch = cfg.get("architecture")?.as_str()?;
+        Some(
+            match cfg
+                .get("variant")
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+            {
+                Some(v) => format!("{os}/{arch}/{v}"),
+                None => format!("{os}/{arch}"),
+            },
+        )
+    };
+    if image.get("architecture").is_some() {
+        return one(image).map(|p| vec![p]);
+    }
+    let map = image.as_object()?;
+    Some(map.keys().cloned().collect())
 }
 
 /// `docker image inspect --format '{{json .}}' <ref>`.
@@ -81,16 +124,20 @@ impl ImageInspect {
         }
     }
 
-    /// Whether the image runs on `target`: same os and arch, and the same variant when the
-    /// target names one.
+    #[cfg(test)]
     pub fn matches(&self, target: &Platform) -> bool {
-        self.os == target.os
-            && self.architecture == target.arch
-            && target
-                .variant
-                .as_ref()
-                .is_none_or(|v| self.variant.as_deref() == Some(v.as_str()))
+        platform_matches(&self.platform(), target)
     }
+}
+
+/// Whether an image of platform `found` (`os/arch[/variant]`) runs on `target`: same os and
+/// arch, and the same variant when the target names one.
+pub fn platform_matches(found: &str, target: &Platform) -> bool {
+    let mut parts = found.split('/');
+    let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
+    os == Some(target.os.as_str())
+        && arch == Some(target.arch.as_str())
+        && target.variant.as_deref().is_none_or(|v| variant == Some(v))
 }
 
 /// `docker version --format '{{json .}}'`.
@@ -148,6 +195,7 @@ mod tests {
             build_args: vec![("PY".into(), "3.12".into())],
             builder: Some("remote".into()),
             no_cache: true,
+            push: false,
         };
         let c = buildx_build(
             Cmd::new("docker", "build").args(["-c", "x"]),
@@ -161,6 +209,30 @@ mod tests {
              --build-arg PY=3.12 --no-cache --load app"
         );
         assert_eq!(c.effect(), crate::runner::Effect::Mutate);
+        let pushed = buildx_build(
+            Cmd::new("docker", "b"),
+            &BuildSpec { push: true, ..spec },
+            "/m".into(),
+        );
+        assert_eq!(pushed.shown_args()[pushed.shown_args().len() - 2], "--push");
+    }
+
+    #[test]
+    fn pushed_platforms_of_a_manifest_and_an_index() {
+        let single: serde_json::Value = serde_json::from_str(
+            r#"{"created": "2026-11-28T05:43:08Z", "architecture": "amd64", "os": "linux"}"#,
+        )
+        .unwrap();
+        assert_eq!(pushed_platforms(&single).unwrap(), ["linux/amd64"]);
+        let index: serde_json::Value = serde_json::from_str(
+            r#"{"linux/amd64": {"architecture": "amd64", "os": "linux"}, "linux/arm64/v8": {"architecture": "arm64", "os": "linux", "variant": "v8"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            pushed_platforms(&index).unwrap(),
+            ["linux/amd64", "linux/arm64/v8"]
+        );
+        assert!(pushed_platforms(&serde_json::json!("x")).is_none());
     }
 
     #[test]

@@ -75,6 +75,10 @@ pub enum Error {
         code: i32,
     },
 
+    /// The command already reported what went wrong (a doctor table): exit with this code.
+    #[error("")]
+    Reported(i32),
+
     /// Cancelled by SIGINT, SIGTERM or the docker CLI closing the plugin socket.
     #[error("cancelled")]
     Cancelled(i32),
@@ -176,7 +180,7 @@ impl Error {
             Error::Parse { .. } => {
                 Some("check the tool's version with `docker azdeploy doctor`".into())
             }
-            Error::Io { .. } | Error::Cancelled(_) => None,
+            Error::Io { .. } | Error::Cancelled(_) | Error::Reported(_) => None,
         }
     }
 
@@ -185,7 +189,7 @@ impl Error {
         match self {
             Error::Usage { .. } => USAGE_CODE,
             Error::Failed { code, .. } => *code,
-            Error::Cancelled(code) => *code,
+            Error::Cancelled(code) | Error::Reported(code) => *code,
             Error::Process(p) => match p.status.code() {
                 Some(c) if (1..=125).contains(&c) => c,
                 _ => 1,

@@ -7,16 +7,20 @@
 
 mod argv;
 mod cancel;
+mod checks;
 mod cli;
 mod cmd;
 mod complete;
 mod config;
 mod context;
 mod docker;
+mod emulation;
 mod error;
 mod files;
 mod hints;
+mod lint;
 mod output;
+mod probe_elf;
 mod runner;
 mod tools;
 
@@ -104,6 +108,7 @@ fn start(
 /// Prints the error and its hint; returns the exit code.
 fn report(e: &Error) -> i32 {
     match e {
+        Error::Reported(_) => {}
         Error::Cancelled(code) => {
             let why = if *code == 143 { "SIGTERM" } else { "interrupt" };
             eprintln!("cancelled ({why})");

@@ -11,12 +11,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::json;
 
+use crate::checks;
 use crate::cli::BuildArgs;
 use crate::config::{ImageName, Overrides, Platform};
 use crate::context::Ctx;
 use crate::docker::{self, BuildMetadata, BuildSpec, ImageInspect};
 use crate::error::Error;
 use crate::files::{self, Existing};
+use crate::lint;
 use crate::output;
 use crate::runner::Cmd;
 
@@ -58,6 +60,22 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
             "pass -f PATH, or run `docker azdeploy init` to set up the project",
         )
     })?;
+    if args.push && !has_registry(&settings.image.value.0) {
+        return Err(Error::usage(
+            format!("--push needs a registry in the image name, not \"{}\"", settings.image.value),
+            "tag it for your registry: -t myacr.azurecr.io/app:tag (or `docker azdeploy push` later)",
+        ));
+    }
+    if !args.no_preflight {
+        checks::preflight(
+            ctx,
+            &settings.platform.value,
+            args.builder.as_deref(),
+            &dockerfile_text,
+            settings.dockerfile_path().as_str(),
+            settings.port.value.0,
+        )?;
+    }
     let tag = match tag {
         Some(t) => t,
         None => default_tag(ctx, &context),
@@ -75,6 +93,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         build_args: settings.build_args.value.clone().into_iter().collect(),
         builder: args.builder.clone(),
         no_cache: args.no_cache,
+        push: args.push,
     };
 
     let meta_dir = tempfile::Builder::new()
@@ -108,20 +127,48 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
     let meta: Option<BuildMetadata> = std::fs::read_to_string(&meta_file)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    let inspect = image_inspect(ctx, &spec.refs[0])?;
-    gate(&inspect, &spec.platform, &dockerfile_text, &spec.dockerfile)?;
+    let digest = meta.as_ref().and_then(|m| m.digest.clone());
+    let (found, id, result) = if spec.push {
+        // The gate reads back what the registry now holds.
+        let cmd =
+            docker::imagetools_image(ctx.docker("read back the pushed image")?, &spec.refs[0]);
+        let image: serde_json::Value = ctx.runner.query_json(&cmd)?;
+        let found = docker::pushed_platforms(&image).ok_or_else(|| Error::Parse {
+            purpose: "read back the pushed image".into(),
+            command: cmd.to_string(),
+            detail: "no os/architecture in the image config".into(),
+        })?;
+        let digest = digest.clone().ok_or_else(|| {
+            Error::failed(
+                "buildx reported no digest for the pushed image",
+                "check the registry with `docker buildx imagetools inspect`",
+            )
+        })?;
+        let id = meta
+            .as_ref()
+            .and_then(|m| m.config_digest.clone())
+            .unwrap_or_default();
+        let pinned = format!("{}@{digest}", spec.refs[0]);
+        (found, id, pinned)
+    } else {
+        let inspect = image_inspect(ctx, &spec.refs[0])?;
+        (vec![inspect.platform()], inspect.id, spec.refs[0].clone())
+    };
+    gate(&found, &spec.platform, &dockerfile_text, &spec.dockerfile)?;
     eprintln!(
-        "Built {} ({}, image id {})",
-        spec.refs[0],
-        inspect.platform(),
-        short_id(&inspect.id)
+        "{} {} ({}, image id {})",
+        if spec.push { "Pushed" } else { "Built" },
+        result,
+        found.join(", "),
+        short_id(&id)
     );
 
     let record = json!({
         "image": spec.refs[0],
         "refs": spec.refs,
-        "id": inspect.id,
-        "digest": meta.as_ref().and_then(|m| m.digest.clone()),
+        "id": id,
+        "digest": digest,
+        "pushed": spec.push,
         "platform": spec.platform.to_string(),
         "built_at": unix_now(),
     });
@@ -135,7 +182,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
     }
     let text = serde_json::to_string_pretty(&record).expect("JSON always serialises");
     files::write_atomic(&state, text.as_bytes(), Existing::Replace)?;
-    output::stdout_line(&spec.refs[0])
+    output::stdout_line(&result)
 }
 
 fn image_inspect(ctx: &Ctx, reference: &str) -> Result<ImageInspect, Error> {
@@ -143,25 +190,48 @@ fn image_inspect(ctx: &Ctx, reference: &str) -> Result<ImageInspect, Error> {
     ctx.runner.query_json(&cmd)
 }
 
-/// The architecture gate: the image must be for `target`.
+/// The architecture gate: the image must be for `target` (for a pushed index: have a `target`
+/// child and no `unknown/unknown` attestation child, which Container Apps rejects), and its final
+/// stage must not be pinned to another platform (older BuildKit labels such an image with the
+/// target platform although its files are for the pinned one).
 pub fn gate(
-    img: &ImageInspect,
+    found: &[String],
     target: &Platform,
     dockerfile_text: &str,
     dockerfile: &Utf8Path,
 ) -> Result<(), Error> {
-    if img.matches(target) {
+    let has_target = found.iter().any(|p| docker::platform_matches(p, target));
+    let attestation = found.iter().any(|p| p.starts_with("unknown/unknown"));
+    let pinned_final = lint::lint(dockerfile_text, target, 0)
+        .into_iter()
+        .any(|p| p.error);
+    if has_target && !attestation && !pinned_final {
         return Ok(());
     }
-    let mut message = format!(
-        "the image was built for {}, not {target}: it would fail with `exec format error` on Azure",
-        img.platform()
-    );
+    let shown = found.join(", ");
+    let mut message = if !has_target {
+        format!(
+            "the image was built for {shown}, not {target}: it would fail with `exec format error` on Azure"
+        )
+    } else if attestation {
+        format!(
+            "the pushed index has an `unknown/unknown` attestation entry ({shown}): \
+             Container Apps rejects it (\"Selected tag uses an invalid operating system ''\")"
+        )
+    } else {
+        format!(
+            "the image is labelled {shown}, but its final stage is built from a base pinned to another platform: \
+             it would fail with `exec format error` on Azure"
+        )
+    };
     let pinned = pinned_from_lines(dockerfile_text);
     for (line, text) in &pinned {
         message.push_str(&format!("\n  {dockerfile}:{line}: {text}"));
     }
-    let hint = if pinned.is_empty() {
+    let hint = if attestation && has_target {
+        "build with --provenance=false --sbom=false (docker azdeploy build does), then push again"
+            .to_string()
+    } else if pinned.is_empty() {
         format!("check the base images in {dockerfile}: they must exist for {target}")
     } else {
         format!("remove the --platform from those FROM lines (or use --platform=$TARGETPLATFORM) so the base image is {target}")
@@ -263,6 +333,12 @@ pub fn timestamp_tag(secs: u64) -> String {
     )
 }
 
+/// Whether a repository name starts with a registry host (`myacr.azurecr.io/…`, `localhost:5000/…`).
+fn has_registry(name: &str) -> bool {
+    name.split_once('/')
+        .is_some_and(|(host, _)| host.contains('.') || host.contains(':') || host == "localhost")
+}
+
 fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
     &hex[..hex.len().min(12)]
@@ -309,20 +385,10 @@ mod tests {
 
     #[test]
     fn the_gate_names_the_cause_and_the_fix() {
-        let arm = ImageInspect {
-            id: "sha256:1".into(),
-            os: "linux".into(),
-            architecture: "arm64".into(),
-            variant: None,
-        };
+        let arm = vec!["linux/arm64".to_string()];
         let target: Platform = "linux/amd64".parse().unwrap();
-        let e = gate(
-            &arm,
-            &target,
-            "FROM --platform=linux/arm64 base\n",
-            "Dockerfile".into(),
-        )
-        .unwrap_err();
+        let pinned = "FROM --platform=linux/arm64 base\n";
+        let e = gate(&arm, &target, pinned, "Dockerfile".into()).unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("built for linux/arm64, not linux/amd64"),
@@ -333,12 +399,31 @@ mod tests {
             "{text}"
         );
         assert!(e.hint().unwrap().contains("remove the --platform"));
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        assert!(gate(&arm, &arm64, "", "Dockerfile".into()).is_ok());
+        // Labelled amd64, but the final stage is an arm64 base: still refused.
+        let amd = vec!["linux/amd64".to_string()];
+        let e = gate(&amd, &target, pinned, "Dockerfile".into()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("labelled linux/amd64, but its final stage"),
+            "{e}"
+        );
+        let builder_stage = "FROM --platform=linux/arm64 b AS x\nFROM base\n";
+        assert!(gate(&amd, &target, builder_stage, "Dockerfile".into()).is_ok());
+        // A pushed index with an attestation child.
+        let index = vec!["linux/amd64".to_string(), "unknown/unknown".to_string()];
+        let e = gate(&index, &target, "FROM base\n", "Dockerfile".into()).unwrap_err();
+        assert!(e.to_string().contains("unknown/unknown"), "{e}");
+        assert!(e.hint().unwrap().contains("--provenance=false"));
+        let variant: Platform = "linux/arm64/v8".parse().unwrap();
         assert!(gate(
-            &arm,
-            &"linux/arm64".parse().unwrap(),
+            &["linux/arm64/v8".to_string()],
+            &variant,
             "",
             "Dockerfile".into()
         )
         .is_ok());
+        assert!(gate(&arm, &variant, "", "Dockerfile".into()).is_err());
     }
 }

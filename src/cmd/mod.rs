@@ -2,6 +2,7 @@
 
 mod build;
 mod config;
+mod doctor;
 mod init;
 mod version;
 
@@ -12,6 +13,7 @@ use crate::error::Error;
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<(), Error> {
     match command {
         Command::Build(a) => build::run(ctx, &a),
+        Command::Doctor(a) => doctor::run(ctx, &a),
         Command::Version(a) => version::run(ctx, &a),
         Command::Config(a) => config::run(ctx, &a),
         Command::Init(a) => init::run(ctx, &a),

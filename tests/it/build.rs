@@ -5,7 +5,7 @@ const INSPECT_ARM64: &str =
     r#"{"Id":"sha256:1111","Os":"linux","Architecture":"arm64","Variant":"v8"}"#;
 
 /// A fake buildx that writes the metadata file like the real one.
-const FAKE_BUILDX: &str = r#"
+const FAKE_BUILDX: &str = r##"
 while [ $# -gt 0 ]; do
   if [ "$1" = "--metadata-file" ]; then
     printf '{"containerimage.digest": "sha256:92c52ff51ca4b8a8a00f90c87267e7e7d9419b6668f1c51449ab98300d8903ea"}' > "$2"
@@ -13,13 +13,29 @@ while [ $# -gt 0 ]; do
   shift
 done
 echo "step 1: building (fake)" >&2
-"#;
+echo "#5 0.101 azdeploy-probe-ok" >&2
+"##;
+
+pub const VERSION_AMD64: &str = r#"{"Client":{"Version":"28.2.2"},"Server":{"Version":"20.10.24","Os":"linux","Arch":"amd64"}}"#;
+
+/// A docker that answers the preflight like a healthy amd64 engine with buildx.
+pub fn healthy_engine(s: &Sandbox) {
+    s.answer("docker-version", "stdout", VERSION_AMD64);
+    s.answer(
+        "docker-buildx-version",
+        "stdout",
+        "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3\n",
+    );
+    s.answer(
+        "docker-buildx-inspect",
+        "stdout",
+        include_str!("../fixtures/captured/buildx-inspect.txt"),
+    );
+}
 
 fn app(s: &Sandbox) {
-    s.write(
-        "work/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\n",
-    );
+    healthy_engine(s);
+    s.write("work/Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\n");
     s.answer("docker-buildx-build", "sh", FAKE_BUILDX);
     s.answer("docker-image-inspect", "stdout", INSPECT_AMD64);
 }
@@ -51,7 +67,7 @@ fn build_pins_the_platform_and_prints_only_the_reference() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out), "shop:1.0\n");
     let calls = s.calls();
-    let build = call_of(&calls, &["buildx", "build"]).expect("buildx ran");
+    let build = call_of(&calls, &["buildx", "build", "--load"]).expect("buildx ran");
     let meta = build.iter().position(|a| a == "--metadata-file").unwrap();
     let mut expected: Vec<String> = [
         "docker",
@@ -113,7 +129,7 @@ fn the_default_tag_is_a_timestamp_outside_git_plus_latest() {
         "amd64 result for an arm64 target must be refused"
     );
     let calls = s.calls();
-    let build = call_of(&calls, &["buildx", "build"]).unwrap();
+    let build = call_of(&calls, &["buildx", "build", "--load"]).unwrap();
     let tags: Vec<&String> = build
         .iter()
         .skip_while(|a| *a != "--tag")
@@ -138,7 +154,11 @@ fn the_gate_stops_a_wrong_architecture_and_names_the_from_line() {
         "FROM --platform=linux/arm64 python:3.12-slim\nCMD [\"python\"]\n",
     );
     s.answer("docker-image-inspect", "stdout", INSPECT_ARM64);
-    let out = s.plugin().args(["build", "-t", "shop:1"]).output().unwrap();
+    let out = s
+        .plugin()
+        .args(["build", "--no-preflight", "-t", "shop:1"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         out.stdout.is_empty(),
@@ -272,4 +292,101 @@ fn engine_down_gets_the_engine_hint() {
         "{}",
         stderr_of(&out)
     );
+}
+
+fn probe_calls(s: &Sandbox) -> usize {
+    s.calls()
+        .iter()
+        .filter(|c| c.contains(&"type=cacheonly".to_string()))
+        .count()
+}
+
+#[test]
+fn preflight_stops_a_pinned_final_stage_before_buildx() {
+    let s = Sandbox::new();
+    app(&s);
+    s.write(
+        "work/Dockerfile",
+        "FROM --platform=linux/arm64 python:3.12-slim\nEXPOSE 8501\n",
+    );
+    let out = s.plugin().args(["build", "-t", "shop:1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("preflight failed: nothing was built"), "{err}");
+    assert!(err.contains("dockerfile: ./Dockerfile:1: `FROM --platform=linux/arm64 python:3.12-slim` pins the final stage"), "{err}");
+    assert!(err.contains("hint: drop `--platform=linux/arm64`"), "{err}");
+    assert!(call_of(&s.calls(), &["--load"]).is_none(), "buildx ran");
+}
+
+#[test]
+fn preflight_fails_without_emulation_and_never_runs_the_build() {
+    let s = Sandbox::new();
+    app(&s);
+    s.answer(
+        "docker-buildx-build",
+        "stderr",
+        include_str!("../fixtures/captured/buildx-build-exec-format-error.stderr"),
+    );
+    s.answer("docker-buildx-build", "exit", "1");
+    s.answer(
+        "docker-buildx-build",
+        "sh",
+        "cat \"$FAKE_DIR/docker-buildx-build.stderr\" >&2; exit 1\n",
+    );
+    let out = s
+        .plugin()
+        .args(["build", "--platform", "linux/arm64", "-t", "shop:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("emulation: linux/arm64 programs fail with `exec format error`"),
+        "{err}"
+    );
+    assert!(err.contains("hint: "), "{err}");
+    assert_eq!(probe_calls(&s), 1);
+    assert!(
+        call_of(&s.calls(), &["--load"]).is_none(),
+        "buildx ran the real build"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_successful_probe_is_cached_for_the_next_build() {
+    let s = Sandbox::new();
+    app(&s);
+    s.answer("docker-image-inspect", "stdout", INSPECT_ARM64);
+    for _ in 0..2 {
+        let out = s
+            .plugin()
+            .args(["build", "--platform", "linux/arm64", "-t", "shop:1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+    }
+    assert_eq!(probe_calls(&s), 1, "the second build reused the probe");
+    let probe = s
+        .calls()
+        .into_iter()
+        .find(|c| c.contains(&"type=cacheonly".to_string()))
+        .unwrap();
+    assert!(
+        probe.contains(&"--no-cache".to_string()) && probe.contains(&"linux/arm64".to_string()),
+        "{probe:?}"
+    );
+}
+
+#[test]
+fn no_preflight_skips_every_check() {
+    let s = Sandbox::new();
+    app(&s);
+    s.plugin()
+        .args(["build", "--no-preflight", "-t", "shop:1"])
+        .assert()
+        .success();
+    let calls = s.calls();
+    assert!(call_of(&calls, &["version"]).is_none(), "{calls:?}");
+    assert!(call_of(&calls, &["--load"]).is_some());
 }

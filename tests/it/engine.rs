@@ -134,6 +134,7 @@ fn build_foreign_arm64_with_a_run_step_under_qemu() {
     if !engine_available("build_foreign_arm64_with_a_run_step_under_qemu") {
         return;
     }
+    let _lock = emulation_lock();
     let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\n\
                       RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox uname -m > /arch\"]\n";
     let (_s, tag, _images, out) =
@@ -141,4 +142,177 @@ fn build_foreign_arm64_with_a_run_step_under_qemu() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out), format!("{tag}\n"));
     assert_eq!(image_platform(&tag), "linux/arm64");
+}
+
+/// Tests that need QEMU's aarch64 entry, or switch it off, take this lock: the entry is
+/// machine-wide.
+static EMULATION: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn emulation_lock() -> std::sync::MutexGuard<'static, ()> {
+    EMULATION.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const BINFMT_AARCH64: &str = "/proc/sys/fs/binfmt_misc/qemu-aarch64";
+
+/// Disables QEMU's aarch64 entry until dropped (restored even when the test fails).
+struct BinfmtOff;
+
+impl BinfmtOff {
+    fn new() -> BinfmtOff {
+        assert!(
+            read(std::path::Path::new(BINFMT_AARCH64)).starts_with("enabled"),
+            "binfmt not enabled to begin with"
+        );
+        std::fs::write(BINFMT_AARCH64, "0").expect("disable binfmt (needs root)");
+        BinfmtOff
+    }
+}
+
+impl Drop for BinfmtOff {
+    fn drop(&mut self) {
+        std::fs::write(BINFMT_AARCH64, "1").expect("re-enable binfmt");
+    }
+}
+
+fn emulation_status(s: &Sandbox, platform: &str) -> (String, String) {
+    let out = s
+        .real_docker()
+        .args(["azdeploy", "doctor", "--json", "--platform", platform])
+        .output()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout_of(&out)));
+    let c = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "emulation")
+        .unwrap()
+        .clone();
+    (c["status"].as_str().unwrap().to_string(), c.to_string())
+}
+
+#[test]
+fn without_binfmt_the_preflight_stops_the_build_and_doctor_fails() {
+    if !engine_available("without_binfmt_the_preflight_stops_the_build_and_doctor_fails") {
+        return;
+    }
+    let _lock = emulation_lock();
+    let dockerfile =
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\nEXPOSE 8501\n";
+    {
+        let _off = BinfmtOff::new();
+        let (s, tag, _images, out) =
+            build_busybox("arm64", dockerfile, &["--platform", "linux/arm64"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+        let err = stderr_of(&out);
+        assert!(err.contains("preflight failed: nothing was built"), "{err}");
+        assert!(err.contains("exec format error"), "{err}");
+        assert!(
+            err.contains("hint: the binfmt_misc entry qemu-aarch64 is disabled"),
+            "{err}"
+        );
+        assert!(
+            !err.contains(&format!("naming to docker.io/library/{tag}")),
+            "buildx built the image: {err}"
+        );
+        assert_eq!(image_platform(&tag), "", "no image was built");
+        let (status, c) = emulation_status(&s, "linux/arm64");
+        assert_eq!(status, "fail", "{c}");
+    }
+    // Restored: the same probe passes (doctor never uses the probe cache).
+    let s = Sandbox::new();
+    let (status, c) = emulation_status(&s, "linux/arm64");
+    assert_eq!(status, "ok", "{c}");
+    assert!(c.contains("probe"), "{c}");
+}
+
+#[test]
+fn doctor_on_the_real_engine_for_amd64() {
+    if !engine_available("doctor_on_the_real_engine_for_amd64") {
+        return;
+    }
+    let s = Sandbox::new();
+    s.write("work/Dockerfile", "FROM scratch\nEXPOSE 8501\n");
+    let out = s
+        .real_docker()
+        .args(["azdeploy", "doctor", "--json", "--platform", "linux/amd64"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    let names: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "docker",
+        "engine",
+        "buildx",
+        "emulation",
+        "host",
+        "dockerfile",
+        "port",
+        "az",
+    ] {
+        assert!(names.contains(&n), "{n} missing: {names:?}");
+    }
+}
+
+#[test]
+fn a_final_stage_pinned_to_arm64_is_stopped_before_and_after_the_build() {
+    if !engine_available("a_final_stage_pinned_to_arm64_is_stopped_before_and_after_the_build") {
+        return;
+    }
+    let _lock = emulation_lock();
+    // A real arm64 base image, built here (nothing can be pulled).
+    let (s, base_tag, _base_images, out) = build_busybox(
+        "arm64",
+        "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\n",
+        &["--platform", "linux/arm64"],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    s.write(
+        "work/Dockerfile",
+        &format!("FROM --platform=linux/arm64 {base_tag}\nEXPOSE 8501\nENTRYPOINT [\"/bin/busybox\", \"true\"]\n"),
+    );
+    let name = unique("azdeploy-e2e-pinned");
+    let _images = Images(vec![format!("{name}:t1"), format!("{name}:latest")]);
+    let out = s
+        .real_docker()
+        .args(["azdeploy", "build", "-t", &format!("{name}:t1")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("preflight failed"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        image_platform(&format!("{name}:t1")),
+        "",
+        "the preflight let buildx run"
+    );
+    let out = s
+        .real_docker()
+        .args([
+            "azdeploy",
+            "build",
+            "--no-preflight",
+            "-t",
+            &format!("{name}:t1"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("Dockerfile:1: FROM --platform=linux/arm64"),
+        "{err}"
+    );
+    assert!(err.contains("exec format error` on Azure"), "{err}");
+    assert!(out.stdout.is_empty());
 }

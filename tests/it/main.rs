@@ -6,6 +6,8 @@ mod support;
 mod build;
 /// `config` and `init`: settings, precedence and clear errors.
 mod config_cmd;
+/// `doctor`: every check, the table, `--json`.
+mod doctor;
 /// The real engine (skipped without one unless AZDEPLOY_E2E=1).
 mod engine;
 /// Docker's global flags reach every child docker call; standalone runs.

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Benchmarks for docker-azdeploy on the real engine. Prints numbers and ratios; never fails on them.
+
+    python3 bench/bench.py [--runs N] [--out docs/benchmarks.md]
+
+Needs: a release build (cargo build --release), a running engine with buildx (ci/engine-up.sh),
+and the static busybox that engine-up.sh leaves in /opt/azdeploy-ci. Each A/B pair runs
+alternately (A, B, A, B, ...) so drift cancels; ratios are taken pair by pair, then the median.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "target" / "release" / "docker-azdeploy"
+
+
+def run(cmd, env, cwd, check=True):
+    t = time.perf_counter()
+    p = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dt = time.perf_counter() - t
+    if check and p.returncode != 0:
+        sys.exit(f"benchmark command failed: {' '.join(cmd)}\n{p.stderr[-2000:]}")
+    return dt, p
+
+
+def summary(xs):
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def pairs(a, b, runs, env, cwd):
+    """Alternates a and b; returns their times and the per-pair ratios b/a."""
+    ta, tb, ratios = [], [], []
+    for _ in range(runs):
+        x, _ = run(a, env, cwd)
+        y, _ = run(b, env, cwd)
+        ta.append(x)
+        tb.append(y)
+        ratios.append(y / x)
+    return summary(ta), summary(tb), summary(ratios)
+
+
+def fmt_ms(s):
+    return f"{s['median'] * 1000:.0f} ms ({s['min'] * 1000:.0f}–{s['max'] * 1000:.0f})"
+
+
+def fmt_ratio(s):
+    return f"{s['median']:.3f} ({s['min']:.3f}–{s['max']:.3f})"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = ap.parse_args()
+    if not PLUGIN.exists():
+        sys.exit("build first: cargo build --release --locked")
+    busybox = os.environ.get("AZDEPLOY_CI_BUSYBOX_AMD64", "/opt/azdeploy-ci/busybox-amd64")
+    work = Path(tempfile.mkdtemp(prefix="azdeploy-bench-"))
+    try:
+        cfg = work / "docker-config"
+        (cfg / "cli-plugins").mkdir(parents=True)
+        os.symlink(PLUGIN, cfg / "cli-plugins" / "docker-azdeploy")
+        app = work / "app"
+        app.mkdir()
+        shutil.copy(busybox, app / "busybox")
+        (app / "Dockerfile").write_text(
+            "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\n"
+            'ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-p", "8501", "-h", "/"]\n'
+        )
+        env = dict(os.environ, DOCKER_CONFIG=str(cfg), HOME=str(work), XDG_CACHE_HOME=str(work / "cache"))
+        tag = f"azdeploy-bench:{os.getpid()}"
+        raw = ["docker", "buildx", "build", "--platform", "linux/amd64", "--provenance=false",
+               "--metadata-file", str(work / "m.json"), "--file", "./Dockerfile",
+               "--tag", tag, "--load", "."]
+        ours = ["docker", "azdeploy", "build", "-t", tag]
+        # Warm the layer cache and the probe cache.
+        run(raw, env, app)
+        run(ours, env, app)
+        results = {}
+        results["build_no_preflight"] = pairs(raw, ours + ["--no-preflight"], args.runs, env, app)
+        results["build_with_preflight"] = pairs(raw, ours, args.runs, env, app)
+        doctor = []
+        per_check = {}
+        for _ in range(args.runs):
+            dt, p = run(["docker", "azdeploy", "doctor", "--json", "--platform", "linux/arm64"], env, app, check=False)
+            doctor.append(dt)
+            for c in json.loads(p.stdout)["checks"]:
+                per_check.setdefault(c["name"], []).append(c["ms"] / 1000)
+        results["doctor"] = summary(doctor)
+        results["doctor_checks"] = {k: summary(v) for k, v in per_check.items()}
+        subprocess.run(["docker", "image", "rm", "-f", tag], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    server = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True).stdout.strip()
+    buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True).stdout.strip()
+    facts = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "engine": server,
+        "buildx": buildx,
+        "runs": args.runs,
+    }
+    (ROOT / "bench" / "results.json").write_text(json.dumps({"facts": facts, "results": results}, indent=2) + "\n")
+    a, b, r = results["build_no_preflight"]
+    a2, b2, r2 = results["build_with_preflight"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Reproduce: `ci/engine-up.sh && cargo build --release --locked && python3 bench/bench.py`",
+        "(writes this file and `bench/results.json`). Medians, with min–max in brackets.",
+        "",
+        f"Machine: {facts['cores']} cores, {facts['machine']}; engine {facts['engine']}; {facts['buildx']}; "
+        f"{facts['runs']} runs each; {facts['date']}.",
+        "",
+        "## Build overhead on a fully cached build (goal ≤ 1.03)",
+        "",
+        "| A | B | A time | B time | B/A per pair |",
+        "|---|---|---|---|---|",
+        f"| raw `docker buildx build` | `docker azdeploy build --no-preflight` | {fmt_ms(a)} | {fmt_ms(b)} | {fmt_ratio(r)} |",
+        f"| raw `docker buildx build` | `docker azdeploy build` (preflight, cached probe) | {fmt_ms(a2)} | {fmt_ms(b2)} | {fmt_ratio(r2)} |",
+        "",
+        "## `docker azdeploy doctor --platform linux/arm64` on a warm engine (goal ≤ 1.5 s)",
+        "",
+        f"Total: {fmt_ms(results['doctor'])}. Checks run in parallel; per check:",
+        "",
+        "| check | time |",
+        "|---|---|",
+    ]
+    for name, s in results["doctor_checks"].items():
+        lines.append(f"| {name} | {fmt_ms(s)} |")
+    lines.append("")
+    Path(args.out).write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,551 @@
+//! The checks behind `doctor` and the preflight of `build`: each returns findings
+//! (ok / warn / fail / skip, a detail, and a hint for anything not ok), never an error, except
+//! `Error::Cancelled`. They run in parallel; the slowest (the emulation probe) sets the pace.
+
+use serde::Serialize;
+
+use crate::config::{Platform, Settings};
+use crate::context::Ctx;
+use crate::docker::{self, ServerVersion};
+use crate::emulation::{self, Verdict};
+use crate::error::Error;
+use crate::hints;
+use crate::lint;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub status: Status,
+    pub detail: String,
+    pub hint: Option<String>,
+    /// How long the check took (set by whoever ran it).
+    pub ms: u64,
+}
+
+impl Check {
+    pub fn ok(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: Status::Ok,
+            detail: detail.into(),
+            hint: None,
+            ms: 0,
+        }
+    }
+    pub fn skip(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: Status::Skip,
+            detail: detail.into(),
+            hint: None,
+            ms: 0,
+        }
+    }
+    pub fn warn(name: &str, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: Status::Warn,
+            detail: detail.into(),
+            hint: Some(hint.into()),
+            ms: 0,
+        }
+    }
+    pub fn fail(name: &str, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: Status::Fail,
+            detail: detail.into(),
+            hint: Some(hint.into()),
+            ms: 0,
+        }
+    }
+}
+
+/// The docker CLI and the engine: `docker version`. Also returns the server, for the probe.
+pub fn engine(ctx: &Ctx) -> Result<(Vec<Check>, Option<ServerVersion>), Error> {
+    let cmd = match ctx.docker("ask the docker CLI and the engine for their versions") {
+        Ok(c) => c,
+        Err(e) => {
+            let hint = e.hint().unwrap_or_default();
+            return Ok((
+                vec![
+                    Check::fail("docker", e.to_string(), hint),
+                    Check::skip("engine", "no docker CLI"),
+                ],
+                None,
+            ));
+        }
+    };
+    let path = ctx
+        .tools
+        .docker()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let p = ctx.runner.probe(&docker::version(cmd))?;
+    let parsed = docker::parse_version(&p.stdout);
+    let client = parsed
+        .as_ref()
+        .and_then(|v| v.client.as_ref())
+        .map(|c| c.version.clone());
+    let mut out =
+        vec![match &client {
+        Some(v) => Check::ok("docker", format!("client {v} ({path})")),
+        None => Check::fail(
+            "docker",
+            format!("{path} did not answer `docker version`: {}", first_line(&p.stderr)),
+            "reinstall the docker CLI (Docker Desktop), or point AZDEPLOY_DOCKER at a working one",
+        ),
+    }];
+    let server = parsed.and_then(|v| v.server);
+    out.push(match &server {
+        Some(s) => Check::ok("engine", format!("{} {}/{}", s.version, s.os, s.arch)),
+        None => Check::fail(
+            "engine",
+            format!("not reachable: {}", first_line(&p.stderr)),
+            hints::for_output(&p.stderr).unwrap_or_else(|| {
+                "start the Docker engine, then check it with `docker version`".into()
+            }),
+        ),
+    });
+    Ok((out, server))
+}
+
+/// buildx: its version and the builder in use (name and driver).
+pub fn buildx(ctx: &Ctx, builder: Option<&str>) -> Result<Check, Error> {
+    let Ok(base) = ctx.docker("ask buildx for its version") else {
+        return Ok(Check::skip("buildx", "no docker CLI"));
+    };
+    let v = ctx
+        .runner
+        .probe(&base.clone().args(["buildx", "version"]))?;
+    if !v.success() {
+        return Ok(Check::fail(
+            "buildx",
+            format!("`docker buildx` does not answer: {}", first_line(&v.stderr)),
+            hints::for_output(&v.stderr).unwrap_or_else(|| {
+                "install Docker Buildx (Docker Desktop ships it; on Linux the `docker-buildx` or `docker-buildx-plugin` package)".into()
+            }),
+        ));
+    }
+    let version = v
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("?")
+        .to_string();
+    let mut inspect = base.args(["buildx", "inspect"]);
+    if let Some(b) = builder {
+        inspect = inspect.arg(b);
+    }
+    let i = ctx.runner.probe(&inspect)?;
+    if !i.success() {
+        return Ok(Check::fail(
+            "buildx",
+            format!(
+                "buildx {version}; builder {}: {}",
+                builder.unwrap_or("(current)"),
+                first_line(&i.stderr)
+            ),
+            hints::for_output(&i.stderr)
+                .unwrap_or_else(|| "list the builders with `docker buildx ls`".into()),
+        ));
+    }
+    let (name, driver) = parse_inspect(&i.stdout);
+    Ok(Check::ok(
+        "buildx",
+        format!("buildx {version}; builder {name} (driver {driver})"),
+    ))
+}
+
+/// The first `Name:` and `Driver:` of `docker buildx inspect`.
+pub fn parse_inspect(text: &str) -> (String, String) {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    (field("Name:"), field("Driver:"))
+}
+
+/// The emulation probe, unless the engine runs the target natively.
+pub fn emulation(
+    ctx: &Ctx,
+    target: &Platform,
+    builder: Option<&str>,
+    server: Option<&ServerVersion>,
+    use_cache: bool,
+) -> Result<Check, Error> {
+    let Some(server) = server else {
+        return Ok(Check::skip("emulation", "no engine to probe"));
+    };
+    if server.os == target.os && server.arch == target.arch && builder.is_none() {
+        return Ok(Check::skip(
+            "emulation",
+            format!("native: the engine is {}/{}", server.os, server.arch),
+        ));
+    }
+    let key = format!("{}|{}", ctx.engine_selector(), server.version);
+    let verdict = emulation::probe(ctx, target, builder, use_cache.then_some(key.as_str()))?;
+    let facts = host_facts(ctx, target);
+    Ok(match verdict {
+        Verdict::Works { elapsed, cached } => Check::ok(
+            "emulation",
+            format!(
+                "{target} runs on a {}/{} engine (probe {} ms{})",
+                server.os,
+                server.arch,
+                elapsed.as_millis(),
+                if cached { ", cached" } else { "" }
+            ),
+        ),
+        Verdict::Missing => Check::fail(
+            "emulation",
+            format!(
+                "{target} programs fail with `exec format error` on this {}/{} engine",
+                server.os, server.arch
+            ),
+            emulation::emulation_hint(&facts, target),
+        ),
+        Verdict::Broken(tail) => Check::fail(
+            "emulation",
+            format!(
+                "the {target} probe build failed: {}",
+                tail.replace('\n', " / ")
+            ),
+            "run `docker azdeploy doctor --verbose` to see the probe's command, and try it by hand",
+        ),
+        Verdict::NoProbe => Check::warn(
+            "emulation",
+            format!("no probe program for {target}; cannot prove it runs"),
+            "build for linux/amd64 or linux/arm64, which can be probed",
+        ),
+    })
+}
+
+fn host_facts(ctx: &Ctx, target: &Platform) -> emulation::HostFacts {
+    emulation::host_facts(
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        &ctx.host_root(),
+        ctx.home(),
+        target,
+    )
+}
+
+/// What the host says (informational: the probe is the proof).
+pub fn host(ctx: &Ctx, target: &Platform) -> Check {
+    let f = host_facts(ctx, target);
+    let mut detail = format!("{}/{}", f.os, f.arch);
+    let mut warn: Option<String> = None;
+    if f.os == "macos" {
+        detail.push_str(if f.apple_silicon {
+            ", Apple Silicon"
+        } else {
+            ", Intel"
+        });
+        if f.apple_silicon {
+            match f.rosetta_installed {
+                Some(true) => detail.push_str(", Rosetta installed"),
+                _ => detail.push_str(", Rosetta not installed"),
+            }
+        }
+        match &f.desktop {
+            Some(s) => {
+                let word = |b: Option<bool>| match b {
+                    Some(true) => "on",
+                    Some(false) => "off",
+                    None => "unset",
+                };
+                detail.push_str(&format!(
+                    "; Docker Desktop: Rosetta emulation {}, Virtualization framework {}",
+                    word(s.rosetta),
+                    word(s.virtualization_framework)
+                ));
+                if f.apple_silicon && target.arch == "amd64" && s.rosetta != Some(true) {
+                    warn = Some("enable \"Use Rosetta for x86_64/amd64 emulation on Apple Silicon\" in Docker Desktop for faster amd64 emulation than QEMU".into());
+                }
+            }
+            None => detail.push_str("; no Docker Desktop settings found"),
+        }
+    } else if let Some(name) = &f.binfmt_name {
+        match &f.binfmt {
+            Some(b) => {
+                detail.push_str(&format!(
+                    "; binfmt {name} {}, interpreter {}, flags {}",
+                    if b.enabled { "enabled" } else { "disabled" },
+                    b.interpreter,
+                    if b.flags.is_empty() { "-" } else { &b.flags }
+                ));
+                if !b.enabled || !b.fix_binary() {
+                    warn = Some(emulation::emulation_hint(&f, target));
+                }
+            }
+            None => detail.push_str(&format!("; no binfmt_misc entry {name} on this host")),
+        }
+    }
+    match warn {
+        Some(h) => Check::warn("host", detail, h),
+        None => Check::ok("host", detail),
+    }
+}
+
+/// Dockerfile lint: an error (final stage pinned to another platform) fails, the rest warn.
+pub fn dockerfile(ctx: &Ctx, settings: &Settings) -> Vec<Check> {
+    let path = settings.dockerfile_path();
+    let Ok(text) = std::fs::read_to_string(ctx.cwd.join(&path)) else {
+        return vec![Check::warn(
+            "dockerfile",
+            format!("no Dockerfile at {path}"),
+            "pass -f PATH, set build.dockerfile in azdeploy.json, or write one",
+        )];
+    };
+    lint_checks(
+        &text,
+        path.as_ref(),
+        &settings.platform.value,
+        settings.port.value.0,
+    )
+}
+
+/// The lint findings as checks, one per problem (or one ok).
+pub fn lint_checks(text: &str, path: &str, target: &Platform, port: u16) -> Vec<Check> {
+    let problems = lint::lint(text, target, port);
+    if problems.is_empty() {
+        return vec![Check::ok(
+            "dockerfile",
+            format!("{path}: nothing to fix for {target}"),
+        )];
+    }
+    problems
+        .into_iter()
+        .map(|p| {
+            let at = if p.line > 0 {
+                format!("{path}:{}: ", p.line)
+            } else {
+                format!("{path}: ")
+            };
+            let detail = format!("{at}{}", p.message);
+            if p.error {
+                Check::fail("dockerfile", detail, p.hint)
+            } else {
+                Check::warn("dockerfile", detail, p.hint)
+            }
+        })
+        .collect()
+}
+
+/// The local port `test-local` will use.
+pub fn port(settings: &Settings) -> Check {
+    let port = settings.port.value.0;
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Check::ok("port", format!("127.0.0.1:{port} is free for test-local")),
+        Err(e) => Check::warn(
+            "port",
+            format!("127.0.0.1:{port} is taken ({e})"),
+            format!("stop what listens on {port}, or run `docker azdeploy test-local --port 0` to pick a free one"),
+        ),
+    }
+}
+
+/// az: found, version (≥ 2.53 for core `containerapp`), logged in. Only when Azure is configured
+/// or asked for.
+pub fn azure(ctx: &Ctx, settings: &Settings, asked: bool) -> Result<Vec<Check>, Error> {
+    let configured = settings.registry.value.is_some() || settings.app.value.is_some();
+    if !configured && !asked {
+        return Ok(vec![Check::skip(
+            "az",
+            "no registry or app configured (use --azure to check anyway)",
+        )]);
+    }
+    let base = match ctx.az("ask the Azure CLI for its version") {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(vec![Check::fail(
+                "az",
+                e.to_string(),
+                e.hint().unwrap_or_default(),
+            )])
+        }
+    };
+    // Both calls cost about a second of Python start-up each: run them side by side.
+    let (version, account) = std::thread::scope(|s| {
+        let v = s.spawn(|| {
+            ctx.runner
+                .probe(&base.clone().args(["version", "--output", "json"]))
+        });
+        let a = s.spawn(|| {
+            ctx.runner
+                .probe(&base.clone().args(["account", "show", "--output", "json"]))
+        });
+        (
+            v.join().expect("az version thread"),
+            a.join().expect("az account thread"),
+        )
+    });
+    let (version, account) = (version?, account?);
+    let mut out = Vec::new();
+    let v: Option<String> = serde_json::from_str::<serde_json::Value>(&version.stdout)
+        .ok()
+        .and_then(|j| j.get("azure-cli")?.as_str().map(str::to_string));
+    out.push(match v {
+        Some(v) if version_at_least(&v, (2, 53)) => Check::ok("az", format!("azure-cli {v}")),
+        Some(v) => Check::fail(
+            "az",
+            format!("azure-cli {v} is older than 2.53 (no core `containerapp`)"),
+            "upgrade: `az upgrade`",
+        ),
+        None => Check::fail(
+            "az",
+            format!("`az version` failed: {}", first_line(&version.stderr)),
+            "reinstall the Azure CLI",
+        ),
+    });
+    let acct: Option<serde_json::Value> = serde_json::from_str(&account.stdout).ok();
+    out.push(match acct {
+        Some(a) if account.success() => Check::ok(
+            "az login",
+            format!(
+                "{} on subscription {}",
+                a.pointer("/user/name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?"),
+                a.get("name").and_then(|v| v.as_str()).unwrap_or("?")
+            ),
+        ),
+        _ => Check::fail(
+            "az login",
+            format!("not logged in: {}", first_line(&account.stderr)),
+            hints::for_output(&account.stderr).unwrap_or_else(|| "run `az login`".into()),
+        ),
+    });
+    Ok(out)
+}
+
+fn version_at_least(v: &str, min: (u64, u64)) -> bool {
+    let mut parts = v.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor) >= min
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no output")
+}
+
+/// The build preflight: engine, buildx, emulation (cached probe) and Dockerfile lint, in
+/// parallel. Warnings are printed; any failure stops the build before buildx runs.
+pub fn preflight(
+    ctx: &Ctx,
+    target: &Platform,
+    builder: Option<&str>,
+    dockerfile_text: &str,
+    dockerfile: &str,
+    port: u16,
+) -> Result<(), Error> {
+    let (engine_and_emulation, buildx) = std::thread::scope(|s| {
+        let e = s.spawn(|| -> Result<Vec<Check>, Error> {
+            let (mut checks, server) = engine(ctx)?;
+            checks.push(emulation(ctx, target, builder, server.as_ref(), true)?);
+            Ok(checks)
+        });
+        let b = s.spawn(|| buildx(ctx, builder));
+        (
+            e.join().expect("preflight thread"),
+            b.join().expect("preflight thread"),
+        )
+    });
+    let mut checks = engine_and_emulation?;
+    checks.push(buildx?);
+    checks.extend(lint_checks(dockerfile_text, dockerfile, target, port));
+    for c in checks.iter().filter(|c| c.status == Status::Warn) {
+        eprintln!("warning: {}: {}", c.name, c.detail);
+        if let Some(h) = &c.hint {
+            eprintln!("  hint: {h}");
+        }
+    }
+    let failed: Vec<&Check> = checks.iter().filter(|c| c.status == Status::Fail).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let mut message = String::from("preflight failed: nothing was built");
+    for c in &failed {
+        message.push_str(&format!("\n  {}: {}", c.name, c.detail));
+    }
+    Err(Error::failed(
+        message,
+        failed[0]
+            .hint
+            .clone()
+            .unwrap_or_else(|| "run `docker azdeploy doctor`".into()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buildx_inspect_from_real_output() {
+        let (name, driver) = parse_inspect(include_str!(
+            "../tests/fixtures/captured/buildx-inspect.txt"
+        ));
+        assert_eq!((name.as_str(), driver.as_str()), ("default", "docker"));
+        assert_eq!(parse_inspect(""), ("?".into(), "?".into()));
+    }
+
+    #[test]
+    fn az_versions() {
+        assert!(version_at_least("2.91.0", (2, 53)));
+        assert!(version_at_least("2.53.0", (2, 53)));
+        assert!(!version_at_least("2.52.1", (2, 53)));
+        assert!(version_at_least("3.0.0", (2, 53)));
+    }
+
+    #[test]
+    fn lint_findings_become_checks() {
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let c = lint_checks(
+            "FROM --platform=linux/arm64 base\n",
+            "Dockerfile",
+            &amd64,
+            8501,
+        );
+        let failed: Vec<&Check> = c.iter().filter(|c| c.status == Status::Fail).collect();
+        assert_eq!(failed.len(), 1, "{c:?}");
+        assert!(
+            failed[0].detail.starts_with("Dockerfile:1: "),
+            "{}",
+            failed[0].detail
+        );
+        let missing_expose = c.iter().find(|c| c.status == Status::Warn).unwrap();
+        assert!(missing_expose
+            .detail
+            .starts_with("Dockerfile: no `EXPOSE 8501`"));
+        let c = lint_checks("FROM base\nEXPOSE 8501\n", "Dockerfile", &amd64, 8501);
+        assert_eq!((c.len(), c[0].status), (1, Status::Ok));
+    }
+}

@@ -1,0 +1,127 @@
+//! `docker azdeploy doctor`: every check at once, in parallel, then one verdict.
+//!
+//! The table (or `--json`) is the result and goes to stdout; the exit code is 0 when nothing
+//! failed, 1 otherwise. Unlike the build preflight, the emulation probe is never taken from
+//! the cache here: doctor is what you run when you doubt it.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::checks::{self, Check, Status};
+use crate::cli::DoctorArgs;
+use crate::config::Overrides;
+use crate::context::Ctx;
+use crate::error::Error;
+use crate::output;
+
+/// Runs `f` and stamps how long it took on every check it returns.
+fn timed(f: impl FnOnce() -> Result<Vec<Check>, Error>) -> Result<Vec<Check>, Error> {
+    let t = Instant::now();
+    let mut checks = f()?;
+    let ms = t.elapsed().as_millis() as u64;
+    for c in &mut checks {
+        c.ms = ms;
+    }
+    Ok(checks)
+}
+
+pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
+    let settings = ctx.settings(&Overrides {
+        platform: args.platform.clone(),
+        ..Default::default()
+    })?;
+    let target = &settings.platform.value;
+    let builder = args.builder.as_deref();
+    let results: Vec<Result<Vec<Check>, Error>> = std::thread::scope(|s| {
+        let groups = vec![
+            s.spawn(|| {
+                let t = Instant::now();
+                let (mut engine, server) = checks::engine(ctx)?;
+                let ms = t.elapsed().as_millis() as u64;
+                engine.iter_mut().for_each(|c| c.ms = ms);
+                let mut probe = timed(|| {
+                    Ok(vec![checks::emulation(
+                        ctx,
+                        target,
+                        builder,
+                        server.as_ref(),
+                        false,
+                    )?])
+                })?;
+                engine.append(&mut probe);
+                Ok(engine)
+            }),
+            s.spawn(|| timed(|| Ok(vec![checks::buildx(ctx, builder)?]))),
+            s.spawn(|| timed(|| Ok(vec![checks::host(ctx, target)]))),
+            s.spawn(|| timed(|| Ok(checks::dockerfile(ctx, &settings)))),
+            s.spawn(|| timed(|| Ok(vec![checks::port(&settings)]))),
+            s.spawn(|| timed(|| checks::azure(ctx, &settings, args.azure))),
+        ];
+        groups
+            .into_iter()
+            .map(|g| g.join().expect("a check panicked"))
+            .collect()
+    });
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    let ok = all.iter().all(|c| c.status != Status::Fail);
+    if args.json {
+        output::stdout_json(&json!({"ok": ok, "checks": all}))?;
+    } else {
+        output::stdout_line(&render(&all))?;
+        let fails = all.iter().filter(|c| c.status == Status::Fail).count();
+        let warns = all.iter().filter(|c| c.status == Status::Warn).count();
+        eprintln!("doctor: {target}: {fails} failed, {warns} warnings");
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Reported(1))
+    }
+}
+
+/// The table: one line per check, hints indented under the line they belong to.
+pub fn render(checks: &[Check]) -> String {
+    let mut rows = vec![vec!["CHECK".to_string(), "STATUS".into(), "DETAIL".into()]];
+    for c in checks {
+        rows.push(vec![
+            c.name.clone(),
+            c.status.word().into(),
+            c.detail.clone(),
+        ]);
+    }
+    let table = output::table(&rows);
+    let indent = rows.iter().map(|r| r[0].len()).max().unwrap_or(0) + 2 + "STATUS".len() + 2;
+    let mut out = String::new();
+    for (i, line) in table.lines().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if let Some(h) = i.checked_sub(1).and_then(|j| checks[j].hint.as_ref()) {
+            out.push_str(&format!("{:indent$}hint: {h}\n", ""));
+        }
+    }
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_sit_under_their_line() {
+        let t = render(&[
+            Check::ok("engine", "20.10.24 linux/amd64"),
+            Check::fail("emulation", "exec format error", "enable binfmt"),
+        ]);
+        assert_eq!(
+            t,
+            "CHECK      STATUS  DETAIL\n\
+             engine     ok      20.10.24 linux/amd64\n\
+             emulation  fail    exec format error\n\
+             \x20                  hint: enable binfmt"
+        );
+    }
+}

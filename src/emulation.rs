@@ -1,0 +1,490 @@
+//! Does the engine really run the target architecture? Host facts, and the probe that proves it.
+//!
+//! A builder's platform list is no proof: buildx still lists linux/arm64 when QEMU's binfmt entry
+//! is disabled. So the probe builds a throwaway `FROM scratch` image whose only `RUN` executes a
+//! tiny static ELF for the target (see `probe_elf.rs`) on the real builder; it passes only if
+//! that program ran and printed its word. Successful probes are cached for a few minutes per
+//! engine, builder and platform, so back-to-back builds pay for one. Host facts (binfmt_misc on
+//! Linux, Docker Desktop's Rosetta settings on macOS) explain a failure; they prove nothing.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Platform;
+use crate::context::Ctx;
+use crate::error::Error;
+use crate::probe_elf;
+use crate::runner::Probe;
+
+/// How long a successful probe is trusted.
+pub const CACHE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// QEMU's name for a docker architecture (also the binfmt_misc entry's suffix).
+pub fn qemu_name(arch: &str) -> Option<&'static str> {
+    Some(match arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        "arm" => "arm",
+        "386" => "i386",
+        "riscv64" => "riscv64",
+        "ppc64le" => "ppc64le",
+        "s390x" => "s390x",
+        _ => return None,
+    })
+}
+
+/// Docker's name for a Rust/uname architecture.
+pub fn docker_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" | "i686" | "i386" => "386",
+        "powerpc64" | "ppc64le" => "ppc64le",
+        other => other,
+    }
+}
+
+/// A `/proc/sys/fs/binfmt_misc/<name>` entry.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Binfmt {
+    pub enabled: bool,
+    pub interpreter: String,
+    pub flags: String,
+}
+
+impl Binfmt {
+    /// The F flag: the interpreter is opened at registration, so it works inside containers.
+    pub fn fix_binary(&self) -> bool {
+        self.flags.contains('F')
+    }
+}
+
+pub fn parse_binfmt(text: &str) -> Option<Binfmt> {
+    let mut lines = text.lines();
+    let enabled = match lines.next()?.trim() {
+        "enabled" => true,
+        "disabled" => false,
+        _ => return None,
+    };
+    let mut b = Binfmt {
+        enabled,
+        interpreter: String::new(),
+        flags: String::new(),
+    };
+    for l in lines {
+        if let Some(v) = l.strip_prefix("interpreter ") {
+            b.interpreter = v.trim().into();
+        } else if let Some(v) = l.strip_prefix("flags:") {
+            b.flags = v.trim().into();
+        }
+    }
+    Some(b)
+}
+
+/// Docker Desktop's emulation settings (macOS).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DesktopSettings {
+    /// "Use Rosetta for x86_64/amd64 emulation on Apple Silicon".
+    pub rosetta: Option<bool>,
+    /// The Apple Virtualization framework VMM (Rosetta needs it).
+    pub virtualization_framework: Option<bool>,
+    /// The file they came from.
+    pub file: String,
+}
+
+/// Reads the keys from `settings-store.json` (Docker Desktop 4.35+, PascalCase) or
+/// `settings.json` (older, camelCase); unknown or missing keys stay `None`.
+pub fn parse_desktop_settings(text: &str, file: &str) -> Option<DesktopSettings> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let obj = v.as_object()?;
+    let get = |key: &str| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| v.as_bool())
+    };
+    Some(DesktopSettings {
+        rosetta: get("UseVirtualizationFrameworkRosetta"),
+        virtualization_framework: get("UseVirtualizationFramework"),
+        file: file.into(),
+    })
+}
+
+/// What the host says about running `target`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    pub os: String,
+    /// Docker's name for the host architecture.
+    pub arch: String,
+    pub apple_silicon: bool,
+    pub rosetta_installed: Option<bool>,
+    pub desktop: Option<DesktopSettings>,
+    /// Linux: the binfmt_misc entry for the target, when the target is foreign.
+    pub binfmt: Option<Binfmt>,
+    pub binfmt_name: Option<String>,
+}
+
+/// Gathers host facts; every file is read below `root` (`/` in real use, a fixture dir in tests).
+pub fn host_facts(
+    os: &str,
+    arch: &str,
+    root: &Utf8Path,
+    home: Option<&str>,
+    target: &Platform,
+) -> HostFacts {
+    let read = |p: &str| std::fs::read_to_string(root.join(p.trim_start_matches('/'))).ok();
+    let arch = docker_arch(arch).to_string();
+    let mut f = HostFacts {
+        os: os.into(),
+        apple_silicon: os == "macos" && arch == "arm64",
+        ..Default::default()
+    };
+    if os == "macos" {
+        f.rosetta_installed = Some(
+            root.join("Library/Apple/usr/share/rosetta/rosetta")
+                .exists(),
+        );
+        if let Some(home) = home {
+            let dir = format!(
+                "{}/Library/Group Containers/group.com.docker",
+                home.trim_end_matches('/')
+            );
+            for name in ["settings-store.json", "settings.json"] {
+                let path = format!("{dir}/{name}");
+                if let Some(s) = read(&path).and_then(|t| parse_desktop_settings(&t, &path)) {
+                    f.desktop = Some(s);
+                    break;
+                }
+            }
+        }
+    } else if os == "linux" && target.arch != arch {
+        if let Some(q) = qemu_name(&target.arch) {
+            let name = format!("qemu-{q}");
+            f.binfmt =
+                read(&format!("/proc/sys/fs/binfmt_misc/{name}")).and_then(|t| parse_binfmt(&t));
+            f.binfmt_name = Some(name);
+        }
+    }
+    f.arch = arch;
+    f
+}
+
+/// How to get emulation of `target` working on this host.
+pub fn emulation_hint(facts: &HostFacts, target: &Platform) -> String {
+    let q = qemu_name(&target.arch).unwrap_or(&target.arch);
+    match facts.os.as_str() {
+        "macos" => format!(
+            "in Docker Desktop enable Settings > General > \"Use Rosetta for x86_64/amd64 emulation on Apple Silicon\" \
+             (with the Apple Virtualization framework) and restart it, or check the VM; \
+             or install QEMU emulation: `docker run --privileged --rm tonistiigi/binfmt --install {}`",
+            target.arch
+        ),
+        _ => match &facts.binfmt {
+            Some(b) if !b.enabled => format!(
+                "the binfmt_misc entry qemu-{q} is disabled: `echo 1 | sudo tee /proc/sys/fs/binfmt_misc/qemu-{q}`"
+            ),
+            _ => format!(
+                "install QEMU user emulation: `sudo apt-get install qemu-user-static binfmt-support` \
+                 (then `sudo update-binfmts --enable qemu-{q}`), or \
+                 `docker run --privileged --rm tonistiigi/binfmt --install {}`",
+                target.arch
+            ),
+        },
+    }
+}
+
+/// The probe's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The probe ran on the target platform.
+    Works { elapsed: Duration, cached: bool },
+    /// `exec format error`: no emulation for the target.
+    Missing,
+    /// Something else went wrong (output tail attached).
+    Broken(String),
+    /// We have no probe program for this architecture.
+    NoProbe,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CacheEntry {
+    at: u64,
+    ms: u64,
+}
+
+/// Reads the verdict from a probe run's output.
+pub fn judge(p: &Probe) -> Verdict {
+    let text = format!("{}\n{}", p.stdout, p.stderr);
+    if p.success() && text.contains(probe_elf::PROBE_OUTPUT) {
+        Verdict::Works {
+            elapsed: p.elapsed,
+            cached: false,
+        }
+    } else if text.contains("exec format error") {
+        Verdict::Missing
+    } else if p.success() {
+        Verdict::Broken("the build succeeded but the probe's output is missing".into())
+    } else {
+        Verdict::Broken(crate::runner::tail(text.trim(), 8))
+    }
+}
+
+/// Runs the probe for `target` on `builder` (the current one when `None`). `cache_key` names
+/// the engine; with `Some`, a recent success is reused and a new one recorded.
+pub fn probe(
+    ctx: &Ctx,
+    target: &Platform,
+    builder: Option<&str>,
+    cache_key: Option<&str>,
+) -> Result<Verdict, Error> {
+    let Some(elf) = probe_elf::for_arch(&target.arch, target.variant.as_deref()) else {
+        return Ok(Verdict::NoProbe);
+    };
+    let cache_file = cache_key.and_then(|k| {
+        ctx.cache_dir().map(|d| {
+            d.join(format!(
+                "emulation-{:016x}.json",
+                fnv1a(&format!("{k}|{}|{target}", builder.unwrap_or("")))
+            ))
+        })
+    });
+    if let Some(hit) = cache_file.as_deref().and_then(read_cache) {
+        return Ok(hit);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("azdeploy-probe-")
+        .tempdir()
+        .map_err(|source| Error::Io {
+            action: "create a temporary directory in",
+            path: std::env::temp_dir().display().to_string(),
+            source,
+        })?;
+    let io = |source| Error::Io {
+        action: "write the probe to",
+        path: dir.path().display().to_string(),
+        source,
+    };
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = dir.path().join("probe");
+        std::fs::write(&exe, elf).map_err(io)?;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            "FROM scratch\nCOPY probe /probe\nRUN [\"/probe\"]\n",
+        )
+        .map_err(io)?;
+    }
+    let mut cmd = ctx
+        .docker(&format!("run the {target} emulation probe"))?
+        .args(["buildx", "build"]);
+    if let Some(b) = builder {
+        cmd = cmd.args(["--builder", b]);
+    }
+    // --no-cache: a cached RUN would pass without running anything. cacheonly: no image is left.
+    let cmd = cmd
+        .args([
+            "--platform",
+            &target.to_string(),
+            "--no-cache",
+            "--progress",
+            "plain",
+            "--output",
+            "type=cacheonly",
+        ])
+        .arg(dir.path());
+    let verdict = judge(&ctx.runner.probe(&cmd)?);
+    if let (Verdict::Works { elapsed, .. }, Some(file)) = (&verdict, &cache_file) {
+        write_cache(file, elapsed);
+    }
+    Ok(verdict)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn read_cache(file: &Utf8Path) -> Option<Verdict> {
+    let e: CacheEntry = serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
+    (now().saturating_sub(e.at) < CACHE_TTL.as_secs()).then_some(Verdict::Works {
+        elapsed: Duration::from_millis(e.ms),
+        cached: true,
+    })
+}
+
+/// Best effort: a cache we cannot write only costs the next build a probe.
+fn write_cache(file: &Utf8PathBuf, elapsed: &Duration) {
+    let entry = CacheEntry {
+        at: now(),
+        ms: elapsed.as_millis() as u64,
+    };
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let text = serde_json::to_string(&entry).expect("JSON always serialises");
+    let _ = crate::files::write_atomic(file, text.as_bytes(), crate::files::Existing::Replace);
+}
+
+/// FNV-1a, 64 bits: a stable file name for a cache key (not a security boundary).
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::ExitStatus;
+
+    #[test]
+    fn binfmt_entries_from_the_real_files() {
+        let on = parse_binfmt(include_str!(
+            "../tests/fixtures/captured/binfmt-qemu-aarch64-enabled.txt"
+        ))
+        .unwrap();
+        assert!(on.enabled && on.fix_binary());
+        assert_eq!(on.interpreter, "/usr/libexec/qemu-binfmt/aarch64-binfmt-P");
+        let off = parse_binfmt(include_str!(
+            "../tests/fixtures/captured/binfmt-qemu-aarch64-disabled.txt"
+        ))
+        .unwrap();
+        assert!(!off.enabled);
+        assert!(parse_binfmt("garbage").is_none());
+    }
+
+    fn fixture_root(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (p, text) in files {
+            let full = d.path().join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn macos_facts_from_fixture_files() {
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let d = fixture_root(&[
+            (
+                "/Users/ann/Library/Group Containers/group.com.docker/settings-store.json",
+                r#"{"UseVirtualizationFramework": true, "UseVirtualizationFrameworkRosetta": false, "Other": 1}"#,
+            ),
+            ("/Library/Apple/usr/share/rosetta/rosetta", ""),
+        ]);
+        let root = Utf8Path::from_path(d.path()).unwrap();
+        let f = host_facts("macos", "aarch64", root, Some("/Users/ann"), &amd64);
+        assert!(f.apple_silicon);
+        assert_eq!(f.arch, "arm64");
+        assert_eq!(f.rosetta_installed, Some(true));
+        let s = f.desktop.unwrap();
+        assert_eq!(
+            (s.rosetta, s.virtualization_framework),
+            (Some(false), Some(true))
+        );
+        assert!(s.file.ends_with("settings-store.json"));
+
+        // Older Docker Desktop: settings.json with camelCase keys; no Rosetta installed.
+        let d = fixture_root(&[(
+            "/Users/bo/Library/Group Containers/group.com.docker/settings.json",
+            r#"{"useVirtualizationFrameworkRosetta": true}"#,
+        )]);
+        let root = Utf8Path::from_path(d.path()).unwrap();
+        let f = host_facts("macos", "aarch64", root, Some("/Users/bo"), &amd64);
+        assert_eq!(f.rosetta_installed, Some(false));
+        let s = f.desktop.as_ref().unwrap();
+        assert_eq!((s.rosetta, s.virtualization_framework), (Some(true), None));
+        assert!(emulation_hint(&f, &amd64).contains("Use Rosetta"));
+        // No Docker Desktop at all.
+        let f = host_facts("macos", "aarch64", root, Some("/Users/nobody"), &amd64);
+        assert!(f.desktop.is_none());
+    }
+
+    #[test]
+    fn linux_facts_read_the_targets_binfmt_entry() {
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        let d = fixture_root(&[(
+            "/proc/sys/fs/binfmt_misc/qemu-aarch64",
+            include_str!("../tests/fixtures/captured/binfmt-qemu-aarch64-disabled.txt"),
+        )]);
+        let root = Utf8Path::from_path(d.path()).unwrap();
+        let f = host_facts("linux", "x86_64", root, None, &arm64);
+        assert_eq!(f.binfmt_name.as_deref(), Some("qemu-aarch64"));
+        assert!(!f.binfmt.as_ref().unwrap().enabled);
+        assert!(emulation_hint(&f, &arm64)
+            .contains("echo 1 | sudo tee /proc/sys/fs/binfmt_misc/qemu-aarch64"));
+        let f = host_facts(
+            "linux",
+            "x86_64",
+            root,
+            None,
+            &"linux/amd64".parse().unwrap(),
+        );
+        assert!(
+            f.binfmt.is_none() && f.binfmt_name.is_none(),
+            "native: no entry needed"
+        );
+        let f = host_facts(
+            "linux",
+            "x86_64",
+            root,
+            None,
+            &"linux/s390x".parse().unwrap(),
+        );
+        assert!(f.binfmt.is_none());
+        assert!(emulation_hint(&f, &"linux/s390x".parse().unwrap()).contains("qemu-user-static"));
+    }
+
+    #[test]
+    fn verdicts_from_real_output() {
+        use std::os::unix::process::ExitStatusExt;
+        let p = |code: i32, stderr: &str| Probe {
+            status: Some(ExitStatus::from_raw(code << 8)),
+            stdout: String::new(),
+            stderr: stderr.into(),
+            elapsed: Duration::from_millis(900),
+        };
+        let failed =
+            include_str!("../tests/fixtures/captured/buildx-build-exec-format-error.stderr");
+        assert_eq!(judge(&p(1, failed)), Verdict::Missing);
+        let ok = format!(
+            "#5 [2/2] RUN [\"/probe\"]\n#5 0.101 {}\n#5 DONE 0.1s\n",
+            probe_elf::PROBE_OUTPUT
+        );
+        assert_eq!(
+            judge(&p(0, &ok)),
+            Verdict::Works {
+                elapsed: Duration::from_millis(900),
+                cached: false
+            }
+        );
+        assert!(matches!(judge(&p(0, "#5 DONE")), Verdict::Broken(_)));
+        assert!(matches!(judge(&p(1, "ERROR: boom")), Verdict::Broken(t) if t.contains("boom")));
+    }
+
+    #[test]
+    fn the_cache_expires() {
+        let d = tempfile::tempdir().unwrap();
+        let f = Utf8PathBuf::from_path_buf(d.path().join("x/e.json")).unwrap();
+        assert!(read_cache(&f).is_none());
+        write_cache(&f, &Duration::from_millis(1234));
+        assert_eq!(
+            read_cache(&f),
+            Some(Verdict::Works {
+                elapsed: Duration::from_millis(1234),
+                cached: true
+            })
+        );
+        std::fs::write(
+            &f,
+            format!("{{\"at\": {}, \"ms\": 5}}", now() - CACHE_TTL.as_secs() - 1),
+        )
+        .unwrap();
+        assert!(read_cache(&f).is_none());
+        assert_ne!(fnv1a("a"), fnv1a("b"));
+    }
+}
