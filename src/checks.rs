@@ -194,7 +194,6 @@ pub fn emulation(
     target: &Platform,
     builder: Option<&str>,
     server: Option<&ServerVersion>,
-    use_cache: bool,
 ) -> Result<Check, Error> {
     let Some(server) = server else {
         return Ok(Check::skip("emulation", "no engine to probe"));
@@ -205,18 +204,16 @@ pub fn emulation(
             format!("native: the engine is {}/{}", server.os, server.arch),
         ));
     }
-    let key = format!("{}|{}", ctx.engine_selector(), server.version);
-    let verdict = emulation::probe(ctx, target, builder, use_cache.then_some(key.as_str()))?;
+    let verdict = emulation::probe(ctx, target, builder)?;
     let facts = host_facts(ctx, target);
     Ok(match verdict {
-        Verdict::Works { elapsed, cached } => Check::ok(
+        Verdict::Works { elapsed } => Check::ok(
             "emulation",
             format!(
-                "{target} runs on a {}/{} engine (probe {} ms{})",
+                "{target} runs on a {}/{} engine (probe {} ms)",
                 server.os,
                 server.arch,
-                elapsed.as_millis(),
-                if cached { ", cached" } else { "" }
+                elapsed.as_millis()
             ),
         ),
         Verdict::Missing => Check::fail(
@@ -456,7 +453,7 @@ fn first_line(text: &str) -> &str {
         .unwrap_or("no output")
 }
 
-/// The build preflight: engine, buildx, emulation (cached probe) and Dockerfile lint, in
+/// The build preflight: engine, buildx, emulation and Dockerfile lint, in
 /// parallel. Warnings are printed; any failure stops the build before buildx runs.
 pub fn preflight(
     ctx: &Ctx,
@@ -466,26 +463,55 @@ pub fn preflight(
     dockerfile: &str,
     port: u16,
 ) -> Result<(), Error> {
-    let (engine_and_emulation, buildx) = std::thread::scope(|s| {
-        let e = s.spawn(|| -> Result<Vec<Check>, Error> {
-            let (mut checks, server) = engine(ctx)?;
-            checks.push(emulation(ctx, target, builder, server.as_ref(), true)?);
-            Ok(checks)
-        });
-        let b = s.spawn(|| buildx(ctx, builder));
-        (
-            e.join().expect("preflight thread"),
-            b.join().expect("preflight thread"),
-        )
-    });
-    let mut checks = engine_and_emulation?;
-    checks.push(buildx?);
+    // A recent full pass on the same engine, builder and platform is trusted for a few minutes:
+    // back-to-back builds then cost no extra docker call. doctor never takes this shortcut.
+    let key = format!(
+        "{}|{}|{target}",
+        ctx.engine_selector(),
+        builder.unwrap_or("")
+    );
+    let mut checks = Vec::new();
+    let cached = emulation::recent_success(ctx, &key);
+    match &cached {
+        Some(hit) if ctx.runner.verbose => eprintln!(
+            "preflight: engine, buildx and {target} emulation passed {} s ago; not checked again",
+            crate::emulation::age_secs(hit)
+        ),
+        Some(_) => {}
+        None => {
+            let (engine_and_emulation, buildx) = std::thread::scope(|s| {
+                let e = s.spawn(|| -> Result<Vec<Check>, Error> {
+                    let t = std::time::Instant::now();
+                    let (mut checks, server) = engine(ctx)?;
+                    let mut probe = emulation(ctx, target, builder, server.as_ref())?;
+                    probe.ms = t.elapsed().as_millis() as u64;
+                    checks.push(probe);
+                    Ok(checks)
+                });
+                let b = s.spawn(|| buildx(ctx, builder));
+                (
+                    e.join().expect("preflight thread"),
+                    b.join().expect("preflight thread"),
+                )
+            });
+            checks = engine_and_emulation?;
+            checks.push(buildx?);
+        }
+    }
+    let docker_ok = checks.iter().all(|c| c.status != Status::Fail);
     checks.extend(lint_checks(dockerfile_text, dockerfile, target, port));
     for c in checks.iter().filter(|c| c.status == Status::Warn) {
         eprintln!("warning: {}: {}", c.name, c.detail);
         if let Some(h) = &c.hint {
             eprintln!("  hint: {h}");
         }
+    }
+    if cached.is_none() && docker_ok {
+        let probe_ms = checks
+            .iter()
+            .find(|c| c.name == "emulation")
+            .map_or(0, |c| c.ms);
+        emulation::remember_success(ctx, &key, std::time::Duration::from_millis(probe_ms));
     }
     let failed: Vec<&Check> = checks.iter().filter(|c| c.status == Status::Fail).collect();
     if failed.is_empty() {

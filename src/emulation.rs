@@ -3,8 +3,9 @@
 //! A builder's platform list is no proof: buildx still lists linux/arm64 when QEMU's binfmt entry
 //! is disabled. So the probe builds a throwaway `FROM scratch` image whose only `RUN` executes a
 //! tiny static ELF for the target (see `probe_elf.rs`) on the real builder; it passes only if
-//! that program ran and printed its word. Successful probes are cached for a few minutes per
-//! engine, builder and platform, so back-to-back builds pay for one. Host facts (binfmt_misc on
+//! that program ran and printed its word. The build preflight remembers a success for a few
+//! minutes per engine, builder and platform (`recent_success`), so back-to-back builds pay for
+//! one; doctor always probes. Host facts (binfmt_misc on
 //! Linux, Docker Desktop's Rosetta settings on macOS) explain a failure; they prove nothing.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -198,7 +199,7 @@ pub fn emulation_hint(facts: &HostFacts, target: &Platform) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// The probe ran on the target platform.
-    Works { elapsed: Duration, cached: bool },
+    Works { elapsed: Duration },
     /// `exec format error`: no emulation for the target.
     Missing,
     /// Something else went wrong (output tail attached).
@@ -207,20 +208,18 @@ pub enum Verdict {
     NoProbe,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct CacheEntry {
-    at: u64,
-    ms: u64,
+/// A remembered success: when, and what the probe cost then.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub at: u64,
+    pub ms: u64,
 }
 
 /// Reads the verdict from a probe run's output.
 pub fn judge(p: &Probe) -> Verdict {
     let text = format!("{}\n{}", p.stdout, p.stderr);
     if p.success() && text.contains(probe_elf::PROBE_OUTPUT) {
-        Verdict::Works {
-            elapsed: p.elapsed,
-            cached: false,
-        }
+        Verdict::Works { elapsed: p.elapsed }
     } else if text.contains("exec format error") {
         Verdict::Missing
     } else if p.success() {
@@ -230,28 +229,11 @@ pub fn judge(p: &Probe) -> Verdict {
     }
 }
 
-/// Runs the probe for `target` on `builder` (the current one when `None`). `cache_key` names
-/// the engine; with `Some`, a recent success is reused and a new one recorded.
-pub fn probe(
-    ctx: &Ctx,
-    target: &Platform,
-    builder: Option<&str>,
-    cache_key: Option<&str>,
-) -> Result<Verdict, Error> {
+/// Runs the probe for `target` on `builder` (the current one when `None`).
+pub fn probe(ctx: &Ctx, target: &Platform, builder: Option<&str>) -> Result<Verdict, Error> {
     let Some(elf) = probe_elf::for_arch(&target.arch, target.variant.as_deref()) else {
         return Ok(Verdict::NoProbe);
     };
-    let cache_file = cache_key.and_then(|k| {
-        ctx.cache_dir().map(|d| {
-            d.join(format!(
-                "emulation-{:016x}.json",
-                fnv1a(&format!("{k}|{}|{target}", builder.unwrap_or("")))
-            ))
-        })
-    });
-    if let Some(hit) = cache_file.as_deref().and_then(read_cache) {
-        return Ok(hit);
-    }
     let dir = tempfile::Builder::new()
         .prefix("azdeploy-probe-")
         .tempdir()
@@ -294,11 +276,29 @@ pub fn probe(
             "type=cacheonly",
         ])
         .arg(dir.path());
-    let verdict = judge(&ctx.runner.probe(&cmd)?);
-    if let (Verdict::Works { elapsed, .. }, Some(file)) = (&verdict, &cache_file) {
-        write_cache(file, elapsed);
+    Ok(judge(&ctx.runner.probe(&cmd)?))
+}
+
+fn cache_file(ctx: &Ctx, key: &str) -> Option<Utf8PathBuf> {
+    ctx.cache_dir()
+        .map(|d| d.join(format!("preflight-{:016x}.json", fnv1a(key))))
+}
+
+/// A success remembered under `key` within the last [`CACHE_TTL`].
+pub fn recent_success(ctx: &Ctx, key: &str) -> Option<CacheEntry> {
+    read_cache(&cache_file(ctx, key)?)
+}
+
+/// Remembers a success under `key` (best effort).
+pub fn remember_success(ctx: &Ctx, key: &str, probe: Duration) {
+    if let Some(f) = cache_file(ctx, key) {
+        write_cache(&f, &probe);
     }
-    Ok(verdict)
+}
+
+/// How long ago a remembered success was recorded.
+pub fn age_secs(e: &CacheEntry) -> u64 {
+    now().saturating_sub(e.at)
 }
 
 fn now() -> u64 {
@@ -307,15 +307,12 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn read_cache(file: &Utf8Path) -> Option<Verdict> {
+fn read_cache(file: &Utf8Path) -> Option<CacheEntry> {
     let e: CacheEntry = serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
-    (now().saturating_sub(e.at) < CACHE_TTL.as_secs()).then_some(Verdict::Works {
-        elapsed: Duration::from_millis(e.ms),
-        cached: true,
-    })
+    (now().saturating_sub(e.at) < CACHE_TTL.as_secs()).then_some(e)
 }
 
-/// Best effort: a cache we cannot write only costs the next build a probe.
+/// Best effort: a cache we cannot write only costs the next build a preflight.
 fn write_cache(file: &Utf8PathBuf, elapsed: &Duration) {
     let entry = CacheEntry {
         at: now(),
@@ -458,8 +455,7 @@ mod tests {
         assert_eq!(
             judge(&p(0, &ok)),
             Verdict::Works {
-                elapsed: Duration::from_millis(900),
-                cached: false
+                elapsed: Duration::from_millis(900)
             }
         );
         assert!(matches!(judge(&p(0, "#5 DONE")), Verdict::Broken(_)));
@@ -474,9 +470,9 @@ mod tests {
         write_cache(&f, &Duration::from_millis(1234));
         assert_eq!(
             read_cache(&f),
-            Some(Verdict::Works {
-                elapsed: Duration::from_millis(1234),
-                cached: true
+            Some(CacheEntry {
+                at: now(),
+                ms: 1234
             })
         );
         std::fs::write(

@@ -46,7 +46,6 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
                         target,
                         builder,
                         server.as_ref(),
-                        false,
                     )?])
                 })?;
                 engine.append(&mut probe);

@@ -35,7 +35,10 @@ pub fn healthy_engine(s: &Sandbox) {
 
 fn app(s: &Sandbox) {
     healthy_engine(s);
-    s.write("work/Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\n");
+    s.write(
+        "work/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\n",
+    );
     s.answer("docker-buildx-build", "sh", FAKE_BUILDX);
     s.answer("docker-image-inspect", "stdout", INSPECT_AMD64);
 }
@@ -367,6 +370,8 @@ fn a_successful_probe_is_cached_for_the_next_build() {
         assert!(out.status.success(), "{}", stderr_of(&out));
     }
     assert_eq!(probe_calls(&s), 1, "the second build reused the probe");
+    let version_calls = s.calls().iter().filter(|c| c[1] == "version").count();
+    assert_eq!(version_calls, 1, "the second build's preflight asked docker nothing");
     let probe = s
         .calls()
         .into_iter()
