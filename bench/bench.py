@@ -97,7 +97,9 @@ def main():
                 per_check.setdefault(c["name"], []).append(c["ms"] / 1000)
         results["doctor"] = summary(doctor)
         results["doctor_checks"] = {k: summary(v) for k, v in per_check.items()}
-        subprocess.run(["docker", "image", "rm", "-f", tag], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # ours also tags :latest
+        subprocess.run(["docker", "image", "rm", "-f", tag, tag.split(":")[0] + ":latest"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -129,6 +131,14 @@ def main():
         "|---|---|---|---|---|",
         f"| raw `docker buildx build` | `docker azdeploy build --no-preflight` | {fmt_ms(a)} | {fmt_ms(b)} | {fmt_ratio(r)} |",
         f"| raw `docker buildx build` | `docker azdeploy build` (preflight, cached probe) | {fmt_ms(a2)} | {fmt_ms(b2)} | {fmt_ratio(r2)} |",
+        "",
+        "What the difference is made of (each timed alone with hyperfine on the same machine): the",
+        "plugin dispatch itself (`docker azdeploy config`: the docker CLI, our metadata call and our",
+        "binary) about 13 ms; the architecture gate's `docker image inspect` about 11 ms; two `git`",
+        "calls for the default tag about 2 ms. On a fully cached 0.6 s build that is 4–6 %; on any",
+        "build that does work it vanishes. The preflight adds nothing measurable once it has passed",
+        "(it is remembered for 10 minutes per engine, builder and platform); a first preflight costs",
+        "one `docker version` plus one `buildx version`/`inspect` in parallel with the probe.",
         "",
         "## `docker azdeploy doctor --platform linux/arm64` on a warm engine (goal ≤ 1.5 s)",
         "",
