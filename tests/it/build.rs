@@ -371,7 +371,10 @@ fn a_successful_probe_is_cached_for_the_next_build() {
     }
     assert_eq!(probe_calls(&s), 1, "the second build reused the probe");
     let version_calls = s.calls().iter().filter(|c| c[1] == "version").count();
-    assert_eq!(version_calls, 1, "the second build's preflight asked docker nothing");
+    assert_eq!(
+        version_calls, 1,
+        "the second build's preflight asked docker nothing"
+    );
     let probe = s
         .calls()
         .into_iter()
