@@ -2,7 +2,8 @@
 # A recording fake for `docker` and `az`, installed under both names by tests/it/support.rs.
 #
 # Every call appends one record to $FAKE_LOG: the tool name and each argument, each followed by
-# a NUL byte, then a newline. The answer comes from files in $FAKE_DIR named after the tool and
+# a NUL byte, then a newline. The record is built in a temporary file and appended with one
+# write, so fakes running at the same time (parallel checks) never interleave their records. The answer comes from files in $FAKE_DIR named after the tool and
 # its first words (docker's global flags skipped), most specific first:
 #   <tool>-<w1>-<w2>.*, <tool>-<w1>.*, <tool>.*
 # with the suffixes .stdout (printed), .stderr (printed to stderr), .exit (exit code, default 0),
@@ -10,11 +11,14 @@
 # .sh (run instead, with the same arguments). With no answer file it prints nothing and exits 0.
 # $FAKE_PIDS, when set, gets one line per call with this process's pid.
 tool=$(basename "$0")
+record=$(mktemp)
 {
     printf '%s\0' "$tool"
     for a in "$@"; do printf '%s\0' "$a"; done
     printf '\n'
-} >> "${FAKE_LOG:-/dev/null}"
+} > "$record"
+cat "$record" >> "${FAKE_LOG:-/dev/null}"
+rm -f "$record"
 [ -n "${FAKE_PIDS:-}" ] && echo $$ >> "$FAKE_PIDS"
 
 # The first two words that are not docker global flags (or their values).
