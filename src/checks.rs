@@ -370,10 +370,21 @@ pub fn port(settings: &Settings) -> Check {
 pub fn azure(ctx: &Ctx, settings: &Settings, asked: bool) -> Result<Vec<Check>, Error> {
     let configured = settings.registry.value.is_some() || settings.app.value.is_some();
     if !configured && !asked {
-        return Ok(vec![Check::skip(
-            "az",
-            "no registry or app configured (use --azure to check anyway)",
-        )]);
+        // Not needed yet: only say whether it is there (no az process: it costs a second).
+        return Ok(vec![match ctx.tools.az() {
+            Ok(p) => Check::skip(
+                "az",
+                format!(
+                    "{} found; no registry or app configured (--azure checks the login)",
+                    p.display()
+                ),
+            ),
+            Err(e) => Check::warn(
+                "az",
+                format!("{e}: push and deploy will need it"),
+                e.hint().unwrap_or_default(),
+            ),
+        }]);
     }
     let base = match ctx.az("ask the Azure CLI for its version") {
         Ok(c) => c,

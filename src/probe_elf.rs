@@ -917,4 +917,31 @@ mod tests {
             assert_probe_ok(&format!("{} under {}", c.name, qemu.display()), &out);
         }
     }
+
+    #[test]
+    #[cfg(unix)]
+    fn readelf_reads_every_probe_without_complaint() {
+        let Some(readelf) = on_path("readelf") else {
+            skip(format_args!("readelf is not on PATH (Debian: binutils)"));
+            return;
+        };
+        for c in CASES {
+            let dir = exec_dir();
+            let path = write_probe(dir.path(), c.bytes);
+            let out = output(Command::new(&readelf).args(["-h", "-l", "-W"]).arg(&path));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stderr.trim().is_empty(),
+                "{}: {stderr}",
+                c.name
+            );
+            assert!(
+                stdout.contains("EXEC (Executable file)"),
+                "{}: {stdout}",
+                c.name
+            );
+            assert!(!stdout.contains("INTERP"), "{}: {stdout}", c.name);
+        }
+    }
 }

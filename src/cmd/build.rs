@@ -118,7 +118,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         &meta_file,
     )
     .dir(ctx.cwd.as_std_path())
-    .hint("read the build output above; run `docker azdeploy version` to check the engine");
+    .hint("read buildx's output above; `docker azdeploy doctor` checks the engine, buildx and emulation");
     ctx.runner.stream(&build)?;
     if ctx.runner.dry_run {
         return output::stdout_line(&spec.refs[0]);
@@ -295,7 +295,14 @@ fn default_tag(ctx: &Ctx, context: &Utf8Path) -> String {
             .probe(&base.clone().args(["rev-parse", "--short", "HEAD"]));
         if let Some(h) = head.ok().filter(|p| p.success()) {
             let sha = h.stdout.trim().to_string();
-            let status = ctx.runner.probe(&base.args(["status", "--porcelain"]));
+            let status = ctx.runner.probe(&base.args([
+                "status",
+                "--porcelain",
+                "--",
+                ":/",
+                // Our own state files never make the tree dirty.
+                ":(exclude,glob)**/.azdeploy/**",
+            ]));
             let dirty = status.is_ok_and(|s| s.success() && !s.stdout.trim().is_empty());
             if valid_tag(&sha) {
                 return if dirty { format!("{sha}-dirty") } else { sha };

@@ -280,18 +280,110 @@ fn bad_input_fails_before_anything_runs() {
 }
 
 #[test]
-fn engine_down_gets_the_engine_hint() {
+fn engine_down_is_caught_by_the_preflight_with_its_hint() {
     let s = Sandbox::new();
     app(&s);
     s.answer(
-        "docker-buildx-build",
-        "sh",
-        "echo 'ERROR: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 1\n",
+        "docker-version",
+        "stdout",
+        include_str!("../fixtures/captured/docker-version-engine-down.stdout"),
     );
+    s.answer(
+        "docker-version",
+        "stderr",
+        include_str!("../fixtures/captured/docker-version-engine-down.stderr"),
+    );
+    s.answer("docker-version", "exit", "1");
     let out = s.plugin().args(["build", "-t", "shop:1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
     assert!(
-        stderr_of(&out).contains("hint: read the build output above"),
+        err.contains("engine: not reachable: Cannot connect to the Docker daemon"),
+        "{err}"
+    );
+    assert!(err.contains("hint: start the Docker engine"), "{err}");
+    assert!(call_of(&s.calls(), &["--load"]).is_none());
+    // Without the preflight, buildx's own message is above and the hint points at doctor.
+    s.answer(
+        "docker-buildx-build",
+        "sh",
+        "cat \"$FAKE_DIR/docker-version.stderr\" >&2; exit 1\n",
+    );
+    let out = s
+        .plugin()
+        .args(["build", "--no-preflight", "-t", "shop:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("Cannot connect to the Docker daemon"), "{err}");
+    assert!(
+        err.contains("hint: read buildx's output above; `docker azdeploy doctor`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_buildx_is_caught_by_the_preflight() {
+    let s = Sandbox::new();
+    app(&s);
+    let msg =
+        "docker: unknown command: docker buildx\n\nRun 'docker --help' for more information\n";
+    s.answer("docker-buildx-version", "stderr", msg);
+    s.answer("docker-buildx-version", "exit", "1");
+    let out = s.plugin().args(["build", "-t", "shop:1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(
+            "buildx: `docker buildx` does not answer: docker: unknown command: docker buildx"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: install Docker Buildx"), "{err}");
+    assert!(call_of(&s.calls(), &["--load"]).is_none());
+}
+
+#[test]
+fn the_default_tag_is_the_git_commit_and_dirty_when_changed() {
+    let s = Sandbox::new();
+    app(&s);
+    let git = |args: &[&str]| {
+        let st = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(s.work())
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{}", stderr_of(&st));
+        stdout_of(&st).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "Dockerfile"]);
+    git(&["commit", "-qm", "x"]);
+    let sha = git(&["rev-parse", "--short", "HEAD"]);
+    s.write("work/azdeploy.json", r#"{"image": "shop"}"#);
+    let out = s.plugin().arg("build").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        stdout_of(&out),
+        format!("shop:{sha}-dirty\n"),
+        "azdeploy.json is untracked"
+    );
+    git(&["add", "azdeploy.json"]);
+    git(&["commit", "-qm", "y"]);
+    let sha = git(&["rev-parse", "--short", "HEAD"]);
+    let out = s.plugin().arg("build").output().unwrap();
+    assert_eq!(
+        stdout_of(&out),
+        format!("shop:{sha}\n"),
         "{}",
         stderr_of(&out)
     );

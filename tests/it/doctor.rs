@@ -170,8 +170,13 @@ fn az_missing_is_a_clear_failure_only_when_wanted() {
     app(&s);
     std::fs::remove_file(s.path("bin/az")).unwrap();
     let (code, v, _) = doctor_json(&s, &[]);
-    assert_eq!(code, Some(0));
-    assert_eq!(check(&v, "az")["status"], "skip");
+    assert_eq!(code, Some(0), "not needed yet: a warning");
+    assert_eq!(check(&v, "az")["status"], "warn");
+    assert!(check(&v, "az")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("push and deploy will need it"));
+    assert!(s.calls().iter().all(|c| c[0] != "az"));
     let (code, v, _) = doctor_json(&s, &["--azure"]);
     assert_eq!(code, Some(1));
     assert!(check(&v, "az")["detail"]

@@ -105,3 +105,57 @@ fn a_closed_socket_before_start_cancels_at_once() {
     assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
     assert!(t.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn an_interrupted_build_stops_buildx_and_cleans_up() {
+    for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let s = Sandbox::new();
+        crate::build::healthy_engine(&s);
+        s.write("work/Dockerfile", "FROM scratch\nEXPOSE 8501\n");
+        // The fake buildx records where its metadata file goes, then hangs like a long build.
+        s.answer(
+            "docker-buildx-build",
+            "sh",
+            "while [ $# -gt 0 ]; do [ \"$1\" = --metadata-file ] && echo \"$2\" > \"$FAKE_DIR/meta-path\"; shift; done\n\
+             echo $$ > \"$FAKE_DIR/buildx-pid\"\nsleep 30\n",
+        );
+        let child = s
+            .plugin_std()
+            .args(["build", "--no-preflight", "-t", "shop:1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid_file = s.path("fake/buildx-pid");
+        assert!(
+            wait_for(10, || !read(&pid_file).is_empty()),
+            "buildx never started"
+        );
+        let buildx: i32 = read(&pid_file).trim().parse().unwrap();
+        let meta = std::path::PathBuf::from(read(&s.path("fake/meta-path")).trim());
+        assert!(
+            meta.parent().unwrap().is_dir(),
+            "the metadata dir exists while building"
+        );
+        signal(child.id(), sig);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{}", stderr_of(&out));
+        assert!(
+            out.stdout.is_empty(),
+            "no reference for an interrupted build"
+        );
+        assert!(
+            wait_for(5, || !alive(buildx)),
+            "buildx {buildx} still running"
+        );
+        assert!(
+            !meta.parent().unwrap().exists(),
+            "the metadata temp dir was left behind"
+        );
+        assert!(s
+            .calls()
+            .iter()
+            .all(|c| !c.contains(&"inspect".to_string())));
+        assert!(!s.path("work/.azdeploy/last-build.json").exists());
+    }
+}
