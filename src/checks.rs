@@ -465,13 +465,13 @@ fn first_line(text: &str) -> &str {
 }
 
 /// The build preflight: engine, buildx, emulation and Dockerfile lint, in
-/// parallel. Warnings are printed; any failure stops the build before buildx runs.
+/// parallel (lint only when a Dockerfile is given). Warnings are printed; any failure stops the
+/// command before it changes anything.
 pub fn preflight(
     ctx: &Ctx,
     target: &Platform,
     builder: Option<&str>,
-    dockerfile_text: &str,
-    dockerfile: &str,
+    dockerfile: Option<(&str, &str)>,
     port: u16,
 ) -> Result<(), Error> {
     // A recent full pass on the same engine, builder and platform is trusted for a few minutes:
@@ -510,7 +510,9 @@ pub fn preflight(
         }
     }
     let docker_ok = checks.iter().all(|c| c.status != Status::Fail);
-    checks.extend(lint_checks(dockerfile_text, dockerfile, target, port));
+    if let Some((text, path)) = dockerfile {
+        checks.extend(lint_checks(text, path, target, port));
+    }
     for c in checks.iter().filter(|c| c.status == Status::Warn) {
         eprintln!("warning: {}: {}", c.name, c.detail);
         if let Some(h) = &c.hint {

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use camino::Utf8PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{parse_build_arg, Platform};
+use crate::config::{parse_build_arg, HealthPath, Platform, Seconds};
 
 /// Build linux/amd64 images on any Mac or PC, prove they run, and ship them to Azure Container Apps.
 #[derive(Debug, Parser)]
@@ -36,6 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Build the image for the target platform (linux/amd64) and check its architecture
     Build(BuildArgs),
+    /// Run the image here on the target platform, wait until it is healthy, report its costs
+    #[command(name = "test-local")]
+    TestLocal(TestLocalArgs),
     /// Check docker, buildx, emulation of the target platform, the Dockerfile and Azure
     Doctor(DoctorArgs),
     /// Show the plugin's version and the Docker engine's
@@ -82,6 +85,56 @@ pub struct BuildArgs {
     /// Skip the preflight (engine, buildx, emulation probe, Dockerfile lint)
     #[arg(long)]
     pub no_preflight: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestLocalArgs {
+    /// The image to run [default: the last one `build` produced, else IMAGE:latest]
+    pub image: Option<String>,
+
+    /// Host port on 127.0.0.1 (0: any free one) [default: the app's port]
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+
+    /// HTTP path that answers 2xx when healthy [default: /_stcore/health for Streamlit, else /]
+    #[arg(long, value_name = "PATH")]
+    pub health_path: Option<HealthPath>,
+
+    /// Seconds to wait for health [default: timeouts.health, else 180]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<Seconds>,
+
+    /// An environment variable for the container (repeatable)
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_build_arg)]
+    pub env: Vec<(String, String)>,
+
+    /// A file of environment variables for the container
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<Utf8PathBuf>,
+
+    /// CI mode: start, wait, report, remove; exit 0 when healthy, else 1
+    #[arg(long, conflicts_with = "detach")]
+    pub check: bool,
+
+    /// Leave the container running once healthy
+    #[arg(long)]
+    pub detach: bool,
+
+    /// Remove every container test-local started
+    #[arg(long, conflicts_with_all = ["check", "detach", "image"])]
+    pub stop: bool,
+
+    /// The target platform [default: platform, else linux/amd64]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<Platform>,
+
+    /// Skip the preflight (engine and emulation probe)
+    #[arg(long)]
+    pub no_preflight: bool,
+
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -113,10 +113,27 @@ pub struct ImageInspect {
     pub os: String,
     pub architecture: String,
     pub variant: Option<String>,
+    pub size: Option<u64>,
+    pub config: Option<ImageConfig>,
+}
+
+/// The parts of an image's config we look at.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageConfig {
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
 }
 
 impl ImageInspect {
     /// The image's platform, `os/arch[/variant]`.
+    /// Whether the image starts Streamlit (its entrypoint or command mentions it).
+    pub fn runs_streamlit(&self) -> bool {
+        self.config.as_ref().is_some_and(|c| {
+            c.entrypoint.iter().chain(c.cmd.iter()).flatten().any(|w| w.contains("streamlit"))
+        })
+    }
+
     pub fn platform(&self) -> String {
         match self.variant.as_deref().filter(|v| !v.is_empty()) {
             Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
@@ -170,6 +187,136 @@ pub struct ServerVersion {
 /// Parses `docker version --format '{{json .}}'` output; `None` when it is not that JSON.
 pub fn parse_version(stdout: &str) -> Option<VersionJson> {
     serde_json::from_str(stdout.trim()).ok()
+}
+
+/// A local run of an image, as `test-local` starts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSpec {
+    pub image: String,
+    pub platform: Platform,
+    pub name: String,
+    /// `(key, value)` of the label that marks our containers.
+    pub label: (String, String),
+    /// `None`: let docker pick a free host port.
+    pub host_port: Option<u16>,
+    pub container_port: u16,
+    pub env: Vec<(String, String)>,
+    pub env_file: Option<Utf8PathBuf>,
+}
+
+/// `docker run -d` for `spec`, published on 127.0.0.1 only.
+pub fn run_detached(base: Cmd, spec: &RunSpec) -> Cmd {
+    let publish = match spec.host_port {
+        Some(p) => format!("127.0.0.1:{p}:{}", spec.container_port),
+        None => format!("127.0.0.1::{}", spec.container_port),
+    };
+    let mut c = base
+        .args(["run", "--detach", "--platform", &spec.platform.to_string()])
+        .args(["--publish", &publish, "--name", &spec.name])
+        .args(["--label", &format!("{}={}", spec.label.0, spec.label.1)]);
+    for (k, v) in &spec.env {
+        c = c.args(["--env", &format!("{k}={v}")]);
+    }
+    if let Some(f) = &spec.env_file {
+        c = c.args(["--env-file", f.as_str()]);
+    }
+    c.arg(&spec.image).mutates()
+}
+
+/// `docker inspect --format '{{json .State}}' <name>`.
+pub fn container_state(base: Cmd, name: &str) -> Cmd {
+    base.args(["container", "inspect", "--format", "{{json .State}}", name])
+}
+
+/// A container's state (the fields we use).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct State {
+    pub running: bool,
+    pub exit_code: i64,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub started_at: String,
+    pub error: Option<String>,
+}
+
+/// `docker port <name> <port>/tcp`.
+pub fn port(base: Cmd, name: &str, container_port: u16) -> Cmd {
+    base.args(["port", name, &format!("{container_port}/tcp")])
+}
+
+/// The host port of the `127.0.0.1:<port>` line of `docker port`.
+pub fn parse_port(stdout: &str) -> Option<u16> {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("127.0.0.1:"))
+        .and_then(|p| p.parse().ok())
+}
+
+/// `docker logs --tail <n> <name>` (the container's stdout and stderr).
+pub fn logs_tail(base: Cmd, name: &str, n: usize) -> Cmd {
+    base.args(["logs", "--tail", &n.to_string(), name])
+}
+
+/// `docker logs --follow <name>`.
+pub fn logs_follow(base: Cmd, name: &str) -> Cmd {
+    base.args(["logs", "--follow", name])
+}
+
+/// `docker stats --no-stream --format '{{json .}}' <name>`.
+pub fn stats(base: Cmd, name: &str) -> Cmd {
+    base.args(["stats", "--no-stream", "--format", "{{json .}}", name])
+}
+
+/// One line of `docker stats --format '{{json .}}'` (the fields we use).
+#[derive(Debug, Deserialize)]
+pub struct Stats {
+    #[serde(rename = "MemUsage")]
+    pub mem_usage: String,
+    #[serde(rename = "CPUPerc")]
+    pub cpu_perc: String,
+}
+
+impl Stats {
+    /// Memory in use, in bytes, from `508KiB / 23.54GiB`.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        parse_size(self.mem_usage.split('/').next()?.trim())
+    }
+
+    /// CPU use in percent (of one core), from `12.34%`.
+    pub fn cpu_percent(&self) -> Option<f64> {
+        self.cpu_perc.trim().trim_end_matches('%').parse().ok()
+    }
+}
+
+/// A docker-formatted size (`508KiB`, `1.2MB`, `0B`) in bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit.trim() {
+        "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((n * mult).round() as u64)
+}
+
+/// `docker rm --force <names…>`.
+pub fn remove(base: Cmd, names: &[String]) -> Cmd {
+    base.args(["rm", "--force"]).args(names).mutates()
+}
+
+/// `docker ps --all --quiet --filter label=<key>`: our containers, running or not.
+pub fn ps_labelled(base: Cmd, key: &str) -> Cmd {
+    base.args(["ps", "--all", "--quiet", "--filter", &format!("label={key}")])
 }
 
 #[cfg(test)]
@@ -256,10 +403,48 @@ mod tests {
             os: "linux".into(),
             architecture: "arm64".into(),
             variant: Some("v8".into()),
+            size: None,
+            config: None,
         };
         assert_eq!(arm.platform(), "linux/arm64/v8");
         assert!(arm.matches(&"linux/arm64".parse().unwrap()));
         assert!(!arm.matches(&amd64));
+    }
+
+    #[test]
+    fn run_argv_publishes_on_loopback_only() {
+        let spec = RunSpec {
+            image: "shop:1".into(),
+            platform: "linux/amd64".parse().unwrap(),
+            name: "azdeploy-test-1".into(),
+            label: ("io.azdeploy.test".into(), "1".into()),
+            host_port: Some(18501),
+            container_port: 8501,
+            env: vec![("A".into(), "b c".into())],
+            env_file: Some("prod.env".into()),
+        };
+        assert_eq!(
+            run_detached(Cmd::new("docker", "run"), &spec).shown_args().join(" "),
+            "run --detach --platform linux/amd64 --publish 127.0.0.1:18501:8501 --name azdeploy-test-1 \
+             --label io.azdeploy.test=1 --env A=b c --env-file prod.env shop:1"
+        );
+        let any = RunSpec { host_port: None, ..spec };
+        assert!(run_detached(Cmd::new("docker", "run"), &any).shown_args().contains(&"127.0.0.1::8501".to_string()));
+        assert_eq!(parse_port("127.0.0.1:49153\n"), Some(49153));
+        assert_eq!(parse_port("0.0.0.0:1\n"), None);
+    }
+
+    #[test]
+    fn stats_from_real_output() {
+        let line = include_str!("../tests/fixtures/captured/docker-stats.jsonl");
+        let st: Stats = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        assert_eq!(st.memory_bytes(), Some(508 * 1024));
+        assert_eq!(st.cpu_percent(), Some(0.0));
+        assert_eq!(parse_size("1.5MiB"), Some(1_572_864));
+        assert_eq!(parse_size("2.1kB"), Some(2100));
+        assert_eq!(parse_size("0B"), Some(0));
+        assert_eq!(parse_size("12"), None);
+        assert_eq!(parse_size("3XB"), None);
     }
 
     #[test]

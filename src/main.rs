@@ -18,6 +18,7 @@ mod emulation;
 mod error;
 mod files;
 mod hints;
+mod http;
 mod lint;
 mod output;
 mod probe_elf;

@@ -241,6 +241,11 @@ impl Runner {
         }
     }
 
+    /// The cancel token, for loops that wait without a child running.
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
     /// Runs and returns stdout, trailing newlines trimmed.
     ///
     /// # Errors

@@ -67,12 +67,12 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         ));
     }
     if !args.no_preflight {
+        let dockerfile_path = settings.dockerfile_path();
         checks::preflight(
             ctx,
             &settings.platform.value,
             args.builder.as_deref(),
-            &dockerfile_text,
-            settings.dockerfile_path().as_str(),
+            Some((&dockerfile_text, dockerfile_path.as_str())),
             settings.port.value.0,
         )?;
     }

@@ -1,9 +1,10 @@
 //! One file per subcommand; this file only dispatches.
 
-mod build;
+pub mod build;
 mod config;
 mod doctor;
-mod init;
+pub mod init;
+mod test_local;
 mod version;
 
 use crate::cli::Command;
@@ -14,6 +15,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<(), Error> {
     match command {
         Command::Build(a) => build::run(ctx, &a),
         Command::Doctor(a) => doctor::run(ctx, &a),
+        Command::TestLocal(a) => test_local::run(ctx, &a),
         Command::Version(a) => version::run(ctx, &a),
         Command::Config(a) => config::run(ctx, &a),
         Command::Init(a) => init::run(ctx, &a),
