@@ -530,7 +530,7 @@ pub fn preflight(
     if failed.is_empty() {
         return Ok(());
     }
-    let mut message = String::from("preflight failed: nothing was built");
+    let mut message = String::from("preflight failed: nothing was built or started");
     for c in &failed {
         message.push_str(&format!("\n  {}: {}", c.name, c.detail));
     }

@@ -130,7 +130,11 @@ impl ImageInspect {
     /// Whether the image starts Streamlit (its entrypoint or command mentions it).
     pub fn runs_streamlit(&self) -> bool {
         self.config.as_ref().is_some_and(|c| {
-            c.entrypoint.iter().chain(c.cmd.iter()).flatten().any(|w| w.contains("streamlit"))
+            c.entrypoint
+                .iter()
+                .chain(c.cmd.iter())
+                .flatten()
+                .any(|w| w.contains("streamlit"))
         })
     }
 
@@ -316,7 +320,13 @@ pub fn remove(base: Cmd, names: &[String]) -> Cmd {
 
 /// `docker ps --all --quiet --filter label=<key>`: our containers, running or not.
 pub fn ps_labelled(base: Cmd, key: &str) -> Cmd {
-    base.args(["ps", "--all", "--quiet", "--filter", &format!("label={key}")])
+    base.args([
+        "ps",
+        "--all",
+        "--quiet",
+        "--filter",
+        &format!("label={key}"),
+    ])
 }
 
 #[cfg(test)]
@@ -428,8 +438,13 @@ mod tests {
             "run --detach --platform linux/amd64 --publish 127.0.0.1:18501:8501 --name azdeploy-test-1 \
              --label io.azdeploy.test=1 --env A=b c --env-file prod.env shop:1"
         );
-        let any = RunSpec { host_port: None, ..spec };
-        assert!(run_detached(Cmd::new("docker", "run"), &any).shown_args().contains(&"127.0.0.1::8501".to_string()));
+        let any = RunSpec {
+            host_port: None,
+            ..spec
+        };
+        assert!(run_detached(Cmd::new("docker", "run"), &any)
+            .shown_args()
+            .contains(&"127.0.0.1::8501".to_string()));
         assert_eq!(parse_port("127.0.0.1:49153\n"), Some(49153));
         assert_eq!(parse_port("0.0.0.0:1\n"), None);
     }

@@ -88,7 +88,11 @@ mod tests {
 
     #[test]
     fn refused_is_an_error() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let http = Http::new(Duration::from_secs(2));
         assert!(http.get(&format!("http://127.0.0.1:{port}/")).is_err());
     }

@@ -42,9 +42,16 @@ impl Drop for Container<'_> {
             return;
         }
         if let Ok(base) = self.ctx.docker("remove the test container") {
-            let p = self.ctx.runner.cleanup(&docker::remove(base, &[self.name.clone()]));
+            let p = self
+                .ctx
+                .runner
+                .cleanup(&docker::remove(base, std::slice::from_ref(&self.name)));
             if p.status.is_some() && !p.success() && !p.stderr.contains("No such container") {
-                eprintln!("warning: could not remove {}: {}", self.name, p.stderr.trim());
+                eprintln!(
+                    "warning: could not remove {}: {}",
+                    self.name,
+                    p.stderr.trim()
+                );
             }
         }
     }
@@ -70,7 +77,14 @@ pub fn next_delay(current: Duration, elapsed: Duration) -> Duration {
 }
 
 /// The fix for a container that exited or never answered.
-pub fn diagnose(failure_exit: Option<(i64, bool)>, logs: &str, last: &str, host_port: u16, container_port: u16, path: &str) -> String {
+pub fn diagnose(
+    failure_exit: Option<(i64, bool)>,
+    logs: &str,
+    last: &str,
+    host_port: u16,
+    container_port: u16,
+    path: &str,
+) -> String {
     if logs.contains("exec format error") {
         return "the engine cannot run this architecture: emulation is missing; run `docker azdeploy doctor` for the fix here".into();
     }
@@ -131,11 +145,18 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     }
     let (_, server) = checks::engine(ctx)?;
     let emulated = server.as_ref().is_some_and(|s| s.arch != target.arch);
-    let emulator = if emulated { Some(emulator_name(ctx, &target)) } else { None };
+    let emulator = if emulated {
+        Some(emulator_name(ctx, &target))
+    } else {
+        None
+    };
     match &emulator {
-        Some(e) => eprintln!("Running {image} ({target}) emulated by {e}: expect a slower start than on Azure"),
+        Some((e, detail)) => eprintln!(
+            "Running {image} ({target}) emulated by {e}{detail}: expect a slower start than on Azure"
+        ),
         None => eprintln!("Running {image} ({target}) natively"),
     }
+    let emulator = emulator.map(|(e, _)| e);
 
     let container_port = settings.port.value.0;
     let host_port = match args.port {
@@ -163,11 +184,13 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
         env: args.env.clone(),
         env_file: args.env_file.clone(),
     };
-    let mut guard = Container { ctx, name: name.clone(), keep: false };
+    let mut guard = Container {
+        ctx,
+        name: name.clone(),
+        keep: false,
+    };
     let run = docker::run_detached(ctx.docker("start the test container")?, &spec);
-    let run = run.hint(format!(
-        "if the port is taken, pick another with --port 0 or --port N; `docker azdeploy test-local --stop` removes old test containers"
-    ));
+    let run = run.hint("if the port is taken, pick another with --port 0 or --port N; `docker azdeploy test-local --stop` removes old test containers");
     ctx.runner.run(&run)?;
     let run_returned = SystemTime::now();
     if ctx.runner.dry_run {
@@ -175,14 +198,15 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     }
     let host_port = match host_port {
         Some(p) => p,
-        None => {
-            let out = ctx.runner.query(&docker::port(ctx.docker("read the published port")?, &name, container_port))?;
-            docker::parse_port(&out).ok_or_else(|| Error::failed(format!("docker published no 127.0.0.1 port for {name}: {out}"), "run with --port N"))?
-        }
+        None => published_port(ctx, &name, container_port)?,
     };
     let path = match &settings.health_path.value {
         Some(HealthPath(p)) => p.clone(),
-        None if inspect.runs_streamlit() || crate::cmd::init::detect(&crate::cmd::init::AppFiles::read(&ctx.cwd)).streamlit.is_some() => {
+        None if inspect.runs_streamlit()
+            || crate::cmd::init::detect(&crate::cmd::init::AppFiles::read(&ctx.cwd))
+                .streamlit
+                .is_some() =>
+        {
             "/_stcore/health".into()
         }
         None => "/".into(),
@@ -196,44 +220,40 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     let healthy_at = match wait_healthy(ctx, &http, &url, &name, timeout)? {
         Ok(t) => t,
         Err(failure) => {
-            let exit = match &failure {
-                Failure::Exited(s) => Some((s.exit_code, s.oom_killed)),
-                Failure::TimedOut { .. } => None,
+            let f = Failed {
+                name: &name,
+                url: &url,
+                path: &path,
+                host_port,
+                container_port,
+                timeout,
             };
-            let logs = ctx
-                .runner
-                .probe(&docker::logs_tail(ctx.docker("read the container's logs")?, &name, LOG_LINES))
-                .map(|p| format!("{}{}", p.stdout, p.stderr))
-                .unwrap_or_default();
-            let last = match &failure {
-                Failure::TimedOut { last } => last.clone(),
-                Failure::Exited(_) => String::new(),
-            };
-            let mut message = match &failure {
-                Failure::Exited(s) => format!(
-                    "{name} exited with code {}{}{} before answering on {url}",
-                    s.exit_code,
-                    if s.oom_killed { " (OOM-killed)" } else { "" },
-                    s.error.as_deref().filter(|e| !e.is_empty()).map(|e| format!(": {e}")).unwrap_or_default()
-                ),
-                Failure::TimedOut { last } => format!("{url} did not answer 2xx within {} s (last: {last})", timeout.as_secs()),
-            };
-            message.push_str(&format!("\n  last {LOG_LINES} log lines:"));
-            for l in logs.lines() {
-                message.push_str(&format!("\n    {l}"));
-            }
-            return Err(Error::failed(message, diagnose(exit, &logs, &last, host_port, container_port, &path)));
+            return Err(f.report(ctx, &failure)?);
         }
     };
     let cold_start = match started.and_then(|s| healthy_at.0.duration_since(s).ok()) {
         // The engine's start time is the truth, when its clock agrees with ours.
-        Some(d) if d <= healthy_at.0.duration_since(run_returned).unwrap_or_default() + Duration::from_secs(5) => d,
-        _ => healthy_at.0.duration_since(run_returned).unwrap_or_default(),
+        Some(d)
+            if d <= healthy_at
+                .0
+                .duration_since(run_returned)
+                .unwrap_or_default()
+                + Duration::from_secs(5) =>
+        {
+            d
+        }
+        _ => healthy_at
+            .0
+            .duration_since(run_returned)
+            .unwrap_or_default(),
     };
     let ttfb = http.get(&format!("{base_url}/")).ok().map(|a| a.ttfb);
     let stats: Option<docker::Stats> = ctx
         .runner
-        .probe(&docker::stats(ctx.docker("read the container's memory and CPU")?, &name))?
+        .probe(&docker::stats(
+            ctx.docker("read the container's memory and CPU")?,
+            &name,
+        ))?
         .stdout
         .lines()
         .next()
@@ -265,34 +285,159 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     }
     if args.detach {
         guard.keep = true;
-        eprintln!("{name} keeps running on {base_url}; stop it with `docker azdeploy test-local --stop`");
+        eprintln!(
+            "{name} keeps running on {base_url}; stop it with `docker azdeploy test-local --stop`"
+        );
         return Ok(());
     }
     eprintln!("Streaming its logs; Ctrl-C stops and removes it.");
-    ctx.runner.stream(&docker::logs_follow(ctx.docker("follow the container's logs")?, &name))?;
+    ctx.runner.stream(&docker::logs_follow(
+        ctx.docker("follow the container's logs")?,
+        &name,
+    ))?;
     // The logs ended without a Ctrl-C: the container stopped by itself.
     let code = state(ctx, &name)?.map(|s| s.exit_code).unwrap_or(-1);
-    Err(Error::failed(format!("{name} stopped by itself (exit code {code})"), "read its logs above"))
+    Err(Error::failed(
+        format!("{name} stopped by itself (exit code {code})"),
+        "read its logs above",
+    ))
 }
 
-fn emulator_name(ctx: &Ctx, target: &Platform) -> String {
-    let f = emulation::host_facts(std::env::consts::OS, std::env::consts::ARCH, &ctx.host_root(), ctx.home(), target);
+/// Which emulator runs `target` here ("Rosetta" or "QEMU"), and a detail for people.
+/// The host port docker picked for `--port 0`. The mapping can lag `docker run -d` on a busy
+/// engine, so this retries for a moment; a container that already stopped has no ports, and
+/// then the error says why it stopped.
+fn published_port(ctx: &Ctx, name: &str, container_port: u16) -> Result<u16, Error> {
+    let cmd = docker::port(ctx.docker("read the published port")?, name, container_port);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = ctx.runner.query(&cmd);
+        if let Some(p) = answer.as_ref().ok().and_then(|out| docker::parse_port(out)) {
+            return Ok(p);
+        }
+        match state(ctx, name)? {
+            Some(st) if !st.running => {
+                let f = Failed {
+                    name,
+                    url: "its port",
+                    path: "/",
+                    host_port: 0,
+                    container_port,
+                    timeout: Duration::ZERO,
+                };
+                return Err(f.report(ctx, &Failure::Exited(st))?);
+            }
+            _ if Instant::now() < deadline => {
+                ctx.runner.cancel().sleep(Duration::from_millis(50))?
+            }
+            _ => {
+                return Err(match answer {
+                    Err(e) => e,
+                    Ok(out) => Error::failed(
+                        format!("docker published no 127.0.0.1 port for {name}: {out}"),
+                        "run with --port N",
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// What a failed wait needs to explain itself.
+struct Failed<'a> {
+    name: &'a str,
+    url: &'a str,
+    path: &'a str,
+    host_port: u16,
+    container_port: u16,
+    timeout: Duration,
+}
+
+impl Failed<'_> {
+    /// The error for `failure`: what happened, the last log lines, and the fix.
+    fn report(&self, ctx: &Ctx, failure: &Failure) -> Result<Error, Error> {
+        let logs = ctx
+            .runner
+            .probe(&docker::logs_tail(
+                ctx.docker("read the container's logs")?,
+                self.name,
+                LOG_LINES,
+            ))
+            .map(|p| format!("{}{}", p.stdout, p.stderr))?;
+        let (exit, last) = match failure {
+            Failure::Exited(s) => (Some((s.exit_code, s.oom_killed)), ""),
+            Failure::TimedOut { last } => (None, last.as_str()),
+        };
+        let mut message = match failure {
+            Failure::Exited(s) => format!(
+                "{} exited with code {}{}{} before answering on {}",
+                self.name,
+                s.exit_code,
+                if s.oom_killed { " (OOM-killed)" } else { "" },
+                s.error
+                    .as_deref()
+                    .filter(|e| !e.is_empty())
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default(),
+                self.url
+            ),
+            Failure::TimedOut { last } => format!(
+                "{} did not answer 2xx within {} s (last: {last})",
+                self.url,
+                self.timeout.as_secs()
+            ),
+        };
+        message.push_str(&format!("\n  last {LOG_LINES} log lines:"));
+        for l in logs.lines() {
+            message.push_str(&format!("\n    {l}"));
+        }
+        let hint = diagnose(
+            exit,
+            &logs,
+            last,
+            self.host_port,
+            self.container_port,
+            self.path,
+        );
+        Ok(Error::failed(message, hint))
+    }
+}
+
+fn emulator_name(ctx: &Ctx, target: &Platform) -> (String, String) {
+    let f = emulation::host_facts(
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        &ctx.host_root(),
+        ctx.home(),
+        target,
+    );
     match (&f.desktop, target.arch.as_str()) {
-        (Some(d), "amd64") if f.apple_silicon && d.rosetta == Some(true) => "Rosetta".into(),
+        (Some(d), "amd64") if f.apple_silicon && d.rosetta == Some(true) => {
+            ("Rosetta".into(), " (Docker Desktop setting)".into())
+        }
         _ => match &f.binfmt {
-            Some(b) => format!("QEMU ({})", b.interpreter),
-            None => "QEMU".into(),
+            Some(b) => ("QEMU".into(), format!(" ({})", b.interpreter)),
+            None => ("QEMU".into(), String::new()),
         },
     }
 }
 
 fn state(ctx: &Ctx, name: &str) -> Result<Option<State>, Error> {
-    let p = ctx.runner.probe(&docker::container_state(ctx.docker("read the container's state")?, name))?;
+    let p = ctx.runner.probe(&docker::container_state(
+        ctx.docker("read the container's state")?,
+        name,
+    ))?;
     Ok(serde_json::from_str(p.stdout.trim()).ok())
 }
 
 /// Polls until a 2xx (`Ok(Ok(when))`), the container stops, or the timeout.
-fn wait_healthy(ctx: &Ctx, http: &Http, url: &str, name: &str, timeout: Duration) -> Result<Result<(SystemTime, Instant), Failure>, Error> {
+fn wait_healthy(
+    ctx: &Ctx,
+    http: &Http,
+    url: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<Result<(SystemTime, Instant), Failure>, Error> {
     let start = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let mut delay = Duration::from_millis(20);
@@ -343,20 +488,51 @@ fn wait_healthy(ctx: &Ctx, http: &Http, url: &str, name: &str, timeout: Duration
 
 /// The report as a small table for people.
 pub fn render(r: &serde_json::Value) -> String {
-    let mib = |b: &serde_json::Value| b.as_u64().map(|b| format!("{:.1} MiB", b as f64 / 1_048_576.0));
+    let mib = |b: &serde_json::Value| {
+        b.as_u64()
+            .map(|b| format!("{:.1} MiB", b as f64 / 1_048_576.0))
+    };
     let ms = |v: &serde_json::Value| v.as_u64().map(|v| format!("{v} ms"));
     let how = match r["emulator"].as_str() {
-        Some(e) => format!("{} (emulated by {e})", r["platform"].as_str().unwrap_or("?")),
+        Some(e) => format!(
+            "{} (emulated by {e})",
+            r["platform"].as_str().unwrap_or("?")
+        ),
         None => format!("{} (native)", r["platform"].as_str().unwrap_or("?")),
     };
     let rows = vec![
-        vec!["url".to_string(), r["url"].as_str().unwrap_or("?").to_string()],
+        vec![
+            "url".to_string(),
+            r["url"].as_str().unwrap_or("?").to_string(),
+        ],
         vec!["platform".into(), how],
-        vec!["cold start".into(), ms(&r["cold_start_ms"]).map(|s| format!("{s} (container start to first healthy answer)")).unwrap_or_else(|| "-".into())],
-        vec!["first byte".into(), ms(&r["ttfb_ms"]).map(|s| format!("{s} (GET /)")).unwrap_or_else(|| "-".into())],
-        vec!["memory".into(), mib(&r["memory_bytes"]).unwrap_or_else(|| "-".into())],
-        vec!["cpu".into(), r["cpu_percent"].as_f64().map(|c| format!("{c:.1} %")).unwrap_or_else(|| "-".into())],
-        vec!["image size".into(), mib(&r["image_size_bytes"]).unwrap_or_else(|| "-".into())],
+        vec![
+            "cold start".into(),
+            ms(&r["cold_start_ms"])
+                .map(|s| format!("{s} (container start to first healthy answer)"))
+                .unwrap_or_else(|| "-".into()),
+        ],
+        vec![
+            "first byte".into(),
+            ms(&r["ttfb_ms"])
+                .map(|s| format!("{s} (GET /)"))
+                .unwrap_or_else(|| "-".into()),
+        ],
+        vec![
+            "memory".into(),
+            mib(&r["memory_bytes"]).unwrap_or_else(|| "-".into()),
+        ],
+        vec![
+            "cpu".into(),
+            r["cpu_percent"]
+                .as_f64()
+                .map(|c| format!("{c:.1} %"))
+                .unwrap_or_else(|| "-".into()),
+        ],
+        vec![
+            "image size".into(),
+            mib(&r["image_size_bytes"]).unwrap_or_else(|| "-".into()),
+        ],
     ];
     let table = output::table(&rows);
     let mut out = format!("healthy: {}", r["image"].as_str().unwrap_or("?"));
@@ -370,7 +546,11 @@ pub fn render(r: &serde_json::Value) -> String {
 fn save(ctx: &Ctx, report: &serde_json::Value) -> Result<(), Error> {
     let path = ctx.cwd.join(LAST_TEST);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io { action: "create", path: dir.to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            action: "create",
+            path: dir.to_string(),
+            source,
+        })?;
     }
     let text = serde_json::to_string_pretty(report).expect("JSON always serialises");
     files::write_atomic(&path, text.as_bytes(), Existing::Replace)
@@ -378,25 +558,39 @@ fn save(ctx: &Ctx, report: &serde_json::Value) -> Result<(), Error> {
 
 /// The image the last `build` produced, from `.azdeploy/last-build.json`.
 fn last_built(ctx: &Ctx) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ctx.cwd.join(LAST_BUILD)).ok()?).ok()?;
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.cwd.join(LAST_BUILD)).ok()?).ok()?;
     v.get("image")?.as_str().map(str::to_string)
 }
 
 /// `--stop`: removes every container with our label.
 fn stop_all(ctx: &Ctx) -> Result<(), Error> {
-    let ids = ctx.runner.query(&docker::ps_labelled(ctx.docker("list the test containers")?, LABEL))?;
-    let ids: Vec<String> = ids.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let ids = ctx.runner.query(&docker::ps_labelled(
+        ctx.docker("list the test containers")?,
+        LABEL,
+    ))?;
+    let ids: Vec<String> = ids
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     if ids.is_empty() {
         eprintln!("no test containers to remove");
         return Ok(());
     }
-    ctx.runner.run(&docker::remove(ctx.docker("remove the test containers")?, &ids))?;
+    ctx.runner.run(&docker::remove(
+        ctx.docker("remove the test containers")?,
+        &ids,
+    ))?;
     eprintln!("removed {} test container(s)", ids.len());
     Ok(())
 }
 
 fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -412,19 +606,40 @@ mod tests {
             seen.push(d.as_millis());
         }
         assert_eq!(seen, [30, 45, 67, 100, 100, 100, 100, 100]);
-        assert_eq!(next_delay(Duration::from_millis(400), Duration::from_secs(31)), Duration::from_millis(500));
+        assert_eq!(
+            next_delay(Duration::from_millis(400), Duration::from_secs(31)),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]
     fn diagnoses() {
-        let h = diagnose(Some((1, false)), "exec /bin/busybox: exec format error\n", "", 8501, 8501, "/");
+        let h = diagnose(
+            Some((1, false)),
+            "exec /bin/busybox: exec format error\n",
+            "",
+            8501,
+            8501,
+            "/",
+        );
         assert!(h.contains("emulation is missing"), "{h}");
         assert!(diagnose(Some((132, false)), "", "", 1, 1, "/").contains("AVX"));
-        assert!(diagnose(Some((1, false)), "Illegal instruction (core dumped)", "", 1, 1, "/").contains("AVX"));
+        assert!(diagnose(
+            Some((1, false)),
+            "Illegal instruction (core dumped)",
+            "",
+            1,
+            1,
+            "/"
+        )
+        .contains("AVX"));
         assert!(diagnose(Some((137, true)), "", "", 1, 1, "/").contains("memory"));
         assert!(diagnose(Some((3, false)), "boom", "", 1, 1, "/").contains("exited with code 3"));
         let h = diagnose(None, "", "connection refused", 18501, 8501, "/");
-        assert!(h.contains("0.0.0.0:8501") && h.contains("--server.address=0.0.0.0"), "{h}");
+        assert!(
+            h.contains("0.0.0.0:8501") && h.contains("--server.address=0.0.0.0"),
+            "{h}"
+        );
         let h = diagnose(None, "", "HTTP 404", 1, 1, "/_stcore/health");
         assert!(h.contains("answers 404 on /_stcore/health"), "{h}");
     }
@@ -437,8 +652,14 @@ mod tests {
         let t = render(&r);
         assert!(t.starts_with("healthy: shop:1\n  url"), "{t}");
         assert!(t.contains("linux/amd64 (emulated by QEMU)"), "{t}");
-        assert!(t.contains("1234 ms (container start to first healthy answer)"), "{t}");
-        assert!(t.contains("1.5 MiB") && t.contains("0.2 %") || t.contains("0.3 %"), "{t}");
+        assert!(
+            t.contains("1234 ms (container start to first healthy answer)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("1.5 MiB") && t.contains("0.2 %") || t.contains("0.3 %"),
+            "{t}"
+        );
         assert!(t.lines().all(|l| l.len() <= 100), "{t}");
     }
 }

@@ -46,7 +46,7 @@ fn context_flag_reaches_the_child_docker_call() {
 }
 
 /// A static busybox for `arch` (amd64 or arm64), as ci/engine-up.sh provides it.
-fn busybox(arch: &str) -> std::path::PathBuf {
+pub fn busybox(arch: &str) -> std::path::PathBuf {
     let var = format!("AZDEPLOY_CI_BUSYBOX_{}", arch.to_uppercase());
     let p = std::env::var(&var)
         .map(std::path::PathBuf::from)
@@ -56,7 +56,7 @@ fn busybox(arch: &str) -> std::path::PathBuf {
 }
 
 /// Removes the test's images even when the test fails.
-struct Images(Vec<String>);
+pub struct Images(pub Vec<String>);
 
 impl Drop for Images {
     fn drop(&mut self) {
@@ -67,7 +67,7 @@ impl Drop for Images {
     }
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!("{prefix}-{}-{n}", std::process::id())
@@ -148,17 +148,17 @@ fn build_foreign_arm64_with_a_run_step_under_qemu() {
 /// machine-wide.
 static EMULATION: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn emulation_lock() -> std::sync::MutexGuard<'static, ()> {
+pub fn emulation_lock() -> std::sync::MutexGuard<'static, ()> {
     EMULATION.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 const BINFMT_AARCH64: &str = "/proc/sys/fs/binfmt_misc/qemu-aarch64";
 
 /// Disables QEMU's aarch64 entry until dropped (restored even when the test fails).
-struct BinfmtOff;
+pub struct BinfmtOff;
 
 impl BinfmtOff {
-    fn new() -> BinfmtOff {
+    pub fn new() -> BinfmtOff {
         assert!(
             read(std::path::Path::new(BINFMT_AARCH64)).starts_with("enabled"),
             "binfmt not enabled to begin with"

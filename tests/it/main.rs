@@ -10,6 +10,8 @@ mod config_cmd;
 mod doctor;
 /// The real engine (skipped without one unless AZDEPLOY_E2E=1).
 mod engine;
+/// `test-local` on the real engine.
+mod engine_test_local;
 /// Docker's global flags reach every child docker call; standalone runs.
 mod forwarding;
 /// The plugin contract through the real docker CLI (no engine needed).
