@@ -98,6 +98,29 @@ def main():
         results["doctor"] = summary(doctor)
         results["doctor_checks"] = {k: summary(v) for k, v in per_check.items()}
         # ours also tags :latest
+        # test-local readiness lag: the fixture starts serving usleep-microseconds after the
+        # container starts; the lag is our reported cold start minus that delay (an upper bound:
+        # it also holds httpd's own start, a few ms). Delays vary so polls hit every phase.
+        slow = app.parent / "slow"
+        slow.mkdir()
+        shutil.copy(busybox, slow / "busybox")
+        (slow / "www").mkdir()
+        (slow / "www" / "index.html").write_text("ok\n")
+        lags = []
+        for i in range(args.runs):
+            delay_us = 1_000_000 + i * 37_000
+            (slow / "Dockerfile").write_text(
+                "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\nEXPOSE 8501\n"
+                f'ENTRYPOINT ["/bin/busybox", "sh", "-c", "/bin/busybox usleep {delay_us}; '
+                'exec /bin/busybox httpd -f -p 8501 -h /www"]\n'
+            )
+            stag = f"azdeploy-bench-slow:{os.getpid()}-{i}"
+            run(["docker", "buildx", "build", "--load", "-t", stag, "."], env, slow)
+            _, p = run(["docker", "azdeploy", "test-local", stag, "--check", "--json", "--port", "0",
+                        "--no-preflight"], env, slow)
+            subprocess.run(["docker", "image", "rm", "-f", stag], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            lags.append(json.loads(p.stdout)["cold_start_ms"] / 1000 - delay_us / 1e6)
+        results["readiness_lag"] = summary(lags)
         subprocess.run(["docker", "image", "rm", "-f", tag, tag.split(":")[0] + ":latest"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
@@ -149,7 +172,16 @@ def main():
     ]
     for name, s in results["doctor_checks"].items():
         lines.append(f"| {name} | {fmt_ms(s)} |")
-    lines.append("")
+    lines += [
+        "",
+        "## `test-local` readiness lag (goal ≤ 100 ms median)",
+        "",
+        "From the instant the fixture app starts serving (it sleeps 1.0–1.5 s, varied run by run,",
+        "then execs busybox httpd) to our first healthy answer, as the reported cold start minus",
+        f"the sleep: {fmt_ms(results['readiness_lag'])}. The poll interval grows from 20 ms and is",
+        "capped at 100 ms for the first 30 s, so the lag stays under one interval.",
+        "",
+    ]
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
 
