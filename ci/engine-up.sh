@@ -9,6 +9,7 @@
 # Writes the facts tests need to $AZDEPLOY_CI_DIR/env (default /opt/azdeploy-ci/env)
 # as shell `export` lines:
 #   AZDEPLOY_CI_REGISTRY, AZDEPLOY_CI_REGISTRY_USER, AZDEPLOY_CI_REGISTRY_PASSWORD,
+#   AZDEPLOY_CI_REGISTRY_TOKEN (password of the all-zero-GUID user, as ACR tokens use),
 #   AZDEPLOY_CI_BUSYBOX_AMD64, AZDEPLOY_CI_BUSYBOX_ARM64
 #
 # Environment knobs:
@@ -22,6 +23,10 @@ CI_DIR="${AZDEPLOY_CI_DIR:-/opt/azdeploy-ci}"
 REG_PORT="${AZDEPLOY_CI_REGISTRY_PORT:-5000}"
 REG_USER="azdeploy"
 REG_PASS="azdeploy-ci-secret"
+# ACR access tokens log in as the all-zero GUID; the registry knows that user too, so the
+# `az acr login --expose-token` path can be tested against it.
+TOKEN_USER="00000000-0000-0000-0000-000000000000"
+TOKEN_PASS="azdeploy-ci-acr-token-5f1c"
 DOCKERD_LOG=/var/log/azdeploy-dockerd.log
 REGISTRY_LOG=/var/log/azdeploy-registry.log
 BUILDX_PLUGIN=/usr/libexec/docker/cli-plugins/docker-buildx
@@ -266,8 +271,17 @@ mkdir -p "$REG_DIR/data"
 registry_code() { curl -s -o /dev/null -m 3 -w '%{http_code}' "http://127.0.0.1:$REG_PORT/v2/" 2>/dev/null || true; }
 
 # htpasswd (bcrypt is required by distribution); rewritten only when missing or wrong.
-if [ ! -s "$REG_DIR/htpasswd" ] || ! htpasswd -vb "$REG_DIR/htpasswd" "$REG_USER" "$REG_PASS" >/dev/null 2>&1; then
-    htpasswd -Bbn "$REG_USER" "$REG_PASS" >"$REG_DIR/htpasswd"
+if [ ! -s "$REG_DIR/htpasswd" ] ||
+    ! htpasswd -vb "$REG_DIR/htpasswd" "$REG_USER" "$REG_PASS" >/dev/null 2>&1 ||
+    ! htpasswd -vb "$REG_DIR/htpasswd" "$TOKEN_USER" "$TOKEN_PASS" >/dev/null 2>&1; then
+    { htpasswd -Bbn "$REG_USER" "$REG_PASS"; htpasswd -Bbn "$TOKEN_USER" "$TOKEN_PASS"; } |
+        grep -v '^$' >"$REG_DIR/htpasswd"
+    # The registry reads the file at start: restart a running one.
+    if pidfile_alive "$CI_DIR/registry.pid" docker-registry; then
+        log "users changed; restarting the registry"
+        kill "$(cat "$CI_DIR/registry.pid")" || true
+        for _ in $(seq 1 20); do [ "$(registry_code)" = 401 ] || break; sleep 0.25; done
+    fi
 fi
 cat >"$REG_DIR/config.yml.new" <<EOF
 version: 0.1
@@ -325,6 +339,7 @@ cat >"$CI_DIR/env.new" <<EOF
 export AZDEPLOY_CI_REGISTRY=127.0.0.1:$REG_PORT
 export AZDEPLOY_CI_REGISTRY_USER=$REG_USER
 export AZDEPLOY_CI_REGISTRY_PASSWORD=$REG_PASS
+export AZDEPLOY_CI_REGISTRY_TOKEN=$TOKEN_PASS
 export AZDEPLOY_CI_BUSYBOX_AMD64=$BUSYBOX_AMD64
 export AZDEPLOY_CI_BUSYBOX_ARM64=$BUSYBOX_ARM64
 EOF

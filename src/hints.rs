@@ -6,6 +6,18 @@
 /// (needles, hint): the first entry whose needles all appear in the text wins.
 const KNOWN: &[(&[&str], &str)] = &[
     (
+        &["Microsoft.ContainerRegistry/registries", "could not be found"],
+        "check the registry name (`az acr list --output table` lists yours), then set azure.registry or --registry",
+    ),
+    (
+        &["ResourceGroupNotFound"],
+        "check the resource group (`az group list --output table`), then set azure.resource_group or --resource-group",
+    ),
+    (
+        &["Microsoft.App/containerApps", "was not found"],
+        "check the app name (`az containerapp list --resource-group <rg> --output table`), then set azure.app or --app",
+    ),
+    (
         &["Cannot connect to the Docker daemon"],
         "start the Docker engine (Docker Desktop, `colima start`, or `dockerd`), then check it with `docker version`",
     ),
@@ -72,5 +84,9 @@ mod tests {
         let ctx = "Failed to initialize: unable to resolve docker endpoint: context \"nosuchctx\": context not found: open /x/meta.json: no such file or directory";
         assert!(for_output(ctx).unwrap().contains("docker context ls"));
         assert_eq!(for_output("something else entirely"), None);
+        let acr = "ERROR: The resource with name 'nope' and type 'Microsoft.ContainerRegistry/registries' could not be found in subscription 'Pay-As-You-Go (0000)'.";
+        assert!(for_output(acr).unwrap().contains("az acr list"));
+        let rg = "ERROR: (ResourceGroupNotFound) Resource group 'rg-x' could not be found.\nCode: ResourceGroupNotFound";
+        assert!(for_output(rg).unwrap().contains("az group list"));
     }
 }

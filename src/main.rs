@@ -6,6 +6,7 @@
 //! sets up cancellation and runs the command. It alone prints errors and picks the exit code.
 
 mod argv;
+mod azure;
 mod cancel;
 mod checks;
 mod cli;
@@ -17,6 +18,7 @@ mod docker;
 mod emulation;
 mod error;
 mod files;
+mod gate;
 mod hints;
 mod http;
 mod lint;

@@ -373,35 +373,106 @@ impl Runner {
         if honor_cancel {
             self.cancel.check()?;
         }
-        let mut expr = duct::cmd(&cmd.program, cmd.os_args())
-            .unchecked()
-            // Our docker-provided variables describe *our* run, not the child's.
-            .env_remove("DOCKER_CLI_PLUGIN_SOCKET")
-            .env_remove("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND")
-            .before_spawn(|c| {
-                use std::os::unix::process::CommandExt;
-                // Own process group: a cancel reaches the child and its children (docker →
-                // docker-buildx) together, and a terminal's Ctrl-C reaches them only through us.
-                c.process_group(0);
-                Ok(())
-            });
-        expr = match &cmd.stdin_secret {
-            Some(bytes) => expr.stdin_bytes(bytes.clone()),
-            None => expr.stdin_null(),
-        };
-        if let Some(dir) = &cmd.dir {
-            expr = expr.dir(dir);
-        }
-        expr = match io {
-            Io::Capture => expr.stdout_capture().stderr_capture(),
-            Io::Stream => expr.stdout_to_stderr(),
-            Io::Passthrough => expr,
+        let expr = match io {
+            Io::Capture => expression(cmd).stdout_capture().stderr_capture(),
+            Io::Stream => expression(cmd).stdout_to_stderr(),
+            Io::Passthrough => expression(cmd),
         };
         let handle = expr.start().map_err(|source| Error::Spawn {
             purpose: cmd.purpose.clone(),
             command: cmd.to_string(),
             source,
         })?;
+        self.wait_handle(cmd, &handle, honor_cancel)
+    }
+
+    /// Runs with the child's stdout and stderr shown live on our stderr *and* kept: the tail is
+    /// returned, and on failure it is the error's stderr, so known messages get their hint
+    /// (`unauthorized` from a push). The child loses its terminal (plain progress).
+    pub fn stream_tail(&self, cmd: &Cmd) -> Result<String, Error> {
+        if self.skip_in_dry_run(cmd) {
+            return Ok(String::new());
+        }
+        self.echo(cmd);
+        self.cancel.check()?;
+        let reader = expression(cmd)
+            .stderr_to_stdout()
+            .reader()
+            .map_err(|source| Error::Spawn {
+                purpose: cmd.purpose.clone(),
+                command: cmd.to_string(),
+                source,
+            })?;
+        let (status, text) = std::thread::scope(|s| -> Result<(ExitStatus, String), Error> {
+            let copier = s.spawn(|| {
+                use std::io::{Read, Write};
+                let mut kept: Vec<u8> = Vec::new();
+                let mut buf = [0u8; 8192];
+                let mut r = &reader;
+                while let Ok(n) = r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let _ = std::io::stderr().write_all(&buf[..n]);
+                    kept.extend_from_slice(&buf[..n]);
+                    if kept.len() > 128 * 1024 {
+                        kept.drain(..kept.len() - 64 * 1024);
+                    }
+                }
+                String::from_utf8_lossy(&kept).into_owned()
+            });
+            loop {
+                if let Some(out) = reader.try_wait().map_err(|source| Error::Spawn {
+                    purpose: cmd.purpose.clone(),
+                    command: cmd.to_string(),
+                    source,
+                })? {
+                    let status = out.status;
+                    let text = copier.join().unwrap_or_default();
+                    return Ok((status, text));
+                }
+                if let Some(code) = self.cancel.code() {
+                    signal_group(
+                        &reader.pids(),
+                        if code as usize == SIGINT_CODE {
+                            libc::SIGINT
+                        } else {
+                            libc::SIGTERM
+                        },
+                    );
+                    let end = Instant::now() + GRACE;
+                    while Instant::now() < end && matches!(reader.try_wait(), Ok(None)) {
+                        std::thread::sleep(POLL);
+                    }
+                    signal_group(&reader.pids(), libc::SIGKILL);
+                    let _ = reader.kill();
+                    return Err(Error::Cancelled(code));
+                }
+                std::thread::sleep(POLL);
+            }
+        })?;
+        let text = cmd.redact(&text);
+        if status.success() {
+            return Ok(tail(&text, STDERR_TAIL_LINES));
+        }
+        self.cancel.check()?;
+        Err(Error::Process(Box::new(ProcessError {
+            purpose: cmd.purpose.clone(),
+            command: cmd.to_string(),
+            status,
+            stderr_tail: tail(&text, STDERR_TAIL_LINES),
+            streamed: false,
+            fallback_hint: cmd.hint.clone(),
+        })))
+    }
+
+    /// Waits for a started child, watching the token and the timeout.
+    fn wait_handle(
+        &self,
+        cmd: &Cmd,
+        handle: &duct::Handle,
+        honor_cancel: bool,
+    ) -> Result<Output, Error> {
         let start = Instant::now();
         loop {
             match handle.wait_timeout(POLL) {
@@ -429,13 +500,13 @@ impl Runner {
                     } else {
                         libc::SIGTERM
                     };
-                    stop_group(&handle, sig);
+                    stop_group(handle, sig);
                     return Err(Error::Cancelled(code));
                 }
             }
             if let Some(t) = cmd.timeout {
                 if start.elapsed() >= t {
-                    stop_group(&handle, libc::SIGTERM);
+                    stop_group(handle, libc::SIGTERM);
                     return Err(Error::failed(
                         format!(
                             "failed to {}: no answer after {} s\n  command: `{cmd}`",
@@ -452,23 +523,47 @@ impl Runner {
     }
 }
 
-/// Sends `sig` to the child's process group, waits up to [`GRACE`], then kills the group.
-fn stop_group(handle: &duct::Handle, sig: libc::c_int) {
-    for pid in handle.pids() {
+/// The duct expression for `cmd`: unchecked, stdin null or the secret, its own process group.
+fn expression(cmd: &Cmd) -> duct::Expression {
+    let mut expr = duct::cmd(&cmd.program, cmd.os_args())
+        .unchecked()
+        // Our docker-provided variables describe *our* run, not the child's.
+        .env_remove("DOCKER_CLI_PLUGIN_SOCKET")
+        .env_remove("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND")
+        .before_spawn(|c| {
+            use std::os::unix::process::CommandExt;
+            // Own process group: a cancel reaches the child and its children (docker →
+            // docker-buildx) together, and a terminal's Ctrl-C reaches them only through us.
+            c.process_group(0);
+            Ok(())
+        });
+    expr = match &cmd.stdin_secret {
+        Some(bytes) => expr.stdin_bytes(bytes.clone()),
+        None => expr.stdin_null(),
+    };
+    if let Some(dir) = &cmd.dir {
+        expr = expr.dir(dir);
+    }
+    expr
+}
+
+/// Sends `sig` to each of these process groups.
+fn signal_group(pids: &[u32], sig: libc::c_int) {
+    for pid in pids {
         // SAFETY: killpg only sends a signal; the group id is our child's pid (process_group(0)).
-        unsafe { libc::killpg(pid as libc::pid_t, sig) };
+        unsafe { libc::killpg(*pid as libc::pid_t, sig) };
     }
-    if let Ok(Some(_)) = handle.wait_timeout(GRACE) {
-        // The leader is gone; make sure nothing else of the group lingers.
-        for pid in handle.pids() {
-            unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
-        }
-        return;
+}
+
+/// Sends `sig` to the child's process group, waits up to [`GRACE`], then kills the group
+/// (whatever of it is left once the leader is gone).
+fn stop_group(handle: &duct::Handle, sig: libc::c_int) {
+    signal_group(&handle.pids(), sig);
+    let leader_gone = matches!(handle.wait_timeout(GRACE), Ok(Some(_)));
+    signal_group(&handle.pids(), libc::SIGKILL);
+    if !leader_gone {
+        let _ = handle.wait();
     }
-    for pid in handle.pids() {
-        unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
-    }
-    let _ = handle.wait();
 }
 
 fn success_status() -> ExitStatus {
@@ -588,6 +683,39 @@ mod tests {
         assert!(!alive(), "grandchild {pid} survived the cancel");
         // A cleanup still runs after the cancel.
         assert!(r.cleanup(&sh("true", "clean")).success());
+    }
+
+    #[test]
+    fn stream_tail_keeps_the_tail_for_hints() {
+        let r = Runner::new(false, false, Cancel::new());
+        let out = r
+            .stream_tail(&sh("echo one; echo two >&2", "say two lines"))
+            .unwrap();
+        assert_eq!(out, "one\ntwo");
+        let err = r
+            .stream_tail(&sh(
+                "echo 'unauthorized: authentication required' >&2; exit 1",
+                "push",
+            ))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unauthorized: authentication required"),
+            "{err}"
+        );
+        assert!(err.hint().unwrap().contains("log in to the registry"));
+        let cancel = Cancel::new();
+        let r = Runner::new(false, false, cancel.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            cancel.cancel(crate::cancel::SIGINT_CODE);
+        });
+        let t = Instant::now();
+        assert!(matches!(
+            r.stream_tail(&sh("sleep 30", "wait")),
+            Err(Error::Cancelled(130))
+        ));
+        assert!(t.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

@@ -13,12 +13,12 @@ use serde_json::json;
 
 use crate::checks;
 use crate::cli::BuildArgs;
-use crate::config::{ImageName, Overrides, Platform};
+use crate::config::{ImageName, Overrides};
 use crate::context::Ctx;
 use crate::docker::{self, BuildMetadata, BuildSpec, ImageInspect};
 use crate::error::Error;
 use crate::files::{self, Existing};
-use crate::lint;
+use crate::gate;
 use crate::output;
 use crate::runner::Cmd;
 
@@ -154,7 +154,11 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         let inspect = image_inspect(ctx, &spec.refs[0])?;
         (vec![inspect.platform()], inspect.id, spec.refs[0].clone())
     };
-    gate(&found, &spec.platform, &dockerfile_text, &spec.dockerfile)?;
+    gate::check(
+        &found,
+        &spec.platform,
+        Some((&dockerfile_text, &spec.dockerfile)),
+    )?;
     eprintln!(
         "{} {} ({}, image id {})",
         if spec.push { "Pushed" } else { "Built" },
@@ -188,73 +192,6 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
 fn image_inspect(ctx: &Ctx, reference: &str) -> Result<ImageInspect, Error> {
     let cmd: Cmd = docker::image_inspect(ctx.docker("inspect the built image")?, reference);
     ctx.runner.query_json(&cmd)
-}
-
-/// The architecture gate: the image must be for `target` (for a pushed index: have a `target`
-/// child and no `unknown/unknown` attestation child, which Container Apps rejects), and its final
-/// stage must not be pinned to another platform (older BuildKit labels such an image with the
-/// target platform although its files are for the pinned one).
-pub fn gate(
-    found: &[String],
-    target: &Platform,
-    dockerfile_text: &str,
-    dockerfile: &Utf8Path,
-) -> Result<(), Error> {
-    let has_target = found.iter().any(|p| docker::platform_matches(p, target));
-    let attestation = found.iter().any(|p| p.starts_with("unknown/unknown"));
-    let pinned_final = lint::lint(dockerfile_text, target, 0)
-        .into_iter()
-        .any(|p| p.error);
-    if has_target && !attestation && !pinned_final {
-        return Ok(());
-    }
-    let shown = found.join(", ");
-    let mut message = if !has_target {
-        format!(
-            "the image was built for {shown}, not {target}: it would fail with `exec format error` on Azure"
-        )
-    } else if attestation {
-        format!(
-            "the pushed index has an `unknown/unknown` attestation entry ({shown}): \
-             Container Apps rejects it (\"Selected tag uses an invalid operating system ''\")"
-        )
-    } else {
-        format!(
-            "the image is labelled {shown}, but its final stage is built from a base pinned to another platform: \
-             it would fail with `exec format error` on Azure"
-        )
-    };
-    let pinned = pinned_from_lines(dockerfile_text);
-    for (line, text) in &pinned {
-        message.push_str(&format!("\n  {dockerfile}:{line}: {text}"));
-    }
-    let hint = if attestation && has_target {
-        "build with --provenance=false --sbom=false (docker azdeploy build does), then push again"
-            .to_string()
-    } else if pinned.is_empty() {
-        format!("check the base images in {dockerfile}: they must exist for {target}")
-    } else {
-        format!("remove the --platform from those FROM lines (or use --platform=$TARGETPLATFORM) so the base image is {target}")
-    };
-    Err(Error::failed(message, hint))
-}
-
-/// `FROM --platform=<fixed value>` lines (1-based numbers): a base image pinned to one platform.
-/// Lines that pin to `$BUILDPLATFORM`/`$TARGETPLATFORM` are the normal multi-stage idiom.
-pub fn pinned_from_lines(dockerfile: &str) -> Vec<(usize, String)> {
-    dockerfile
-        .lines()
-        .enumerate()
-        .filter_map(|(i, l)| {
-            let t = l.trim();
-            let mut words = t.split_whitespace();
-            if !words.next()?.eq_ignore_ascii_case("FROM") {
-                return None;
-            }
-            let p = words.next()?.strip_prefix("--platform=")?;
-            (!p.contains('$')).then(|| (i + 1, t.to_string()))
-        })
-        .collect()
 }
 
 /// Splits `NAME[:TAG]` (a `:` after the last `/`, so `host:5000/app` has no tag).
@@ -382,55 +319,11 @@ mod tests {
                   from --platform=linux/arm64 python:3.12-slim\n\
                   FROM scratch\n";
         assert_eq!(
-            pinned_from_lines(df),
+            crate::gate::pinned_from_lines(df),
             vec![(
                 3,
                 "from --platform=linux/arm64 python:3.12-slim".to_string()
             )]
         );
-    }
-
-    #[test]
-    fn the_gate_names_the_cause_and_the_fix() {
-        let arm = vec!["linux/arm64".to_string()];
-        let target: Platform = "linux/amd64".parse().unwrap();
-        let pinned = "FROM --platform=linux/arm64 base\n";
-        let e = gate(&arm, &target, pinned, "Dockerfile".into()).unwrap_err();
-        let text = e.to_string();
-        assert!(
-            text.contains("built for linux/arm64, not linux/amd64"),
-            "{text}"
-        );
-        assert!(
-            text.contains("Dockerfile:1: FROM --platform=linux/arm64 base"),
-            "{text}"
-        );
-        assert!(e.hint().unwrap().contains("remove the --platform"));
-        let arm64: Platform = "linux/arm64".parse().unwrap();
-        assert!(gate(&arm, &arm64, "", "Dockerfile".into()).is_ok());
-        // Labelled amd64, but the final stage is an arm64 base: still refused.
-        let amd = vec!["linux/amd64".to_string()];
-        let e = gate(&amd, &target, pinned, "Dockerfile".into()).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("labelled linux/amd64, but its final stage"),
-            "{e}"
-        );
-        let builder_stage = "FROM --platform=linux/arm64 b AS x\nFROM base\n";
-        assert!(gate(&amd, &target, builder_stage, "Dockerfile".into()).is_ok());
-        // A pushed index with an attestation child.
-        let index = vec!["linux/amd64".to_string(), "unknown/unknown".to_string()];
-        let e = gate(&index, &target, "FROM base\n", "Dockerfile".into()).unwrap_err();
-        assert!(e.to_string().contains("unknown/unknown"), "{e}");
-        assert!(e.hint().unwrap().contains("--provenance=false"));
-        let variant: Platform = "linux/arm64/v8".parse().unwrap();
-        assert!(gate(
-            &["linux/arm64/v8".to_string()],
-            &variant,
-            "",
-            "Dockerfile".into()
-        )
-        .is_ok());
-        assert!(gate(&arm, &variant, "", "Dockerfile".into()).is_err());
     }
 }

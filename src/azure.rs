@@ -1,0 +1,354 @@
+//! Pure builders for `az` command lines, serde types for what az prints, and the revision
+//! state rules.
+//!
+//! Options are always spelled in full (az accepts any unambiguous prefix, so a short spelling
+//! that works today may break). Every call asks for JSON (`--output json`) or one value
+//! (`--query … --output tsv`).
+
+use serde::Deserialize;
+
+use crate::runner::Cmd;
+
+/// The user ACR access tokens log in as (`az acr login --expose-token`).
+pub const TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
+
+/// `az acr show --name N --query loginServer --output tsv`.
+pub fn acr_login_server(base: Cmd, registry: &str) -> Cmd {
+    base.args([
+        "acr",
+        "show",
+        "--name",
+        registry,
+        "--query",
+        "loginServer",
+        "--output",
+        "tsv",
+    ])
+}
+
+/// `az acr login --name N`: az runs `docker login` itself.
+pub fn acr_login(base: Cmd, registry: &str) -> Cmd {
+    base.args(["acr", "login", "--name", registry]).mutates()
+}
+
+/// `az acr login --name N --expose-token --output json`: prints a token instead of logging in.
+pub fn acr_token(base: Cmd, registry: &str) -> Cmd {
+    base.args([
+        "acr",
+        "login",
+        "--name",
+        registry,
+        "--expose-token",
+        "--output",
+        "json",
+    ])
+}
+
+/// What `az acr login --expose-token` prints (unknown fields ignored).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub login_server: String,
+    pub access_token: String,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Token {{ login_server: {:?}, access_token: *** }}",
+            self.login_server
+        )
+    }
+}
+
+/// `az containerapp show --name A --resource-group RG --output json`.
+pub fn app_show(base: Cmd, app: &str, rg: &str) -> Cmd {
+    base.args([
+        "containerapp",
+        "show",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+        "--output",
+        "json",
+    ])
+}
+
+/// `az containerapp update --name A --resource-group RG --image I --output json`.
+pub fn app_update(base: Cmd, app: &str, rg: &str, image: &str) -> Cmd {
+    base.args([
+        "containerapp",
+        "update",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+        "--image",
+        image,
+    ])
+    .args(["--output", "json"])
+    .mutates()
+}
+
+/// `az containerapp revision show --name A --resource-group RG --revision R --output json`.
+pub fn revision_show(base: Cmd, app: &str, rg: &str, revision: &str) -> Cmd {
+    base.args([
+        "containerapp",
+        "revision",
+        "show",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+    ])
+    .args(["--revision", revision, "--output", "json"])
+}
+
+/// `az containerapp logs show … --revision R --type system|console --tail N --format text`.
+pub fn logs_show(base: Cmd, app: &str, rg: &str, revision: &str, kind: &str, tail: u32) -> Cmd {
+    base.args([
+        "containerapp",
+        "logs",
+        "show",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+    ])
+    .args([
+        "--revision",
+        revision,
+        "--type",
+        kind,
+        "--tail",
+        &tail.to_string(),
+        "--format",
+        "text",
+    ])
+}
+
+/// A container app, as `az containerapp show/update --output json` prints it (the parts we use).
+#[derive(Debug, Deserialize, Default)]
+pub struct App {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub properties: Option<AppProperties>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AppProperties {
+    pub provisioning_state: Option<String>,
+    pub latest_revision_name: Option<String>,
+    pub latest_ready_revision_name: Option<String>,
+    pub configuration: Option<Configuration>,
+    pub template: Option<Template>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Configuration {
+    pub ingress: Option<Ingress>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Ingress {
+    pub fqdn: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Template {
+    #[serde(default)]
+    pub containers: Vec<Container>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Container {
+    pub image: Option<String>,
+    pub name: Option<String>,
+}
+
+impl App {
+    pub fn latest_revision(&self) -> Option<&str> {
+        self.properties.as_ref()?.latest_revision_name.as_deref()
+    }
+
+    /// The first container's image.
+    pub fn image(&self) -> Option<&str> {
+        self.properties
+            .as_ref()?
+            .template
+            .as_ref()?
+            .containers
+            .first()?
+            .image
+            .as_deref()
+    }
+
+    pub fn fqdn(&self) -> Option<&str> {
+        self.properties
+            .as_ref()?
+            .configuration
+            .as_ref()?
+            .ingress
+            .as_ref()?
+            .fqdn
+            .as_deref()
+    }
+}
+
+/// A revision, as `az containerapp revision show --output json` prints it.
+#[derive(Debug, Deserialize, Default)]
+pub struct Revision {
+    pub name: Option<String>,
+    pub properties: Option<RevisionProperties>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionProperties {
+    pub provisioning_state: Option<String>,
+    pub health_state: Option<String>,
+    pub running_state: Option<String>,
+    pub provisioning_error: Option<String>,
+    pub replicas: Option<i64>,
+    pub active: Option<bool>,
+}
+
+/// Where a revision stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Healthy,
+    Failed(String),
+    /// Not there yet; the text says what it is doing.
+    Pending(String),
+}
+
+/// The rule (azure-and-peers.md §5): healthy = Provisioned + Healthy + Running/RunningAtMaxScale;
+/// failed = provisioning Failed, running Failed/ActivationFailed/Degraded, or health Unhealthy;
+/// anything else (unknown values included) = keep waiting.
+pub fn classify(r: &Revision) -> Verdict {
+    let p = r.properties.as_ref();
+    let get = |f: fn(&RevisionProperties) -> &Option<String>| {
+        p.and_then(|p| f(p).clone()).unwrap_or_else(|| "-".into())
+    };
+    let prov = get(|p| &p.provisioning_state);
+    let health = get(|p| &p.health_state);
+    let running = get(|p| &p.running_state);
+    let states = format!("provisioning {prov}, health {health}, running {running}");
+    if prov == "Provisioned"
+        && health == "Healthy"
+        && (running == "Running" || running == "RunningAtMaxScale")
+    {
+        return Verdict::Healthy;
+    }
+    let failed = prov == "Failed"
+        || ["Failed", "ActivationFailed", "Degraded"].contains(&running.as_str())
+        || health == "Unhealthy";
+    if failed {
+        let error = p
+            .and_then(|p| p.provisioning_error.clone())
+            .filter(|e| !e.is_empty());
+        return Verdict::Failed(match error {
+            Some(e) => format!("{states}: {e}"),
+            None => states,
+        });
+    }
+    Verdict::Pending(states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(prov: &str, health: &str, running: &str) -> Revision {
+        serde_json::from_str(&format!(
+            r#"{{"name": "app--r1", "properties": {{"provisioningState": "{prov}", "healthState": "{health}",
+                "runningState": "{running}", "replicas": 1, "active": true, "trafficWeight": 100}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn revision_rules() {
+        assert_eq!(
+            classify(&rev("Provisioned", "Healthy", "Running")),
+            Verdict::Healthy
+        );
+        assert_eq!(
+            classify(&rev("Provisioned", "Healthy", "RunningAtMaxScale")),
+            Verdict::Healthy
+        );
+        assert!(matches!(
+            classify(&rev("Provisioning", "None", "Processing")),
+            Verdict::Pending(_)
+        ));
+        assert!(matches!(
+            classify(&rev("Provisioned", "None", "Activating")),
+            Verdict::Pending(_)
+        ));
+        assert!(matches!(
+            classify(&rev("Provisioned", "Healthy", "SomethingNew")),
+            Verdict::Pending(_)
+        ));
+        for (p, h, r) in [
+            ("Failed", "None", "Processing"),
+            ("Provisioned", "Unhealthy", "Running"),
+            ("Provisioned", "None", "ActivationFailed"),
+            ("Provisioned", "Healthy", "Degraded"),
+            ("Provisioned", "None", "Failed"),
+        ] {
+            assert!(
+                matches!(classify(&rev(p, h, r)), Verdict::Failed(_)),
+                "{p} {h} {r}"
+            );
+        }
+        let empty: Revision = serde_json::from_str("{}").unwrap();
+        assert_eq!(
+            classify(&empty),
+            Verdict::Pending("provisioning -, health -, running -".into())
+        );
+    }
+
+    #[test]
+    fn app_fields_and_missing_ones() {
+        let app: App = serde_json::from_str(
+            r#"{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/web", "name": "web",
+                "location": "West Europe", "properties": {"provisioningState": "Succeeded",
+                "latestRevisionName": "web--abc", "latestReadyRevisionName": "web--abc",
+                "configuration": {"activeRevisionsMode": "Single", "ingress": {"fqdn": "web.x.azurecontainerapps.io", "targetPort": 8501}},
+                "template": {"containers": [{"image": "r.azurecr.io/web@sha256:1", "name": "web", "resources": {"cpu": 0.5}}]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(app.latest_revision(), Some("web--abc"));
+        assert_eq!(app.image(), Some("r.azurecr.io/web@sha256:1"));
+        assert_eq!(app.fqdn(), Some("web.x.azurecontainerapps.io"));
+        let bare: App = serde_json::from_str(r#"{"properties": {}}"#).unwrap();
+        assert_eq!(
+            (bare.latest_revision(), bare.image(), bare.fqdn()),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn argv_in_full_spelling() {
+        let c = app_update(Cmd::new("az", "x"), "web", "rg", "r.io/web@sha256:1");
+        assert_eq!(
+            c.shown_args().join(" "),
+            "containerapp update --name web --resource-group rg --image r.io/web@sha256:1 --output json"
+        );
+        assert_eq!(
+            revision_show(Cmd::new("az", "x"), "web", "rg", "web--2").shown_args().join(" "),
+            "containerapp revision show --name web --resource-group rg --revision web--2 --output json"
+        );
+        assert_eq!(
+            acr_token(Cmd::new("az", "x"), "myacr")
+                .shown_args()
+                .join(" "),
+            "acr login --name myacr --expose-token --output json"
+        );
+        let t: Token = serde_json::from_str(r#"{"loginServer": "a.azurecr.io", "accessToken": "eyJsecret", "refreshToken": "r", "username": "00000000-0000-0000-0000-000000000000"}"#).unwrap();
+        assert!(!format!("{t:?}").contains("eyJsecret"));
+    }
+}
