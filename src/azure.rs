@@ -132,17 +132,13 @@ pub fn logs_show(base: Cmd, app: &str, rg: &str, revision: &str, kind: &str, tai
 /// A container app, as `az containerapp show/update --output json` prints it (the parts we use).
 #[derive(Debug, Deserialize, Default)]
 pub struct App {
-    pub id: Option<String>,
-    pub name: Option<String>,
     pub properties: Option<AppProperties>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AppProperties {
-    pub provisioning_state: Option<String>,
     pub latest_revision_name: Option<String>,
-    pub latest_ready_revision_name: Option<String>,
     pub configuration: Option<Configuration>,
     pub template: Option<Template>,
 }
@@ -166,7 +162,6 @@ pub struct Template {
 #[derive(Debug, Deserialize, Default)]
 pub struct Container {
     pub image: Option<String>,
-    pub name: Option<String>,
 }
 
 impl App {
@@ -201,7 +196,6 @@ impl App {
 /// A revision, as `az containerapp revision show --output json` prints it.
 #[derive(Debug, Deserialize, Default)]
 pub struct Revision {
-    pub name: Option<String>,
     pub properties: Option<RevisionProperties>,
 }
 
@@ -212,8 +206,6 @@ pub struct RevisionProperties {
     pub health_state: Option<String>,
     pub running_state: Option<String>,
     pub provisioning_error: Option<String>,
-    pub replicas: Option<i64>,
-    pub active: Option<bool>,
 }
 
 /// Where a revision stands.

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use camino::Utf8PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{parse_build_arg, HealthPath, Platform, Seconds};
+use crate::config::{parse_build_arg, valid_tag, HealthPath, Name, Platform, Seconds};
 
 /// Build linux/amd64 images on any Mac or PC, prove they run, and ship them to Azure Container Apps.
 #[derive(Debug, Parser)]
@@ -39,6 +39,10 @@ pub enum Command {
     /// Run the image here on the target platform, wait until it is healthy, report its costs
     #[command(name = "test-local")]
     TestLocal(TestLocalArgs),
+    /// Log in, push the image to ACR (or any registry), check what arrived; prints ref@digest
+    Push(PushArgs),
+    /// Point the container app at a pushed digest and wait until the revision is healthy
+    Deploy(DeployArgs),
     /// Check docker, buildx, emulation of the target platform, the Dockerfile and Azure
     Doctor(DoctorArgs),
     /// Show the plugin's version and the Docker engine's
@@ -135,6 +139,75 @@ pub struct TestLocalArgs {
     /// Print the report as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The local image to push [default: the last one `build` produced, else IMAGE:latest]
+    pub image: Option<String>,
+
+    /// An ACR name (logged in with az) or a registry host [default: azure.registry]
+    #[arg(long, value_name = "NAME|HOST")]
+    pub registry: Option<Name>,
+
+    /// A tag to push under (repeatable) [default: the local image's tag]
+    #[arg(long = "tag", value_name = "TAG", value_parser = parse_tag)]
+    pub tags: Vec<String>,
+
+    /// Log in with a token from `az acr login --expose-token` and our own `docker login`
+    /// (automatic when docker's global flags are given)
+    #[arg(long)]
+    pub expose_token: bool,
+
+    /// Fail unless this image passed `test-local` here
+    #[arg(long)]
+    pub require_tested: bool,
+
+    /// The target platform [default: platform, else linux/amd64]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<Platform>,
+}
+
+/// A docker tag, checked.
+fn parse_tag(s: &str) -> Result<String, String> {
+    if valid_tag(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "\"{s}\" is not a tag (letters, digits, _ . -; not starting with . or -)"
+        ))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The container app [default: azure.app]
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<Name>,
+
+    /// Its resource group [default: azure.resource_group]
+    #[arg(long, value_name = "RG")]
+    pub resource_group: Option<Name>,
+
+    /// The image to deploy [default: the reference the last `push` printed]
+    #[arg(long, value_name = "REF@DIGEST")]
+    pub image: Option<String>,
+
+    /// Seconds to wait for a healthy revision [default: timeouts.deploy, else 300]
+    #[arg(long, value_name = "SECS")]
+    pub wait_timeout: Option<Seconds>,
+
+    /// Return once Azure accepted the update; print the new revision's name
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// When the new revision fails, deploy the previous image again and wait for it
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+
+    /// Accept a reference without a digest
+    #[arg(long)]
+    pub allow_tag: bool,
 }
 
 #[derive(Debug, Args)]

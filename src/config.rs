@@ -274,6 +274,15 @@ impl From<Seconds> for u64 {
     }
 }
 
+/// A docker tag: 1-128 letters, digits, `_`, `.`, `-`, not starting with `.` or `-`.
+pub fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && !t.starts_with(['.', '-'])
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
 /// A build argument: `KEY=VALUE` with a non-empty key.
 pub fn parse_build_arg(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {

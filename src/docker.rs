@@ -329,6 +329,60 @@ pub fn ps_labelled(base: Cmd, key: &str) -> Cmd {
     ])
 }
 
+/// `docker tag <source> <target>`.
+pub fn tag(base: Cmd, source: &str, target: &str) -> Cmd {
+    base.args(["tag", source, target]).mutates()
+}
+
+/// `docker push <ref>`.
+pub fn push(base: Cmd, reference: &str) -> Cmd {
+    base.args(["push", reference]).mutates()
+}
+
+/// `docker login <server> --username <user> --password-stdin`, the secret on stdin.
+pub fn login(base: Cmd, server: &str, user: &str, secret: &str) -> Cmd {
+    base.args(["login", server, "--username", user, "--password-stdin"])
+        .stdin_secret(secret.as_bytes().to_vec())
+        .mutates()
+}
+
+/// `docker buildx imagetools inspect --format '{{json .Manifest}}' <ref>`: the pushed
+/// manifest's descriptor (its digest).
+pub fn imagetools_manifest(base: Cmd, reference: &str) -> Cmd {
+    base.args([
+        "buildx",
+        "imagetools",
+        "inspect",
+        "--format",
+        "{{json .Manifest}}",
+        reference,
+    ])
+}
+
+/// A manifest descriptor (the fields we use).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub digest: String,
+}
+
+/// Splits a local image reference into repository path (without any registry host) and tag.
+pub fn repo_and_tag(reference: &str) -> (String, Option<String>) {
+    let (name, tag) = match reference.rfind(':') {
+        Some(i) if !reference[i..].contains('/') => {
+            (&reference[..i], Some(reference[i + 1..].to_string()))
+        }
+        _ => (reference, None),
+    };
+    let path = match name.split_once('/') {
+        Some((host, rest)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+            rest
+        }
+        _ => name,
+    };
+    (path.to_string(), tag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,6 +501,32 @@ mod tests {
             .contains(&"127.0.0.1::8501".to_string()));
         assert_eq!(parse_port("127.0.0.1:49153\n"), Some(49153));
         assert_eq!(parse_port("0.0.0.0:1\n"), None);
+    }
+
+    #[test]
+    fn push_side_argv_and_references() {
+        let l = login(
+            Cmd::new("docker", "x"),
+            "r.azurecr.io",
+            "00000000-0000-0000-0000-000000000000",
+            "tok",
+        );
+        assert_eq!(l.to_string(), "docker login r.azurecr.io --username 00000000-0000-0000-0000-000000000000 --password-stdin <<< ***");
+        assert_eq!(
+            repo_and_tag("shop:abc"),
+            ("shop".into(), Some("abc".into()))
+        );
+        assert_eq!(repo_and_tag("team/shop"), ("team/shop".into(), None));
+        assert_eq!(
+            repo_and_tag("localhost:5000/shop:1"),
+            ("shop".into(), Some("1".into()))
+        );
+        assert_eq!(
+            repo_and_tag("myacr.azurecr.io/team/shop:v2"),
+            ("team/shop".into(), Some("v2".into()))
+        );
+        let d: Descriptor = serde_json::from_str(r#"{"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": "sha256:3d6c", "size": 527}"#).unwrap();
+        assert_eq!(d.digest, "sha256:3d6c");
     }
 
     #[test]

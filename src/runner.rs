@@ -461,7 +461,8 @@ impl Runner {
             command: cmd.to_string(),
             status,
             stderr_tail: tail(&text, STDERR_TAIL_LINES),
-            streamed: false,
+            // Shown live already; the tail is kept for the hint.
+            streamed: true,
             fallback_hint: cmd.hint.clone(),
         })))
     }

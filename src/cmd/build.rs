@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::checks;
 use crate::cli::BuildArgs;
-use crate::config::{ImageName, Overrides};
+use crate::config::{valid_tag, ImageName, Overrides};
 use crate::context::Ctx;
 use crate::docker::{self, BuildMetadata, BuildSpec, ImageInspect};
 use crate::error::Error;
@@ -212,14 +212,6 @@ pub fn split_tag(s: &str) -> Result<(Option<ImageName>, Option<String>), String>
         }
     }
     Ok((Some(name), tag.map(str::to_string)))
-}
-
-fn valid_tag(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 128
-        && !t.starts_with(['.', '-'])
-        && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// The git commit (`abc1234`, `abc1234-dirty`), or a UTC timestamp outside git.

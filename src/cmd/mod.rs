@@ -2,9 +2,11 @@
 
 pub mod build;
 mod config;
+mod deploy;
 mod doctor;
 pub mod init;
-mod test_local;
+mod push;
+pub mod test_local;
 mod version;
 
 use crate::cli::Command;
@@ -14,7 +16,9 @@ use crate::error::Error;
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<(), Error> {
     match command {
         Command::Build(a) => build::run(ctx, &a),
+        Command::Deploy(a) => deploy::run(ctx, &a),
         Command::Doctor(a) => doctor::run(ctx, &a),
+        Command::Push(a) => push::run(ctx, &a),
         Command::TestLocal(a) => test_local::run(ctx, &a),
         Command::Version(a) => version::run(ctx, &a),
         Command::Config(a) => config::run(ctx, &a),

@@ -1,0 +1,317 @@
+//! `docker azdeploy deploy`: point the container app at a pushed digest, then wait for the new
+//! revision to be really healthy (`az containerapp update` returns at ARM's `Succeeded`, which
+//! says nothing about the container), and roll back a failed one when asked.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use crate::azure::{self, App, Revision, Verdict};
+use crate::cli::DeployArgs;
+use crate::cmd::push::{save, LAST_PUSH};
+use crate::config::Overrides;
+use crate::context::Ctx;
+use crate::docker;
+use crate::error::Error;
+use crate::gate;
+use crate::output;
+
+/// Every deploy's outcome, appended (read by `status` and `rollback`).
+pub const HISTORY: &str = ".azdeploy/history.json";
+/// How many log lines of each kind a failed revision shows.
+const LOG_TAIL: u32 = 50;
+
+/// The app and where it lives.
+struct Target<'a> {
+    app: &'a str,
+    rg: &'a str,
+}
+
+pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
+    let settings = ctx.settings(&Overrides {
+        app: args.app.clone(),
+        resource_group: args.resource_group.clone(),
+        deploy_timeout: args.wait_timeout,
+        ..Default::default()
+    })?;
+    let (Some(app), Some(rg)) = (&settings.app.value, &settings.resource_group.value) else {
+        return Err(Error::usage(
+            "deploy needs the container app and its resource group",
+            "pass --app NAME --resource-group RG, or set \"azure\": {\"app\": …, \"resource_group\": …} in azdeploy.json",
+        ));
+    };
+    let t = Target {
+        app: &app.0,
+        rg: &rg.0,
+    };
+    let image = match &args.image {
+        Some(i) => i.clone(),
+        None => last_pushed(ctx).ok_or_else(|| {
+            Error::usage(
+                "no image to deploy: nothing pushed from here yet",
+                "run `docker azdeploy push` first, or pass --image REF@DIGEST",
+            )
+        })?,
+    };
+    if !image.contains("@sha256:") && !args.allow_tag {
+        return Err(Error::usage(
+            format!("{image} has no digest: a tag can move, and Azure may keep running the old image"),
+            "deploy the pinned reference `docker azdeploy push` printed (REF@sha256:…), or pass --allow-tag",
+        ));
+    }
+
+    let before: App = ctx.runner.query_json(&azure::app_show(
+        ctx.az("read the container app")?,
+        t.app,
+        t.rg,
+    ))?;
+    let previous_image = before.image().map(str::to_string);
+    let previous_revision = before.latest_revision().map(str::to_string);
+    eprintln!(
+        "Deploying {image} to {} (now running {})",
+        t.app,
+        previous_image.as_deref().unwrap_or("no image")
+    );
+    let outcome = update_and_wait(
+        ctx,
+        &t,
+        &image,
+        previous_revision.as_deref(),
+        &settings,
+        args,
+    )?;
+    let Some(outcome) = outcome else {
+        return Ok(()); // --dry-run or --no-wait: said so already.
+    };
+    let mut record = json!({
+        "at": now(),
+        "app": t.app,
+        "image": image,
+        "revision": outcome.revision,
+        "previous_image": previous_image,
+        "result": if outcome.error.is_none() { "healthy" } else { "failed" },
+        "seconds_to_healthy": outcome.seconds,
+    });
+    let Some(failure) = outcome.error else {
+        append_history(ctx, record)?;
+        let url = before
+            .fqdn()
+            .map(|f| format!("https://{f}"))
+            .unwrap_or_else(|| outcome.revision.clone());
+        eprintln!(
+            "{} is healthy after {:.0} s",
+            outcome.revision,
+            outcome.seconds.unwrap_or_default()
+        );
+        return output::stdout_line(&url);
+    };
+    show_logs(ctx, &t, &outcome.revision);
+    let mut message = failure;
+    if args.rollback_on_failure {
+        match previous_image.as_deref().filter(|p| *p != image) {
+            Some(prev) => {
+                eprintln!("Rolling back {} to {prev}", t.app);
+                let back =
+                    update_and_wait(ctx, &t, prev, Some(&outcome.revision), &settings, args)?;
+                match back.and_then(|b| b.error.map(|e| (b.revision, e))) {
+                    None => {
+                        record["result"] = "rolled back".into();
+                        message.push_str(&format!(
+                            "\n  rolled back to {prev}, which is healthy again"
+                        ));
+                    }
+                    Some((rev, e)) => {
+                        record["result"] = "rollback failed".into();
+                        message.push_str(&format!(
+                            "\n  the rollback to {prev} failed too ({rev}: {e})"
+                        ));
+                    }
+                }
+            }
+            None => {
+                message.push_str("\n  nothing to roll back to (no previous image, or the same one)")
+            }
+        }
+    }
+    append_history(ctx, record)?;
+    Err(Error::failed(
+        message,
+        "read the revision's logs above; `docker azdeploy test-local --check` reproduces most start failures locally",
+    ))
+}
+
+/// The architecture gate once more, on what the registry holds under `image`, before Azure is
+/// touched. An image we cannot read (no login to that registry here) gets a warning: `push`
+/// checked it on the way out.
+fn gate_registry_copy(
+    ctx: &Ctx,
+    image: &str,
+    target: &crate::config::Platform,
+) -> Result<(), Error> {
+    let cmd = docker::imagetools_image(
+        ctx.docker("read the image's platform from its registry")?,
+        image,
+    );
+    let p = ctx.runner.probe(&cmd)?;
+    let found = serde_json::from_str(&p.stdout)
+        .ok()
+        .and_then(|v| docker::pushed_platforms(&v));
+    match found {
+        Some(found) if p.success() => gate::check(&found, target, None),
+        _ => {
+            let why = p
+                .stderr
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("no answer");
+            eprintln!("warning: could not read the platform of {image} from its registry ({why})");
+            eprintln!("  hint: `docker login` to that registry lets deploy check it; `docker azdeploy push` checked it when pushing");
+            Ok(())
+        }
+    }
+}
+
+/// How one update ended.
+struct Outcome {
+    revision: String,
+    seconds: Option<f64>,
+    /// `None` when healthy.
+    error: Option<String>,
+}
+
+/// `az containerapp update`, then the wait. `None` under `--dry-run` or `--no-wait`.
+fn update_and_wait(
+    ctx: &Ctx,
+    t: &Target,
+    image: &str,
+    previous_revision: Option<&str>,
+    settings: &crate::config::Settings,
+    args: &DeployArgs,
+) -> Result<Option<Outcome>, Error> {
+    let start = Instant::now();
+    let update = azure::app_update(
+        ctx.az("update the container app's image")?,
+        t.app,
+        t.rg,
+        image,
+    );
+    let out = ctx.runner.run(&update)?;
+    if ctx.runner.dry_run {
+        eprintln!("[dry-run] would then wait for the new revision to be healthy");
+        return Ok(None);
+    }
+    let updated: App = serde_json::from_slice(&out.stdout).map_err(|e| Error::Parse {
+        purpose: "update the container app's image".into(),
+        command: update.to_string(),
+        detail: e.to_string(),
+    })?;
+    let revision = updated
+        .latest_revision()
+        .ok_or_else(|| Error::Parse {
+            purpose: "update the container app's image".into(),
+            command: update.to_string(),
+            detail: "no properties.latestRevisionName in its output".into(),
+        })?
+        .to_string();
+    if Some(revision.as_str()) == previous_revision {
+        eprintln!("note: no new revision (nothing changed in the template); checking {revision}");
+    }
+    if args.no_wait {
+        eprintln!("{revision} is starting; not waiting (--no-wait)");
+        output::stdout_line(&revision)?;
+        return Ok(None);
+    }
+    let timeout = Duration::from_secs(settings.deploy_timeout.value.0);
+    let error = wait(ctx, t, &revision, timeout)?;
+    Ok(Some(Outcome {
+        revision,
+        seconds: error.is_none().then(|| start.elapsed().as_secs_f64()),
+        error,
+    }))
+}
+
+/// Polls the revision until healthy (`None`), failed or timed out (`Some(why)`).
+fn wait(ctx: &Ctx, t: &Target, revision: &str, timeout: Duration) -> Result<Option<String>, Error> {
+    let start = Instant::now();
+    let first = ctx
+        .var("AZDEPLOY_POLL_INTERVAL_MS")
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(2));
+    let mut delay = first;
+    let mut last = String::from("no answer yet");
+    loop {
+        let cmd = azure::revision_show(
+            ctx.az("read the new revision's state")?,
+            t.app,
+            t.rg,
+            revision,
+        );
+        let rev: Revision = ctx.runner.query_json(&cmd)?;
+        match azure::classify(&rev) {
+            Verdict::Healthy => return Ok(None),
+            Verdict::Failed(why) => return Ok(Some(format!("revision {revision} failed: {why}"))),
+            Verdict::Pending(states) => {
+                if states != last {
+                    eprintln!(
+                        "{revision}: {states} ({:.0} s)",
+                        start.elapsed().as_secs_f64()
+                    );
+                }
+                last = states;
+            }
+        }
+        if start.elapsed() >= timeout {
+            return Ok(Some(format!(
+                "revision {revision} was not healthy within {} s (last: {last})",
+                timeout.as_secs()
+            )));
+        }
+        ctx.runner.cancel().sleep(delay)?;
+        delay = delay.mul_f64(1.5).min(first * 5);
+    }
+}
+
+/// Prints the revision's system and console logs (best effort: logs may not be there yet).
+fn show_logs(ctx: &Ctx, t: &Target, revision: &str) {
+    for kind in ["system", "console"] {
+        let Ok(base) = ctx.az("read the revision's logs") else {
+            return;
+        };
+        match ctx.runner.probe(&azure::logs_show(
+            base, t.app, t.rg, revision, kind, LOG_TAIL,
+        )) {
+            Ok(p) if p.success() => {
+                eprintln!("--- {kind} logs of {revision} (last {LOG_TAIL}) ---");
+                eprintln!("{}", p.stdout.trim_end());
+            }
+            Ok(p) => eprintln!(
+                "--- no {kind} logs: {} ---",
+                p.stderr.lines().next().unwrap_or("").trim()
+            ),
+            Err(_) => return,
+        }
+    }
+}
+
+fn last_pushed(ctx: &Ctx) -> Option<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.cwd.join(LAST_PUSH)).ok()?).ok()?;
+    v.get("pinned")?.as_str().map(str::to_string)
+}
+
+fn append_history(ctx: &Ctx, record: serde_json::Value) -> Result<(), Error> {
+    let mut all: Vec<serde_json::Value> = std::fs::read_to_string(ctx.cwd.join(HISTORY))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    all.push(record);
+    save(ctx, HISTORY, &serde_json::Value::Array(all))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,257 @@
+//! `docker azdeploy push`: log in fresh, tag and push to ACR (or any registry), then read the
+//! pushed manifest back and gate it: only the target platform leaves, and stdout carries the
+//! pinned reference `<ref>@<digest>` that `deploy` takes.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use crate::azure::{self, Token};
+use crate::cli::PushArgs;
+use crate::cmd::build::LAST_BUILD;
+use crate::cmd::test_local::LAST_TEST;
+use crate::config::Overrides;
+use crate::context::Ctx;
+use crate::docker::{self, Descriptor, ImageInspect};
+use crate::error::Error;
+use crate::files::{self, Existing};
+use crate::gate;
+use crate::output;
+
+/// Where `push` records what it pushed (read by `deploy`).
+pub const LAST_PUSH: &str = ".azdeploy/last-push.json";
+/// `az acr login` probes the registry with no timeout of its own.
+const AZ_LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where to push: an ACR (by name, logged in through az) or any other registry host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registry {
+    Acr(String),
+    Host(String),
+}
+
+impl Registry {
+    /// A host contains a dot or a colon (`myacr.azurecr.io`, `localhost:5000`); anything else is
+    /// an ACR name.
+    pub fn parse(s: &str) -> Registry {
+        if s.contains('.') || s.contains(':') {
+            Registry::Host(s.to_string())
+        } else {
+            Registry::Acr(s.to_string())
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
+    let settings = ctx.settings(&Overrides {
+        platform: args.platform.clone(),
+        registry: args.registry.clone(),
+        ..Default::default()
+    })?;
+    let target = settings.platform.value.clone();
+    let Some(registry) = settings
+        .registry
+        .value
+        .as_ref()
+        .map(|r| Registry::parse(&r.0))
+    else {
+        return Err(Error::usage(
+            "no registry to push to",
+            "pass --registry <acr name or host>, or set \"azure\": {\"registry\": …} in azdeploy.json",
+        ));
+    };
+    let image = match &args.image {
+        Some(i) => i.clone(),
+        None => last_built(ctx).unwrap_or_else(|| format!("{}:latest", settings.image.value)),
+    };
+    let inspect: ImageInspect = ctx.runner.query_json(
+        &docker::image_inspect(ctx.docker("inspect the image to push")?, &image)
+            .hint("build it first: `docker azdeploy build` (or name an image: `docker azdeploy push IMAGE`)"),
+    )?;
+    // Before anything leaves this machine: the local image must be for the target.
+    gate::check(&[inspect.platform()], &target, None)?;
+    check_tested(ctx, &inspect.id, args.require_tested)?;
+
+    let server = match &registry {
+        Registry::Host(h) => h.clone(),
+        Registry::Acr(name) => ctx.runner.query(
+            &azure::acr_login_server(ctx.az("look up the registry's login server")?, name)
+                .hint("check the registry name with `az acr list --output table`"),
+        )?,
+    };
+    let (repo, local_tag) = docker::repo_and_tag(&image);
+    let tags: Vec<String> = if args.tags.is_empty() {
+        vec![local_tag.unwrap_or_else(|| "latest".into())]
+    } else {
+        args.tags.clone()
+    };
+    let refs: Vec<String> = tags
+        .iter()
+        .map(|t| format!("{server}/{repo}:{t}"))
+        .collect();
+
+    let use_token = args.expose_token || !ctx.globals.forward.is_empty();
+    login(ctx, &registry, &server, use_token)?;
+    for r in &refs {
+        ctx.runner.run(&docker::tag(
+            ctx.docker("tag the image for the registry")?,
+            &image,
+            r,
+        ))?;
+    }
+    for r in &refs {
+        eprintln!("Pushing {r}");
+        push_once_more_on_expiry(ctx, &registry, &server, r, use_token)?;
+    }
+    if ctx.runner.dry_run {
+        return output::stdout_line(&format!("{}@<digest after the push>", refs[0]));
+    }
+
+    // Read back what the registry now holds: its digest, and its platforms for the gate.
+    let manifest: Descriptor = ctx.runner.query_json(&docker::imagetools_manifest(
+        ctx.docker("read the pushed manifest")?,
+        &refs[0],
+    ))?;
+    let image_cmd =
+        docker::imagetools_image(ctx.docker("read the pushed image's platform")?, &refs[0]);
+    let config: serde_json::Value = ctx.runner.query_json(&image_cmd)?;
+    let found = docker::pushed_platforms(&config).ok_or_else(|| Error::Parse {
+        purpose: "read the pushed image's platform".into(),
+        command: image_cmd.to_string(),
+        detail: "no os/architecture in the image config".into(),
+    })?;
+    gate::check(&found, &target, None)?;
+    let pinned = format!("{}@{}", refs[0], manifest.digest);
+    let record = json!({
+        "image": image,
+        "image_id": inspect.id,
+        "ref": refs[0],
+        "refs": refs,
+        "digest": manifest.digest,
+        "pinned": pinned,
+        "registry": server,
+        "platforms": found,
+        "pushed_at": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+    });
+    save(ctx, LAST_PUSH, &record)?;
+    eprintln!("Pushed {pinned} ({})", found.join(", "));
+    output::stdout_line(&pinned)
+}
+
+/// Logs in right before the push (ACR tokens last about 3 hours). With `use_token`, az only
+/// hands out a token and we run `docker login` ourselves, with docker's global flags, the token
+/// on stdin; otherwise `az acr login` runs docker itself. A plain host relies on the user's own
+/// `docker login`.
+fn login(ctx: &Ctx, registry: &Registry, server: &str, use_token: bool) -> Result<(), Error> {
+    let Registry::Acr(name) = registry else {
+        return Ok(());
+    };
+    if !use_token {
+        let cmd = azure::acr_login(ctx.az("log in to the registry")?, name)
+            .timeout(AZ_LOGIN_TIMEOUT)
+            .hint("check the network and `az account show`; --expose-token logs in without az running docker");
+        ctx.runner.run(&cmd)?;
+        return Ok(());
+    }
+    let token_cmd = azure::acr_token(ctx.az("get a registry token")?, name)
+        .timeout(AZ_LOGIN_TIMEOUT)
+        .hint("check the network and `az account show`");
+    let token: Token = ctx.runner.query_json(&token_cmd)?;
+    let login_server = if token.login_server.is_empty() {
+        server
+    } else {
+        &token.login_server
+    };
+    let cmd = docker::login(
+        ctx.docker("log in to the registry with the token")?,
+        login_server,
+        azure::TOKEN_USER,
+        &token.access_token,
+    );
+    ctx.runner.run(&cmd)?;
+    Ok(())
+}
+
+/// Pushes `reference`; when an ACR refuses it as unauthorized (a token that expired during a
+/// long push), logs in again and retries once.
+fn push_once_more_on_expiry(
+    ctx: &Ctx,
+    registry: &Registry,
+    server: &str,
+    reference: &str,
+    use_token: bool,
+) -> Result<(), Error> {
+    let cmd = docker::push(ctx.docker("push the image")?, reference)
+        .hint(format!("log in to {server} first: `docker login {server}`"));
+    match ctx.runner.stream_tail(&cmd) {
+        Err(Error::Process(p))
+            if matches!(registry, Registry::Acr(_))
+                && (p.stderr_tail.contains("unauthorized")
+                    || p.stderr_tail.contains("authentication required")) =>
+        {
+            eprintln!("The registry refused the push (an expired token?): logging in again and retrying once");
+            login(ctx, registry, server, use_token)?;
+            ctx.runner.stream_tail(&cmd).map(drop)
+        }
+        other => other.map(drop),
+    }
+}
+
+/// Warns (or with `--require-tested` fails) when this image id has not passed `test-local`.
+fn check_tested(ctx: &Ctx, image_id: &str, require: bool) -> Result<(), Error> {
+    let last: Option<serde_json::Value> = std::fs::read_to_string(ctx.cwd.join(LAST_TEST))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let tested = last
+        .as_ref()
+        .is_some_and(|v| v["image_id"] == image_id && v["healthy"] == true);
+    if tested {
+        return Ok(());
+    }
+    let message = "this image has not passed `docker azdeploy test-local` here".to_string();
+    let hint = "run `docker azdeploy test-local --check` first".to_string();
+    if require {
+        return Err(Error::failed(format!("{message} (--require-tested)"), hint));
+    }
+    eprintln!("warning: {message}");
+    eprintln!("  hint: {hint}");
+    Ok(())
+}
+
+fn last_built(ctx: &Ctx) -> Option<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.cwd.join(LAST_BUILD)).ok()?).ok()?;
+    v.get("image")?.as_str().map(str::to_string)
+}
+
+/// Writes a state file under `.azdeploy/`.
+pub fn save(ctx: &Ctx, rel: &str, value: &serde_json::Value) -> Result<(), Error> {
+    let path = ctx.cwd.join(rel);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            action: "create",
+            path: dir.to_string(),
+            source,
+        })?;
+    }
+    let text = serde_json::to_string_pretty(value).expect("JSON always serialises");
+    files::write_atomic(&path, text.as_bytes(), Existing::Replace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_and_hosts() {
+        assert_eq!(Registry::parse("myacr"), Registry::Acr("myacr".into()));
+        assert_eq!(
+            Registry::parse("myacr.azurecr.io"),
+            Registry::Host("myacr.azurecr.io".into())
+        );
+        assert_eq!(
+            Registry::parse("127.0.0.1:5000"),
+            Registry::Host("127.0.0.1:5000".into())
+        );
+    }
+}
