@@ -60,6 +60,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
         ));
     }
 
+    gate_registry_copy(ctx, &image, &settings.platform.value)?;
     let before: App = ctx.runner.query_json(&azure::app_show(
         ctx.az("read the container app")?,
         t.app,
