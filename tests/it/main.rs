@@ -6,6 +6,8 @@ mod support;
 mod build;
 /// `config` and `init`: settings, precedence and clear errors.
 mod config_cmd;
+/// `deploy` against a fake az with revision sequences.
+mod deploy;
 /// `doctor`: every check, the table, `--json`.
 mod doctor;
 /// The real engine (skipped without one unless AZDEPLOY_E2E=1).

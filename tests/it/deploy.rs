@@ -1,0 +1,416 @@
+//! `deploy` against a fake az that answers like the real one (its JSON shapes, exit codes and
+//! messages), with revision state sequences.
+
+use crate::support::*;
+
+const OLD: &str =
+    "myacr.azurecr.io/shop@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const NEW: &str = "myacr.azurecr.io/shop:abc@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+fn app_json(image: &str, revision: &str) -> String {
+    format!(
+        r#"{{"id": "/subscriptions/0000/resourceGroups/rg-shop/providers/Microsoft.App/containerApps/shop",
+  "location": "West Europe", "name": "shop", "type": "Microsoft.App/containerApps",
+  "properties": {{"provisioningState": "Succeeded", "runningStatus": "Running",
+    "latestRevisionName": "{revision}", "latestReadyRevisionName": "shop--r1",
+    "configuration": {{"activeRevisionsMode": "Single",
+      "ingress": {{"external": true, "fqdn": "shop.nicehill-1234.westeurope.azurecontainerapps.io", "targetPort": 8501}}}},
+    "template": {{"containers": [{{"image": "{image}", "name": "shop", "resources": {{"cpu": 0.5, "memory": "1Gi"}}}}],
+      "scale": {{"minReplicas": 0, "maxReplicas": 1}}}}}}}}"#
+    )
+}
+
+/// The fake `az containerapp update` answers with the app JSON and a new revision per image;
+/// `az containerapp revision show` walks the sequence written for that revision.
+fn azure(s: &Sandbox) {
+    s.write(
+        "work/azdeploy.json",
+        r#"{"azure": {"registry": "myacr", "resource_group": "rg-shop", "app": "shop"}}"#,
+    );
+    s.answer("az-containerapp-show", "stdout", &app_json(OLD, "shop--r1"));
+    s.write("fake/app-new.json", &app_json(NEW, "shop--r2"));
+    s.write("fake/app-old.json", &app_json(OLD, "shop--r3"));
+    s.answer(
+        "az-containerapp-update",
+        "sh",
+        r#"for a in "$@"; do [ "$prev" = --image ] && img=$a; prev=$a; done
+case "$img" in *2222*) cat "$FAKE_DIR/app-new.json" ;; *) cat "$FAKE_DIR/app-old.json" ;; esac
+"#,
+    );
+    s.answer(
+        "az-containerapp-revision",
+        "sh",
+        r#"for a in "$@"; do [ "$prev" = --revision ] && rev=$a; prev=$a; done
+n=$(cat "$FAKE_DIR/count-$rev" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "$FAKE_DIR/count-$rev"
+line=$(sed -n "${n}p" "$FAKE_DIR/seq-$rev"); [ -n "$line" ] || line=$(tail -n 1 "$FAKE_DIR/seq-$rev")
+set -- $line; p=$1; h=$2; r=$3; shift 3; err="$*"
+printf '{"id": "/x/revisions/%s", "name": "%s", "properties": {"active": true, "createdTime": "2026-11-28T06:00:00+00:00", "fqdn": "shop--x.westeurope.azurecontainerapps.io", "healthState": "%s", "provisioningState": "%s", "replicas": 1, "runningState": "%s", "trafficWeight": 100, "provisioningError": %s}}\n' "$rev" "$rev" "$h" "$p" "$r" "${err:-null}"
+"#,
+    );
+    s.answer(
+        "az-containerapp-logs",
+        "stdout",
+        "2026-11-28T06:00:05Z shop--r2 ContainerCrashing: Container 'shop' was terminated with exit code '3'\n",
+    );
+    s.answer(
+        "docker-buildx-imagetools",
+        "stdout",
+        r#"{"architecture": "amd64", "os": "linux"}"#,
+    );
+}
+
+fn sequence(s: &Sandbox, revision: &str, states: &[&str]) {
+    s.write(&format!("fake/seq-{revision}"), &(states.join("\n") + "\n"));
+}
+
+fn az_calls(s: &Sandbox) -> Vec<Vec<String>> {
+    s.calls().into_iter().filter(|c| c[0] == "az").collect()
+}
+
+fn deploy(s: &Sandbox, args: &[&str]) -> std::process::Output {
+    s.plugin()
+        .env("AZDEPLOY_POLL_INTERVAL_MS", "20")
+        .args(["--verbose", "deploy", "--image", NEW])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn provisioning_then_healthy_prints_the_url() {
+    let s = Sandbox::new();
+    azure(&s);
+    sequence(
+        &s,
+        "shop--r2",
+        &[
+            "Provisioning None Processing",
+            "Provisioned None Activating",
+            "Provisioned Healthy Running",
+        ],
+    );
+    let out = deploy(&s, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        stdout_of(&out),
+        "https://shop.nicehill-1234.westeurope.azurecontainerapps.io\n"
+    );
+    let calls = az_calls(&s);
+    let v = |a: &[&str]| -> Vec<String> {
+        std::iter::once("az")
+            .chain(a.iter().copied())
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        calls[0],
+        v(&[
+            "containerapp",
+            "show",
+            "--name",
+            "shop",
+            "--resource-group",
+            "rg-shop",
+            "--output",
+            "json"
+        ])
+    );
+    assert_eq!(
+        calls[1],
+        v(&[
+            "containerapp",
+            "update",
+            "--name",
+            "shop",
+            "--resource-group",
+            "rg-shop",
+            "--image",
+            NEW,
+            "--output",
+            "json"
+        ])
+    );
+    let rev = v(&[
+        "containerapp",
+        "revision",
+        "show",
+        "--name",
+        "shop",
+        "--resource-group",
+        "rg-shop",
+        "--revision",
+        "shop--r2",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(calls[2..], [rev.clone(), rev.clone(), rev]);
+    let history: serde_json::Value =
+        serde_json::from_str(&read(&s.path("work/.azdeploy/history.json"))).unwrap();
+    assert_eq!(history[0]["result"], "healthy");
+    assert_eq!(history[0]["previous_image"], OLD);
+    assert!(history[0]["seconds_to_healthy"].as_f64().is_some());
+}
+
+#[test]
+fn activation_failed_shows_logs_and_rolls_back_when_asked() {
+    let s = Sandbox::new();
+    azure(&s);
+    let failed = "Provisioned None ActivationFailed \"Deployment Progress Deadline Exceeded. 0/1 replicas ready.\"";
+    sequence(&s, "shop--r2", &["Provisioning None Processing", failed]);
+    sequence(&s, "shop--r3", &["Provisioned Healthy Running"]);
+    let out = deploy(&s, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("revision shop--r2 failed: provisioning Provisioned, health None, running ActivationFailed: Deployment Progress Deadline Exceeded"), "{err}");
+    assert!(
+        err.contains("--- system logs of shop--r2") && err.contains("ContainerCrashing"),
+        "{err}"
+    );
+    assert!(err.contains("--- console logs of shop--r2"), "{err}");
+    assert!(out.stdout.is_empty());
+    let updates = az_calls(&s)
+        .into_iter()
+        .filter(|c| c[2] == "update")
+        .count();
+    assert_eq!(updates, 1, "no rollback unless asked");
+    let logs: Vec<Vec<String>> = az_calls(&s)
+        .into_iter()
+        .filter(|c| c[2] == "logs")
+        .collect();
+    assert_eq!(
+        logs[0][9..],
+        ["shop--r2", "--type", "system", "--tail", "50", "--format", "text"]
+    );
+
+    let s = Sandbox::new();
+    azure(&s);
+    sequence(&s, "shop--r2", &[failed]);
+    sequence(
+        &s,
+        "shop--r3",
+        &[
+            "Provisioning None Processing",
+            "Provisioned Healthy Running",
+        ],
+    );
+    let out = deploy(&s, &["--rollback-on-failure"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rolled-back deploy still failed"
+    );
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!("Rolling back shop to {OLD}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("rolled back to") && err.contains("which is healthy again"),
+        "{err}"
+    );
+    let updates: Vec<Vec<String>> = az_calls(&s)
+        .into_iter()
+        .filter(|c| c[2] == "update")
+        .collect();
+    assert_eq!(updates.len(), 2);
+    assert_eq!(updates[1][8], OLD);
+    assert!(az_calls(&s)
+        .iter()
+        .any(|c| c.contains(&"shop--r3".to_string())));
+    let history: serde_json::Value =
+        serde_json::from_str(&read(&s.path("work/.azdeploy/history.json"))).unwrap();
+    assert_eq!(history[0]["result"], "rolled back");
+}
+
+#[test]
+fn never_healthy_times_out() {
+    let s = Sandbox::new();
+    azure(&s);
+    sequence(&s, "shop--r2", &["Provisioned None Activating"]);
+    let out = deploy(&s, &["--wait-timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("revision shop--r2 was not healthy within 1 s (last: provisioning Provisioned, health None, running Activating)"), "{err}");
+}
+
+#[test]
+fn bad_az_json_is_a_clear_error_never_a_panic() {
+    let s = Sandbox::new();
+    azure(&s);
+    s.answer(
+        "az-containerapp-update",
+        "sh",
+        "echo '{\"properties\": {}}'\n",
+    );
+    let out = deploy(&s, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("no properties.latestRevisionName in its output"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let s = Sandbox::new();
+    azure(&s);
+    s.answer(
+        "az-containerapp-revision",
+        "sh",
+        "echo 'Traceback (most recent call last):'\n",
+    );
+    let out = deploy(&s, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("failed to read the new revision's state: could not read its output"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn refuses_a_reference_without_digest_unless_allowed() {
+    let s = Sandbox::new();
+    azure(&s);
+    let out = s
+        .plugin()
+        .args(["deploy", "--image", "myacr.azurecr.io/shop:latest"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr_of(&out).contains("has no digest"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(az_calls(&s).is_empty());
+    sequence(&s, "shop--r2", &["Provisioned Healthy Running"]);
+    sequence(&s, "shop--r3", &["Provisioned Healthy Running"]);
+    let out = s
+        .plugin()
+        .env("AZDEPLOY_POLL_INTERVAL_MS", "20")
+        .args([
+            "deploy",
+            "--image",
+            "myacr.azurecr.io/shop:latest",
+            "--allow-tag",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+}
+
+#[test]
+fn a_wrong_platform_in_the_registry_is_refused_before_azure_is_touched() {
+    let s = Sandbox::new();
+    azure(&s);
+    s.answer(
+        "docker-buildx-imagetools",
+        "stdout",
+        r#"{"architecture": "arm64", "os": "linux", "variant": "v8"}"#,
+    );
+    let out = deploy(&s, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("built for linux/arm64/v8, not linux/amd64"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(az_calls(&s).is_empty(), "az was called: {:?}", az_calls(&s));
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let s = Sandbox::new();
+    azure(&s);
+    s.answer(
+        "az-containerapp-update",
+        "sh",
+        "echo UPDATE RAN >&2; exit 99\n",
+    );
+    let out = s
+        .plugin()
+        .args(["deploy", "--dry-run", "--image", NEW])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!(
+            "[dry-run] {} containerapp update --name shop",
+            s.path("bin/az").display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("UPDATE RAN"));
+    assert!(az_calls(&s).iter().all(|c| c[2] != "update"));
+}
+
+#[test]
+fn az_problems_are_clear_errors_with_the_fix() {
+    // Not logged in: the real az's message and exit code 1.
+    let s = Sandbox::new();
+    azure(&s);
+    s.answer(
+        "az-containerapp-show",
+        "stderr",
+        "ERROR: Please run 'az login' to setup account.\n",
+    );
+    s.answer("az-containerapp-show", "exit", "1");
+    let out = deploy(&s, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("error: failed to read the container app"),
+        "{err}"
+    );
+    assert!(err.contains("hint: run `az login`"), "{err}");
+
+    // A resource group that does not exist: ResourceGroupNotFound, exit code 3.
+    let s = Sandbox::new();
+    azure(&s);
+    s.answer(
+        "az-containerapp-show",
+        "stderr",
+        "ERROR: (ResourceGroupNotFound) Resource group 'rg-shop' could not be found.\nCode: ResourceGroupNotFound\nMessage: Resource group 'rg-shop' could not be found.\n",
+    );
+    s.answer("az-containerapp-show", "exit", "3");
+    let out = deploy(&s, &[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr_of(&out).contains("hint: check the resource group (`az group list --output table`)"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // az missing.
+    let s = Sandbox::new();
+    azure(&s);
+    std::fs::remove_file(s.path("bin/az")).unwrap();
+    let out = s
+        .plugin()
+        .env("PATH", format!("{}:/usr/bin:/bin", s.path("bin").display()))
+        .args(["deploy", "--image", NEW])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("az not found on PATH") && err.contains("hint: install the Azure CLI"),
+        "{err}"
+    );
+
+    // No app configured.
+    let s = Sandbox::new();
+    let out = s
+        .plugin()
+        .args(["deploy", "--image", NEW])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr_of(&out).contains("hint: pass --app NAME --resource-group RG"),
+        "{}",
+        stderr_of(&out)
+    );
+}
