@@ -73,7 +73,7 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{n}", std::process::id())
 }
 
-fn image_platform(reference: &str) -> String {
+pub fn image_platform(reference: &str) -> String {
     let out = std::process::Command::new("docker")
         .args([
             "image",
@@ -89,7 +89,7 @@ fn image_platform(reference: &str) -> String {
 
 /// Builds a busybox image for `arch` through the real `docker azdeploy build`; the images are
 /// removed when the returned guard drops.
-fn build_busybox(
+pub fn build_busybox(
     arch: &str,
     dockerfile: &str,
     extra: &[&str],

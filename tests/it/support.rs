@@ -181,3 +181,16 @@ pub fn engine_available(test: &str) -> bool {
     );
     false
 }
+
+/// A fact `ci/engine-up.sh` wrote: the variable when set, else its line in
+/// `/opt/azdeploy-ci/env`.
+pub fn ci_fact(name: &str) -> String {
+    if let Ok(v) = std::env::var(name) {
+        return v;
+    }
+    let env = read(Path::new("/opt/azdeploy-ci/env"));
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{name} unknown: run ci/engine-up.sh"))
+}

@@ -1,0 +1,265 @@
+//! `push` against the real password-protected registry that ci/engine-up.sh runs, with a fake
+//! az that behaves like the real one: `az acr show` names the registry's host, `az acr login`
+//! really runs `docker login` against it, `--expose-token` prints the token JSON.
+
+use crate::engine::{build_busybox, Images};
+use crate::support::*;
+
+const HTTPD: &str = "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\nENTRYPOINT [\"/bin/busybox\",\"httpd\",\"-f\",\"-p\",\"8501\"]\n";
+
+/// Installs the fake az's answers for registry `myacr` (the CI registry) and `nope` (missing).
+fn fake_acr(s: &Sandbox) {
+    let registry = ci_fact("AZDEPLOY_CI_REGISTRY");
+    let token = ci_fact("AZDEPLOY_CI_REGISTRY_TOKEN");
+    s.answer(
+        "az-acr-show",
+        "sh",
+        &format!(
+            r#"case "$*" in
+  *"--name myacr"*) echo "{registry}" ;;
+  *) echo "ERROR: The resource with name 'nope' and type 'Microsoft.ContainerRegistry/registries' could not be found in subscription 'Azure subscription 1 (00000000-1111-2222-3333-444444444444)'." >&2; exit 3 ;;
+esac
+"#
+        ),
+    );
+    s.answer(
+        "az-acr-login",
+        "sh",
+        &format!(
+            r#"case "$*" in
+  *--expose-token*)
+    printf '{{"accessToken": "%s", "loginServer": "%s", "refreshToken": "", "username": "00000000-0000-0000-0000-000000000000"}}\n' "{token}" "{registry}"
+    echo "WARNING: You can perform manual login using the provided access token below, for example: 'docker login loginServer -u 00000000-0000-0000-0000-000000000000 -p accessToken'" >&2 ;;
+  *)
+    echo "{token}" | docker login "{registry}" --username 00000000-0000-0000-0000-000000000000 --password-stdin >/dev/null || exit 1
+    echo "Login Succeeded" ;;
+esac
+"#
+        ),
+    );
+}
+
+fn push(s: &Sandbox, globals: &[&str], args: &[&str]) -> std::process::Output {
+    s.real_docker()
+        .env("AZDEPLOY_AZ", s.path("bin/az"))
+        .args(globals)
+        .args(["azdeploy", "--verbose", "push"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn az_calls(s: &Sandbox) -> Vec<Vec<String>> {
+    s.calls().into_iter().filter(|c| c[0] == "az").collect()
+}
+
+/// The sha256 of what the registry serves for `reference`, read with the real docker.
+fn registry_digest(s: &Sandbox, reference: &str) -> String {
+    let raw = s
+        .real_docker()
+        .args(["buildx", "imagetools", "inspect", "--raw", reference])
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "{}", stderr_of(&raw));
+    let tmp = s.path("manifest.json");
+    std::fs::write(&tmp, &raw.stdout).unwrap();
+    let sum = std::process::Command::new("sha256sum")
+        .arg(&tmp)
+        .output()
+        .unwrap();
+    format!(
+        "sha256:{}",
+        stdout_of(&sum).split_whitespace().next().unwrap()
+    )
+}
+
+/// Where `push` puts the local image `tag`, and a guard that removes that local tag.
+fn pushed_ref(tag: &str) -> (String, Images) {
+    let registry = ci_fact("AZDEPLOY_CI_REGISTRY");
+    let (repo, t) = tag.split_once(':').unwrap();
+    let r = format!("{registry}/{repo}:{t}");
+    (r.clone(), Images(vec![r]))
+}
+
+#[test]
+fn push_logs_in_through_az_and_prints_the_digest_the_registry_serves() {
+    if !engine_available("push_logs_in_through_az_and_prints_the_digest_the_registry_serves") {
+        return;
+    }
+    let (s, tag, _images, out) = build_busybox("amd64", HTTPD, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    fake_acr(&s);
+    s.write("work/azdeploy.json", r#"{"azure": {"registry": "myacr"}}"#);
+    let (reference, _pushed) = pushed_ref(&tag);
+    let out = push(&s, &[], &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let printed = stdout_of(&out);
+    let (r, digest) = printed.trim().split_once('@').unwrap();
+    assert_eq!(r, reference);
+    assert_eq!(
+        digest,
+        registry_digest(&s, &reference),
+        "the digest we printed is not what the registry serves"
+    );
+    assert_eq!(
+        printed.lines().count(),
+        1,
+        "stdout carries only the reference"
+    );
+    let calls = az_calls(&s);
+    assert_eq!(
+        calls[0],
+        [
+            "az",
+            "acr",
+            "show",
+            "--name",
+            "myacr",
+            "--query",
+            "loginServer",
+            "--output",
+            "tsv"
+        ]
+    );
+    assert_eq!(calls[1], ["az", "acr", "login", "--name", "myacr"]);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("warning: this image has not passed `docker azdeploy test-local`"),
+        "{err}"
+    );
+    let token = ci_fact("AZDEPLOY_CI_REGISTRY_TOKEN");
+    assert!(
+        !printed.contains(&token) && !err.contains(&token),
+        "the token leaked"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&read(&s.path("work/.azdeploy/last-push.json"))).unwrap();
+    assert_eq!(state["pinned"], printed.trim());
+}
+
+#[test]
+fn with_docker_globals_the_token_goes_through_stdin_and_never_shows() {
+    if !engine_available("with_docker_globals_the_token_goes_through_stdin_and_never_shows") {
+        return;
+    }
+    let (s, tag, _images, out) = build_busybox("amd64", HTTPD, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    fake_acr(&s);
+    s.write("work/azdeploy.json", r#"{"azure": {"registry": "myacr"}}"#);
+    let (reference, _pushed) = pushed_ref(&tag);
+    let config = s.path("docker-config");
+    let out = push(
+        &s,
+        &["--config", config.to_str().unwrap()],
+        &["--tag", "v2"],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let v2 = reference.replace(":t1", ":v2");
+    assert!(
+        stdout_of(&out).starts_with(&format!("{v2}@sha256:")),
+        "{}",
+        stdout_of(&out)
+    );
+    let calls = az_calls(&s);
+    assert_eq!(
+        calls[1],
+        [
+            "az",
+            "acr",
+            "login",
+            "--name",
+            "myacr",
+            "--expose-token",
+            "--output",
+            "json"
+        ]
+    );
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!("--config {} login {} --username 00000000-0000-0000-0000-000000000000 --password-stdin <<< ***", config.display(), ci_fact("AZDEPLOY_CI_REGISTRY"))),
+        "{err}"
+    );
+    let token = ci_fact("AZDEPLOY_CI_REGISTRY_TOKEN");
+    assert!(
+        !stdout_of(&out).contains(&token) && !err.contains(&token),
+        "the token leaked: {err}"
+    );
+    let _cleanup = Images(vec![v2]);
+}
+
+#[test]
+fn without_a_login_the_push_fails_with_our_hint() {
+    if !engine_available("without_a_login_the_push_fails_with_our_hint") {
+        return;
+    }
+    let (s, tag, _images, out) = build_busybox("amd64", HTTPD, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let registry = ci_fact("AZDEPLOY_CI_REGISTRY");
+    s.write(
+        "work/azdeploy.json",
+        &format!(r#"{{"azure": {{"registry": "{registry}"}}}}"#),
+    );
+    let (_reference, _pushed) = pushed_ref(&tag);
+    let out = push(&s, &[], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("no basic auth credentials"), "{err}");
+    assert!(err.contains("error: failed to push the image"), "{err}");
+    assert!(err.contains("hint: log in to the registry first"), "{err}");
+    assert!(az_calls(&s).is_empty(), "a plain host needs no az");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn an_arm64_image_is_refused_before_anything_is_pushed() {
+    if !engine_available("an_arm64_image_is_refused_before_anything_is_pushed") {
+        return;
+    }
+    let _lock = crate::engine::emulation_lock();
+    let (s, _tag, _images, out) = build_busybox("arm64", HTTPD, &["--platform", "linux/arm64"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    fake_acr(&s);
+    s.write(
+        "work/azdeploy.json",
+        r#"{"azure": {"registry": "myacr", "resource_group": "rg", "app": "web"}}"#,
+    );
+    let out = push(&s, &[], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("built for linux/arm64, not linux/amd64"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(az_calls(&s).is_empty(), "az was called: {:?}", az_calls(&s));
+    assert!(!s.path("work/.azdeploy/last-push.json").exists());
+}
+
+#[test]
+fn a_missing_registry_and_an_untested_image_are_clear_errors() {
+    if !engine_available("a_missing_registry_and_an_untested_image_are_clear_errors") {
+        return;
+    }
+    let (s, _tag, _images, out) = build_busybox("amd64", HTTPD, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    fake_acr(&s);
+    s.write("work/azdeploy.json", r#"{"azure": {"registry": "nope"}}"#);
+    let out = push(&s, &[], &[]);
+    assert_eq!(out.status.code(), Some(3), "az's exit code passes through");
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("error: failed to look up the registry's login server"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: check the registry name (`az acr list --output table`"),
+        "{err}"
+    );
+
+    let out = push(&s, &[], &["--require-tested"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("has not passed `docker azdeploy test-local` here (--require-tested)"),
+        "{err}"
+    );
+}
