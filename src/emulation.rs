@@ -234,14 +234,7 @@ pub fn probe(ctx: &Ctx, target: &Platform, builder: Option<&str>) -> Result<Verd
     let Some(elf) = probe_elf::for_arch(&target.arch, target.variant.as_deref()) else {
         return Ok(Verdict::NoProbe);
     };
-    let dir = tempfile::Builder::new()
-        .prefix("azdeploy-probe-")
-        .tempdir()
-        .map_err(|source| Error::Io {
-            action: "create a temporary directory in",
-            path: std::env::temp_dir().display().to_string(),
-            source,
-        })?;
+    let dir = crate::files::temp_dir("azdeploy-probe-")?;
     let io = |source| Error::Io {
         action: "write the probe to",
         path: dir.path().display().to_string(),

@@ -7,6 +7,18 @@ use camino::Utf8Path;
 
 use crate::error::Error;
 
+/// A temporary directory, removed when dropped.
+pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|source| Error::Io {
+            action: "create a temporary directory in",
+            path: std::env::temp_dir().display().to_string(),
+            source,
+        })
+}
+
 /// What to do when the target exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Existing {

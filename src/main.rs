@@ -25,6 +25,7 @@ mod lint;
 mod output;
 mod probe_elf;
 mod runner;
+mod state;
 mod tools;
 
 use std::ffi::OsString;

@@ -17,13 +17,11 @@ use crate::config::{valid_tag, ImageName, Overrides};
 use crate::context::Ctx;
 use crate::docker::{self, BuildMetadata, BuildSpec, ImageInspect};
 use crate::error::Error;
-use crate::files::{self, Existing};
+use crate::files;
 use crate::gate;
 use crate::output;
 use crate::runner::Cmd;
-
-/// Where `build` records what it built, relative to the project directory.
-pub const LAST_BUILD: &str = ".azdeploy/last-build.json";
+use crate::state;
 
 pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
     let (name, tag) = match &args.tag {
@@ -96,14 +94,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         push: args.push,
     };
 
-    let meta_dir = tempfile::Builder::new()
-        .prefix("azdeploy-build-")
-        .tempdir()
-        .map_err(|source| Error::Io {
-            action: "create a temporary directory in",
-            path: std::env::temp_dir().display().to_string(),
-            source,
-        })?;
+    let meta_dir = files::temp_dir("azdeploy-build-")?;
     let meta_file =
         Utf8PathBuf::from_path_buf(meta_dir.path().join("metadata.json")).map_err(|p| {
             Error::failed(
@@ -176,16 +167,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         "platform": spec.platform.to_string(),
         "built_at": unix_now(),
     });
-    let state = ctx.cwd.join(LAST_BUILD);
-    if let Some(dir) = state.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            action: "create",
-            path: dir.to_string(),
-            source,
-        })?;
-    }
-    let text = serde_json::to_string_pretty(&record).expect("JSON always serialises");
-    files::write_atomic(&state, text.as_bytes(), Existing::Replace)?;
+    state::write(ctx, state::LAST_BUILD, &record)?;
     output::stdout_line(&result)
 }
 

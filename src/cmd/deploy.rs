@@ -8,16 +8,14 @@ use serde_json::json;
 
 use crate::azure::{self, App, Revision, Verdict};
 use crate::cli::DeployArgs;
-use crate::cmd::push::{save, LAST_PUSH};
 use crate::config::Overrides;
 use crate::context::Ctx;
 use crate::docker;
 use crate::error::Error;
 use crate::gate;
 use crate::output;
+use crate::state;
 
-/// Every deploy's outcome, appended (read by `status` and `rollback`).
-pub const HISTORY: &str = ".azdeploy/history.json";
 /// How many log lines of each kind a failed revision shows.
 const LOG_TAIL: u32 = 50;
 
@@ -46,7 +44,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
     };
     let image = match &args.image {
         Some(i) => i.clone(),
-        None => last_pushed(ctx).ok_or_else(|| {
+        None => state::field(ctx, state::LAST_PUSH, "pinned").ok_or_else(|| {
             Error::usage(
                 "no image to deploy: nothing pushed from here yet",
                 "run `docker azdeploy push` first, or pass --image REF@DIGEST",
@@ -296,19 +294,13 @@ fn show_logs(ctx: &Ctx, t: &Target, revision: &str) {
     }
 }
 
-fn last_pushed(ctx: &Ctx) -> Option<String> {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ctx.cwd.join(LAST_PUSH)).ok()?).ok()?;
-    v.get("pinned")?.as_str().map(str::to_string)
-}
-
 fn append_history(ctx: &Ctx, record: serde_json::Value) -> Result<(), Error> {
-    let mut all: Vec<serde_json::Value> = std::fs::read_to_string(ctx.cwd.join(HISTORY))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let mut all = match state::read(ctx, state::HISTORY) {
+        Some(serde_json::Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
     all.push(record);
-    save(ctx, HISTORY, &serde_json::Value::Array(all))
+    state::write(ctx, state::HISTORY, &serde_json::Value::Array(all))
 }
 
 fn now() -> u64 {

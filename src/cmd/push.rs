@@ -8,18 +8,14 @@ use serde_json::json;
 
 use crate::azure::{self, Token};
 use crate::cli::PushArgs;
-use crate::cmd::build::LAST_BUILD;
-use crate::cmd::test_local::LAST_TEST;
 use crate::config::Overrides;
 use crate::context::Ctx;
 use crate::docker::{self, Descriptor, ImageInspect};
 use crate::error::Error;
-use crate::files::{self, Existing};
 use crate::gate;
 use crate::output;
+use crate::state;
 
-/// Where `push` records what it pushed (read by `deploy`).
-pub const LAST_PUSH: &str = ".azdeploy/last-push.json";
 /// `az acr login` probes the registry with no timeout of its own.
 const AZ_LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -62,7 +58,8 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
     };
     let image = match &args.image {
         Some(i) => i.clone(),
-        None => last_built(ctx).unwrap_or_else(|| format!("{}:latest", settings.image.value)),
+        None => state::field(ctx, state::LAST_BUILD, "image")
+            .unwrap_or_else(|| format!("{}:latest", settings.image.value)),
     };
     let inspect: ImageInspect = ctx.runner.query_json(
         &docker::image_inspect(ctx.docker("inspect the image to push")?, &image)
@@ -133,7 +130,7 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         "platforms": found,
         "pushed_at": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     });
-    save(ctx, LAST_PUSH, &record)?;
+    state::write(ctx, state::LAST_PUSH, &record)?;
     eprintln!("Pushed {pinned} ({})", found.join(", "));
     output::stdout_line(&pinned)
 }
@@ -199,9 +196,7 @@ fn push_once_more_on_expiry(
 
 /// Warns (or with `--require-tested` fails) when this image id has not passed `test-local`.
 fn check_tested(ctx: &Ctx, image_id: &str, require: bool) -> Result<(), Error> {
-    let last: Option<serde_json::Value> = std::fs::read_to_string(ctx.cwd.join(LAST_TEST))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let last = state::read(ctx, state::LAST_TEST);
     let tested = last
         .as_ref()
         .is_some_and(|v| v["image_id"] == image_id && v["healthy"] == true);
@@ -216,26 +211,6 @@ fn check_tested(ctx: &Ctx, image_id: &str, require: bool) -> Result<(), Error> {
     eprintln!("warning: {message}");
     eprintln!("  hint: {hint}");
     Ok(())
-}
-
-fn last_built(ctx: &Ctx) -> Option<String> {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ctx.cwd.join(LAST_BUILD)).ok()?).ok()?;
-    v.get("image")?.as_str().map(str::to_string)
-}
-
-/// Writes a state file under `.azdeploy/`.
-pub fn save(ctx: &Ctx, rel: &str, value: &serde_json::Value) -> Result<(), Error> {
-    let path = ctx.cwd.join(rel);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            action: "create",
-            path: dir.to_string(),
-            source,
-        })?;
-    }
-    let text = serde_json::to_string_pretty(value).expect("JSON always serialises");
-    files::write_atomic(&path, text.as_bytes(), Existing::Replace)
 }
 
 #[cfg(test)]

@@ -12,20 +12,17 @@ use serde_json::json;
 
 use crate::checks;
 use crate::cli::TestLocalArgs;
-use crate::cmd::build::LAST_BUILD;
 use crate::config::{HealthPath, Overrides, Platform};
 use crate::context::Ctx;
 use crate::docker::{self, ImageInspect, RunSpec, State};
 use crate::emulation;
 use crate::error::Error;
-use crate::files::{self, Existing};
 use crate::http::Http;
 use crate::output;
+use crate::state;
 
 /// The label on every container `test-local` starts.
 pub const LABEL: &str = "io.azdeploy.test";
-/// Where the last successful run's figures go (read later by push and status).
-pub const LAST_TEST: &str = ".azdeploy/last-test.json";
 /// How many log lines a failure shows.
 const LOG_LINES: usize = 50;
 
@@ -121,7 +118,8 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     let target = settings.platform.value.clone();
     let image = match &args.image {
         Some(i) => i.clone(),
-        None => last_built(ctx).unwrap_or_else(|| format!("{}:latest", settings.image.value)),
+        None => state::field(ctx, state::LAST_BUILD, "image")
+            .unwrap_or_else(|| format!("{}:latest", settings.image.value)),
     };
 
     // The image must exist here and be for the target: an arm64 image on an amd64 target is
@@ -276,7 +274,7 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
         "tested_at": unix_millis() / 1000,
     });
     eprintln!("{}", render(&report));
-    save(ctx, &report)?;
+    state::write(ctx, state::LAST_TEST, &report)?;
     if args.json {
         output::stdout_json(&report)?;
     }
@@ -541,26 +539,6 @@ pub fn render(r: &serde_json::Value) -> String {
         out.push_str(l);
     }
     out
-}
-
-fn save(ctx: &Ctx, report: &serde_json::Value) -> Result<(), Error> {
-    let path = ctx.cwd.join(LAST_TEST);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            action: "create",
-            path: dir.to_string(),
-            source,
-        })?;
-    }
-    let text = serde_json::to_string_pretty(report).expect("JSON always serialises");
-    files::write_atomic(&path, text.as_bytes(), Existing::Replace)
-}
-
-/// The image the last `build` produced, from `.azdeploy/last-build.json`.
-fn last_built(ctx: &Ctx) -> Option<String> {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ctx.cwd.join(LAST_BUILD)).ok()?).ok()?;
-    v.get("image")?.as_str().map(str::to_string)
 }
 
 /// `--stop`: removes every container with our label.

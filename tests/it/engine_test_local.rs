@@ -35,6 +35,14 @@ fn fixture(s: &Sandbox, arch: &str, entrypoint: &str) -> (String, Images) {
     (tag, images)
 }
 
+/// `test-local --stop` removes every test container on the engine: the test that runs it holds
+/// this for writing, every other test-local test for reading.
+static STOP: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    STOP.read().unwrap_or_else(|e| e.into_inner())
+}
+
 const HTTPD: &str = r#"["/bin/busybox", "httpd", "-f", "-p", "8501", "-h", "/www"]"#;
 
 /// Containers (running or not) created from `image`.
@@ -68,6 +76,7 @@ fn amd64_check_reports_healthy_and_leaves_nothing() {
     if !engine_available("amd64_check_reports_healthy_and_leaves_nothing") {
         return;
     }
+    let _shared = shared();
     let s = Sandbox::new();
     let (image, _images) = fixture(&s, "amd64", HTTPD);
     let out = test_local(&s, &image, &["--check", "--json"]);
@@ -112,6 +121,7 @@ fn arm64_runs_emulated_by_qemu() {
     if !engine_available("arm64_runs_emulated_by_qemu") {
         return;
     }
+    let _shared = shared();
     let _lock = emulation_lock();
     let s = Sandbox::new();
     let (image, _images) = fixture(&s, "arm64", HTTPD);
@@ -136,6 +146,7 @@ fn a_slow_start_is_measured_within_150_ms() {
     if !engine_available("a_slow_start_is_measured_within_150_ms") {
         return;
     }
+    let _shared = shared();
     let s = Sandbox::new();
     let slow = r#"["/bin/busybox", "sh", "-c", "/bin/busybox sleep 2; exec /bin/busybox httpd -f -p 8501 -h /www"]"#;
     let (image, _images) = fixture(&s, "amd64", slow);
@@ -159,6 +170,7 @@ fn a_crashing_app_fails_with_its_code_logs_and_a_hint() {
     if !engine_available("a_crashing_app_fails_with_its_code_logs_and_a_hint") {
         return;
     }
+    let _shared = shared();
     let s = Sandbox::new();
     let crash = r#"["/bin/busybox", "sh", "-c", "echo starting; echo boom >&2; exit 3"]"#;
     let (image, _images) = fixture(&s, "amd64", crash);
@@ -179,6 +191,7 @@ fn without_emulation_the_preflight_or_the_logs_say_so() {
     if !engine_available("without_emulation_the_preflight_or_the_logs_say_so") {
         return;
     }
+    let _shared = shared();
     let _lock = emulation_lock();
     let s = Sandbox::new();
     let (image, _images) = fixture(&s, "arm64", HTTPD);
@@ -216,6 +229,7 @@ fn a_taken_port_fails_at_once_and_starts_nothing() {
     if !engine_available("a_taken_port_fails_at_once_and_starts_nothing") {
         return;
     }
+    let _shared = shared();
     let s = Sandbox::new();
     let (image, _images) = fixture(&s, "amd64", HTTPD);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -240,6 +254,7 @@ fn a_wrong_architecture_is_refused_before_docker_run() {
     if !engine_available("a_wrong_architecture_is_refused_before_docker_run") {
         return;
     }
+    let _shared = shared();
     let _lock = emulation_lock();
     let s = Sandbox::new();
     let (image, _images) = fixture(&s, "arm64", HTTPD);
@@ -258,6 +273,7 @@ fn health_404_then_200_and_the_timeout_is_honoured() {
     if !engine_available("health_404_then_200_and_the_timeout_is_honoured") {
         return;
     }
+    let _shared = shared();
     let s = Sandbox::new();
     let late = r#"["/bin/busybox", "sh", "-c", "(/bin/busybox sleep 1; echo ok > /www/health.html) & exec /bin/busybox httpd -f -p 8501 -h /www"]"#;
     let (image, _images) = fixture(&s, "amd64", late);
@@ -299,6 +315,7 @@ fn detach_then_stop() {
     if !engine_available("detach_then_stop") {
         return;
     }
+    let _exclusive = STOP.write().unwrap_or_else(|e| e.into_inner());
     let s = Sandbox::new();
     let (image, _images) = fixture(&s, "amd64", HTTPD);
     let out = test_local(&s, &image, &["--detach"]);
@@ -381,6 +398,7 @@ fn interactive_mode_cleans_up_under_every_cancel_twenty_times() {
     if !engine_available("interactive_mode_cleans_up_under_every_cancel_twenty_times") {
         return;
     }
+    let _shared = shared();
     let s = Sandbox::new();
     let (image, _images) = fixture(&s, "amd64", HTTPD);
     for i in 0..20 {
