@@ -29,20 +29,37 @@ impl Cancel {
         Cancel::default()
     }
 
-    /// Traps SIGINT and SIGTERM and watches the plugin socket named in `socket` (the value of
-    /// `DOCKER_CLI_PLUGIN_SOCKET`), all feeding this token.
+    /// Traps SIGINT, SIGTERM, SIGHUP (a closed terminal) and SIGQUIT, and watches the plugin
+    /// socket named in `socket` (the value of `DOCKER_CLI_PLUGIN_SOCKET`), all feeding this
+    /// token. The first cancel wins; a second *signal* while cleanups run ends the process at
+    /// once with the first code (the user insisted; docker's own third signal is a SIGKILL).
     pub fn install(socket: Option<&str>) -> std::io::Result<Cancel> {
         let token = Cancel::new();
-        signal_hook::flag::register_usize(
-            signal_hook::consts::SIGINT,
-            token.0.clone(),
-            SIGINT_CODE,
-        )?;
-        signal_hook::flag::register_usize(
-            signal_hook::consts::SIGTERM,
-            token.0.clone(),
-            SIGTERM_CODE,
-        )?;
+        for (sig, code) in [
+            (signal_hook::consts::SIGINT, SIGINT_CODE),
+            (signal_hook::consts::SIGTERM, SIGTERM_CODE),
+            (
+                signal_hook::consts::SIGHUP,
+                128 + signal_hook::consts::SIGHUP as usize,
+            ),
+            (
+                signal_hook::consts::SIGQUIT,
+                128 + signal_hook::consts::SIGQUIT as usize,
+            ),
+        ] {
+            let flag = token.0.clone();
+            let signals = Arc::new(AtomicUsize::new(0));
+            let handler = move || {
+                // Only atomics and _exit here: both are async-signal-safe.
+                let _ = flag.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+                if signals.fetch_add(1, Ordering::SeqCst) >= 1 {
+                    // SAFETY: _exit is async-signal-safe and ends the process at once.
+                    unsafe { libc::_exit(flag.load(Ordering::SeqCst) as i32) };
+                }
+            };
+            // SAFETY: the handler only touches atomics and calls _exit (see above).
+            unsafe { signal_hook::low_level::register(sig, handler) }?;
+        }
         if let Some(name) = socket.filter(|s| !s.is_empty()) {
             watch_socket(name, token.clone());
         }

@@ -484,7 +484,7 @@ pub fn preflight(
     let mut checks = Vec::new();
     let cached = emulation::recent_success(ctx, &key);
     match &cached {
-        Some(hit) if ctx.runner.verbose => eprintln!(
+        Some(hit) if ctx.runner.verbose => say!(
             "preflight: engine, buildx and {target} emulation passed {} s ago; not checked again",
             crate::emulation::age_secs(hit)
         ),
@@ -514,9 +514,9 @@ pub fn preflight(
         checks.extend(lint_checks(text, path, target, port));
     }
     for c in checks.iter().filter(|c| c.status == Status::Warn) {
-        eprintln!("warning: {}: {}", c.name, c.detail);
+        say!("warning: {}: {}", c.name, c.detail);
         if let Some(h) = &c.hint {
-            eprintln!("  hint: {h}");
+            say!("  hint: {h}");
         }
     }
     if cached.is_none() && docker_ok {

@@ -359,11 +359,54 @@ pub fn imagetools_manifest(base: Cmd, reference: &str) -> Cmd {
     ])
 }
 
-/// A manifest descriptor (the fields we use).
+/// What `imagetools inspect --format '{{json .Manifest}}'` prints: a manifest's descriptor, or
+/// an index with its children (the fields we use).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     pub digest: String,
+    #[serde(default)]
+    pub manifests: Vec<Child>,
+}
+
+/// One entry of an index.
+#[derive(Debug, Deserialize)]
+pub struct Child {
+    pub platform: Option<ChildPlatform>,
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChildPlatform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Descriptor {
+    /// The platforms of an index's children, `unknown/unknown` for attestation manifests
+    /// (Container Apps rejects those); empty for a single manifest.
+    pub fn child_platforms(&self) -> Vec<String> {
+        self.manifests
+            .iter()
+            .map(|c| {
+                let attestation = c
+                    .annotations
+                    .get("vnd.docker.reference.type")
+                    .map(String::as_str)
+                    == Some("attestation-manifest");
+                match &c.platform {
+                    Some(p) if !attestation => match p.variant.as_deref().filter(|v| !v.is_empty())
+                    {
+                        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+                        None => format!("{}/{}", p.os, p.architecture),
+                    },
+                    _ => "unknown/unknown".to_string(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Splits a local image reference into repository path (without any registry host) and tag.
@@ -527,6 +570,20 @@ mod tests {
         );
         let d: Descriptor = serde_json::from_str(r#"{"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": "sha256:3d6c", "size": 527}"#).unwrap();
         assert_eq!(d.digest, "sha256:3d6c");
+        assert!(d.child_platforms().is_empty());
+        // An index as BuildKit pushes it with provenance on: the attestation child has
+        // platform unknown/unknown and the reference-type annotation.
+        let index: Descriptor = serde_json::from_str(
+            r#"{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:aa", "size": 856,
+                "manifests": [
+                  {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:bb", "size": 673,
+                   "platform": {"architecture": "amd64", "os": "linux"}},
+                  {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:cc", "size": 566,
+                   "annotations": {"vnd.docker.reference.digest": "sha256:bb", "vnd.docker.reference.type": "attestation-manifest"},
+                   "platform": {"architecture": "unknown", "os": "unknown"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(index.child_platforms(), ["linux/amd64", "unknown/unknown"]);
     }
 
     #[test]

@@ -5,6 +5,25 @@
 //! write), then the other early shapes (completion, hooks), then parses our arguments with clap,
 //! sets up cancellation and runs the command. It alone prints errors and picks the exit code.
 
+/// `eprintln!` that never panics: a closed or broken stderr (`… 2>&1 | head`) is ignored, so
+/// cleanup guards and error reports always finish. Every module uses this, not `eprintln!`.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// `eprint!` that never panics (progress lines).
+macro_rules! say_inline {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut e = std::io::stderr();
+        let _ = write!(e, $($t)*);
+        let _ = e.flush();
+    }};
+}
+
 mod argv;
 mod azure;
 mod cancel;
@@ -115,12 +134,12 @@ fn report(e: &Error) -> i32 {
         Error::Reported(_) => {}
         Error::Cancelled(code) => {
             let why = if *code == 143 { "SIGTERM" } else { "interrupt" };
-            eprintln!("cancelled ({why})");
+            say!("cancelled ({why})");
         }
         _ => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             if let Some(h) = e.hint() {
-                eprintln!("hint: {h}");
+                say!("hint: {h}");
             }
         }
     }

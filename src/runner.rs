@@ -331,14 +331,14 @@ impl Runner {
 
     fn echo(&self, cmd: &Cmd) {
         if self.verbose {
-            eprintln!("+ {cmd}");
+            say!("+ {cmd}");
         }
     }
 
     /// Prints a mutation instead of running it under `--dry-run`.
     fn skip_in_dry_run(&self, cmd: &Cmd) -> bool {
         if self.dry_run && cmd.effect == Effect::Mutate {
-            eprintln!("[dry-run] {cmd}");
+            say!("[dry-run] {cmd}");
             return true;
         }
         false
@@ -496,12 +496,7 @@ impl Runner {
             }
             if honor_cancel {
                 if let Some(code) = self.cancel.code() {
-                    let sig = if code as usize == SIGINT_CODE {
-                        libc::SIGINT
-                    } else {
-                        libc::SIGTERM
-                    };
-                    stop_group(handle, sig);
+                    stop_group(handle, child_signal(code));
                     return Err(Error::Cancelled(code));
                 }
             }
@@ -546,6 +541,16 @@ fn expression(cmd: &Cmd) -> duct::Expression {
         expr = expr.dir(dir);
     }
     expr
+}
+
+/// What a cancelled child gets: SIGINT after a Ctrl-C (or the plugin socket closing), as a
+/// terminal would have sent it; SIGTERM otherwise.
+fn child_signal(code: i32) -> libc::c_int {
+    if code as usize == SIGINT_CODE {
+        libc::SIGINT
+    } else {
+        libc::SIGTERM
+    }
 }
 
 /// Sends `sig` to each of these process groups.

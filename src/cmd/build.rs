@@ -102,7 +102,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
                 "set TMPDIR to a plain UTF-8 path",
             )
         })?;
-    eprintln!("Building {} for {}", spec.refs[0], spec.platform);
+    say!("Building {} for {}", spec.refs[0], spec.platform);
     let build = docker::buildx_build(
         ctx.docker("build the image with docker buildx")?,
         &spec,
@@ -121,14 +121,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
     let digest = meta.as_ref().and_then(|m| m.digest.clone());
     let (found, id, result) = if spec.push {
         // The gate reads back what the registry now holds.
-        let cmd =
-            docker::imagetools_image(ctx.docker("read back the pushed image")?, &spec.refs[0]);
-        let image: serde_json::Value = ctx.runner.query_json(&cmd)?;
-        let found = docker::pushed_platforms(&image).ok_or_else(|| Error::Parse {
-            purpose: "read back the pushed image".into(),
-            command: cmd.to_string(),
-            detail: "no os/architecture in the image config".into(),
-        })?;
+        let found = crate::cmd::push::read_back(ctx, &spec.refs[0])?.platforms;
         let digest = digest.clone().ok_or_else(|| {
             Error::failed(
                 "buildx reported no digest for the pushed image",
@@ -150,7 +143,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         &spec.platform,
         Some((&dockerfile_text, &spec.dockerfile)),
     )?;
-    eprintln!(
+    say!(
         "{} {} ({}, image id {})",
         if spec.push { "Pushed" } else { "Built" },
         result,

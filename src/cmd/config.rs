@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<(), Error> {
     }
     output::stdout_line(&output::table(&table))?;
     if settings.file.is_none() {
-        eprintln!("note: no azdeploy.json here; `docker azdeploy init` writes one");
+        say!("note: no azdeploy.json here; `docker azdeploy init` writes one");
     }
     Ok(())
 }

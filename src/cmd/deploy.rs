@@ -10,7 +10,6 @@ use crate::azure::{self, App, Revision, Verdict};
 use crate::cli::DeployArgs;
 use crate::config::Overrides;
 use crate::context::Ctx;
-use crate::docker;
 use crate::error::Error;
 use crate::gate;
 use crate::output;
@@ -66,7 +65,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
     ))?;
     let previous_image = before.image().map(str::to_string);
     let previous_revision = before.latest_revision().map(str::to_string);
-    eprintln!(
+    say!(
         "Deploying {image} to {} (now running {})",
         t.app,
         previous_image.as_deref().unwrap_or("no image")
@@ -97,7 +96,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
             .fqdn()
             .map(|f| format!("https://{f}"))
             .unwrap_or_else(|| outcome.revision.clone());
-        eprintln!(
+        say!(
             "{} is healthy after {:.0} s",
             outcome.revision,
             outcome.seconds.unwrap_or_default()
@@ -109,7 +108,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
     if args.rollback_on_failure {
         match previous_image.as_deref().filter(|p| *p != image) {
             Some(prev) => {
-                eprintln!("Rolling back {} to {prev}", t.app);
+                say!("Rolling back {} to {prev}", t.app);
                 let back =
                     update_and_wait(ctx, &t, prev, Some(&outcome.revision), &settings, args)?;
                 match back.and_then(|b| b.error.map(|e| (b.revision, e))) {
@@ -147,25 +146,14 @@ fn gate_registry_copy(
     image: &str,
     target: &crate::config::Platform,
 ) -> Result<(), Error> {
-    let cmd = docker::imagetools_image(
-        ctx.docker("read the image's platform from its registry")?,
-        image,
-    );
-    let p = ctx.runner.probe(&cmd)?;
-    let found = serde_json::from_str(&p.stdout)
-        .ok()
-        .and_then(|v| docker::pushed_platforms(&v));
-    match found {
-        Some(found) if p.success() => gate::check(&found, target, None),
-        _ => {
-            let why = p
-                .stderr
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("no answer");
-            eprintln!("warning: could not read the platform of {image} from its registry ({why})");
-            eprintln!("  hint: `docker login` to that registry lets deploy check it; `docker azdeploy push` checked it when pushing");
+    match crate::cmd::push::read_back(ctx, image) {
+        Ok(back) => gate::check(&back.platforms, target, None),
+        Err(e @ Error::Cancelled(_)) => Err(e),
+        Err(e) => {
+            let why = e.to_string();
+            let why = why.lines().last().unwrap_or("no answer").trim();
+            say!("warning: could not read the platform of {image} from its registry ({why})");
+            say!("  hint: `docker login` to that registry lets deploy check it; `docker azdeploy push` checked it when pushing");
             Ok(())
         }
     }
@@ -197,7 +185,7 @@ fn update_and_wait(
     );
     let out = ctx.runner.run(&update)?;
     if ctx.runner.dry_run {
-        eprintln!("[dry-run] would then wait for the new revision to be healthy");
+        say!("[dry-run] would then wait for the new revision to be healthy");
         return Ok(None);
     }
     let updated: App = serde_json::from_slice(&out.stdout).map_err(|e| Error::Parse {
@@ -214,10 +202,10 @@ fn update_and_wait(
         })?
         .to_string();
     if Some(revision.as_str()) == previous_revision {
-        eprintln!("note: no new revision (nothing changed in the template); checking {revision}");
+        say!("note: no new revision (nothing changed in the template); checking {revision}");
     }
     if args.no_wait {
-        eprintln!("{revision} is starting; not waiting (--no-wait)");
+        say!("{revision} is starting; not waiting (--no-wait)");
         output::stdout_line(&revision)?;
         return Ok(None);
     }
@@ -253,7 +241,7 @@ fn wait(ctx: &Ctx, t: &Target, revision: &str, timeout: Duration) -> Result<Opti
             Verdict::Failed(why) => return Ok(Some(format!("revision {revision} failed: {why}"))),
             Verdict::Pending(states) => {
                 if states != last {
-                    eprintln!(
+                    say!(
                         "{revision}: {states} ({:.0} s)",
                         start.elapsed().as_secs_f64()
                     );
@@ -282,10 +270,10 @@ fn show_logs(ctx: &Ctx, t: &Target, revision: &str) {
             base, t.app, t.rg, revision, kind, LOG_TAIL,
         )) {
             Ok(p) if p.success() => {
-                eprintln!("--- {kind} logs of {revision} (last {LOG_TAIL}) ---");
-                eprintln!("{}", p.stdout.trim_end());
+                say!("--- {kind} logs of {revision} (last {LOG_TAIL}) ---");
+                say!("{}", p.stdout.trim_end());
             }
-            Ok(p) => eprintln!(
+            Ok(p) => say!(
                 "--- no {kind} logs: {} ---",
                 p.stderr.lines().next().unwrap_or("").trim()
             ),

@@ -73,7 +73,7 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
         output::stdout_line(&render(&all))?;
         let fails = all.iter().filter(|c| c.status == Status::Fail).count();
         let warns = all.iter().filter(|c| c.status == Status::Warn).count();
-        eprintln!("doctor: {target}: {fails} failed, {warns} warnings");
+        say!("doctor: {target}: {fails} failed, {warns} warnings");
     }
     if ok {
         Ok(())

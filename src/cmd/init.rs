@@ -145,7 +145,7 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<(), Error> {
         Existing::Keep
     };
     if ctx.runner.dry_run {
-        eprintln!("[dry-run] would write {}:\n{text}", config::FILE_NAME);
+        say!("[dry-run] would write {}:\n{text}", config::FILE_NAME);
         return Ok(());
     }
     files::write_atomic(&path, text.as_bytes(), existing)?;
@@ -157,15 +157,15 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<(), Error> {
         Some(w) => format!("Streamlit found in {w}, health check /_stcore/health"),
         None => "no Streamlit found, health check /".into(),
     };
-    eprintln!(
+    say!(
         "wrote {}: image {}, {port_note}, {app_note}",
         config::FILE_NAME,
         cfg.image.as_ref().map(|i| i.0.as_str()).unwrap_or("")
     );
     if !facts.has_dockerfile {
-        eprintln!("note: no Dockerfile here yet");
+        say!("note: no Dockerfile here yet");
     }
-    eprintln!("hint: add \"azure\": {{\"registry\": \"<acr>\", \"resource_group\": \"<rg>\", \"app\": \"<containerapp>\"}} before `push` and `deploy`");
+    say!("hint: add \"azure\": {{\"registry\": \"<acr>\", \"resource_group\": \"<rg>\", \"app\": \"<containerapp>\"}} before `push` and `deploy`");
     output::stdout_line(path.as_str())
 }
 

@@ -97,42 +97,69 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         ))?;
     }
     for r in &refs {
-        eprintln!("Pushing {r}");
+        say!("Pushing {r}");
         push_once_more_on_expiry(ctx, &registry, &server, r, use_token)?;
     }
     if ctx.runner.dry_run {
         return output::stdout_line(&format!("{}@<digest after the push>", refs[0]));
     }
 
-    // Read back what the registry now holds: its digest, and its platforms for the gate.
-    let manifest: Descriptor = ctx.runner.query_json(&docker::imagetools_manifest(
-        ctx.docker("read the pushed manifest")?,
-        &refs[0],
-    ))?;
-    let image_cmd =
-        docker::imagetools_image(ctx.docker("read the pushed image's platform")?, &refs[0]);
-    let config: serde_json::Value = ctx.runner.query_json(&image_cmd)?;
-    let found = docker::pushed_platforms(&config).ok_or_else(|| Error::Parse {
-        purpose: "read the pushed image's platform".into(),
-        command: image_cmd.to_string(),
-        detail: "no os/architecture in the image config".into(),
-    })?;
+    let back = read_back(ctx, &refs[0])?;
+    let (digest, found) = (back.digest, back.platforms);
     gate::check(&found, &target, None)?;
-    let pinned = format!("{}@{}", refs[0], manifest.digest);
+    let pinned = format!("{}@{digest}", refs[0]);
     let record = json!({
         "image": image,
         "image_id": inspect.id,
         "ref": refs[0],
         "refs": refs,
-        "digest": manifest.digest,
+        "digest": digest,
         "pinned": pinned,
         "registry": server,
         "platforms": found,
         "pushed_at": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     });
     state::write(ctx, state::LAST_PUSH, &record)?;
-    eprintln!("Pushed {pinned} ({})", found.join(", "));
+    say!("Pushed {pinned} ({})", found.join(", "));
     output::stdout_line(&pinned)
+}
+
+/// What a registry holds under a reference.
+pub struct ReadBack {
+    pub digest: String,
+    /// `os/arch[/variant]` of the image, or of each child of an index (`unknown/unknown` for
+    /// attestations).
+    pub platforms: Vec<String>,
+}
+
+/// Reads back what the registry holds under `reference`: the manifest (its digest, and for an
+/// index its children, attestations included), and for a single manifest its config's platform.
+pub fn read_back(ctx: &Ctx, reference: &str) -> Result<ReadBack, Error> {
+    let manifest: Descriptor = ctx.runner.query_json(&docker::imagetools_manifest(
+        ctx.docker("read the manifest from the registry")?,
+        reference,
+    ))?;
+    let children = manifest.child_platforms();
+    if !children.is_empty() {
+        return Ok(ReadBack {
+            digest: manifest.digest,
+            platforms: children,
+        });
+    }
+    let cmd = docker::imagetools_image(
+        ctx.docker("read the image's platform from the registry")?,
+        reference,
+    );
+    let config: serde_json::Value = ctx.runner.query_json(&cmd)?;
+    let platforms = docker::pushed_platforms(&config).ok_or_else(|| Error::Parse {
+        purpose: "read the image's platform from the registry".into(),
+        command: cmd.to_string(),
+        detail: "no os/architecture in the image config".into(),
+    })?;
+    Ok(ReadBack {
+        digest: manifest.digest,
+        platforms,
+    })
 }
 
 /// Logs in right before the push (ACR tokens last about 3 hours). With `use_token`, az only
@@ -186,7 +213,7 @@ fn push_once_more_on_expiry(
                 && (p.stderr_tail.contains("unauthorized")
                     || p.stderr_tail.contains("authentication required")) =>
         {
-            eprintln!("The registry refused the push (an expired token?): logging in again and retrying once");
+            say!("The registry refused the push (an expired token?): logging in again and retrying once");
             login(ctx, registry, server, use_token)?;
             ctx.runner.stream_tail(&cmd).map(drop)
         }
@@ -208,8 +235,8 @@ fn check_tested(ctx: &Ctx, image_id: &str, require: bool) -> Result<(), Error> {
     if require {
         return Err(Error::failed(format!("{message} (--require-tested)"), hint));
     }
-    eprintln!("warning: {message}");
-    eprintln!("  hint: {hint}");
+    say!("warning: {message}");
+    say!("  hint: {hint}");
     Ok(())
 }
 

@@ -44,7 +44,7 @@ impl Drop for Container<'_> {
                 .runner
                 .cleanup(&docker::remove(base, std::slice::from_ref(&self.name)));
             if p.status.is_some() && !p.success() && !p.stderr.contains("No such container") {
-                eprintln!(
+                say!(
                     "warning: could not remove {}: {}",
                     self.name,
                     p.stderr.trim()
@@ -149,10 +149,10 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
         None
     };
     match &emulator {
-        Some((e, detail)) => eprintln!(
+        Some((e, detail)) => say!(
             "Running {image} ({target}) emulated by {e}{detail}: expect a slower start than on Azure"
         ),
-        None => eprintln!("Running {image} ({target}) natively"),
+        None => say!("Running {image} ({target}) natively"),
     }
     let emulator = emulator.map(|(e, _)| e);
 
@@ -273,7 +273,7 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
         "mode": if args.check { "check" } else if args.detach { "detach" } else { "interactive" },
         "tested_at": unix_millis() / 1000,
     });
-    eprintln!("{}", render(&report));
+    say!("{}", render(&report));
     state::write(ctx, state::LAST_TEST, &report)?;
     if args.json {
         output::stdout_json(&report)?;
@@ -283,12 +283,12 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     }
     if args.detach {
         guard.keep = true;
-        eprintln!(
+        say!(
             "{name} keeps running on {base_url}; stop it with `docker azdeploy test-local --stop`"
         );
         return Ok(());
     }
-    eprintln!("Streaming its logs; Ctrl-C stops and removes it.");
+    say!("Streaming its logs; Ctrl-C stops and removes it.");
     ctx.runner.stream(&docker::logs_follow(
         ctx.docker("follow the container's logs")?,
         &name,
@@ -447,7 +447,7 @@ fn wait_healthy(
         match http.get(url) {
             Ok(a) if a.ok() => {
                 if tty {
-                    eprint!("\r\x1b[K");
+                    say_inline!("\r\x1b[K");
                 }
                 return Ok(Ok((SystemTime::now(), Instant::now())));
             }
@@ -460,7 +460,7 @@ fn wait_healthy(
             if let Some(s) = state(ctx, name)? {
                 if !s.running {
                     if tty {
-                        eprint!("\r\x1b[K");
+                        say_inline!("\r\x1b[K");
                     }
                     return Ok(Err(Failure::Exited(s)));
                 }
@@ -468,15 +468,15 @@ fn wait_healthy(
         }
         if elapsed >= timeout {
             if tty {
-                eprint!("\r\x1b[K");
+                say_inline!("\r\x1b[K");
             }
             return Ok(Err(Failure::TimedOut { last }));
         }
         if tty && last_progress.elapsed() >= Duration::from_millis(250) {
-            eprint!("\r\x1b[Kwaiting for {url}: {:.1} s", elapsed.as_secs_f64());
+            say_inline!("\r\x1b[Kwaiting for {url}: {:.1} s", elapsed.as_secs_f64());
             last_progress = Instant::now();
         } else if !tty && last_progress.elapsed() >= Duration::from_secs(10) {
-            eprintln!("waiting for {url}: {:.0} s", elapsed.as_secs_f64());
+            say!("waiting for {url}: {:.0} s", elapsed.as_secs_f64());
             last_progress = Instant::now();
         }
         ctx.runner.cancel().sleep(delay)?;
@@ -554,14 +554,14 @@ fn stop_all(ctx: &Ctx) -> Result<(), Error> {
         .map(String::from)
         .collect();
     if ids.is_empty() {
-        eprintln!("no test containers to remove");
+        say!("no test containers to remove");
         return Ok(());
     }
     ctx.runner.run(&docker::remove(
         ctx.docker("remove the test containers")?,
         &ids,
     ))?;
-    eprintln!("removed {} test container(s)", ids.len());
+    say!("removed {} test container(s)", ids.len());
     Ok(())
 }
 

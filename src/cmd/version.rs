@@ -29,18 +29,18 @@ pub fn run(ctx: &Ctx, args: &VersionArgs) -> Result<(), Error> {
                     .lines()
                     .find(|l| !l.trim().is_empty())
                     .unwrap_or("no answer");
-                eprintln!("warning: the Docker engine did not answer: {why}");
+                say!("warning: the Docker engine did not answer: {why}");
                 let hint = hints::for_output(&probe.stderr).unwrap_or_else(|| {
                     "start the Docker engine, then check it with `docker version`".into()
                 });
-                eprintln!("hint: {hint}");
+                say!("hint: {hint}");
             }
             (client, engine)
         }
         Err(e) => {
-            eprintln!("warning: {e}");
+            say!("warning: {e}");
             if let Some(h) = e.hint() {
-                eprintln!("hint: {h}");
+                say!("hint: {h}");
             }
             (None, None)
         }

@@ -52,10 +52,20 @@ printf '{"id": "/x/revisions/%s", "name": "%s", "properties": {"active": true, "
         "stdout",
         "2026-11-28T06:00:05Z shop--r2 ContainerCrashing: Container 'shop' was terminated with exit code '3'\n",
     );
+    registry_copy(s, r#"{"architecture": "amd64", "os": "linux"}"#);
+}
+
+/// The fake `docker buildx imagetools inspect`: a single manifest whose config is `config`.
+fn registry_copy(s: &Sandbox, config: &str) {
+    s.write("fake/image-config.json", config);
     s.answer(
         "docker-buildx-imagetools",
-        "stdout",
-        r#"{"architecture": "amd64", "os": "linux"}"#,
+        "sh",
+        r#"case "$*" in
+  *.Manifest*) echo '{"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": "sha256:2222222222222222222222222222222222222222222222222222222222222222", "size": 527}' ;;
+  *) cat "$FAKE_DIR/image-config.json" ;;
+esac
+"#,
     );
 }
 
@@ -304,9 +314,8 @@ fn refuses_a_reference_without_digest_unless_allowed() {
 fn a_wrong_platform_in_the_registry_is_refused_before_azure_is_touched() {
     let s = Sandbox::new();
     azure(&s);
-    s.answer(
-        "docker-buildx-imagetools",
-        "stdout",
+    registry_copy(
+        &s,
         r#"{"architecture": "arm64", "os": "linux", "variant": "v8"}"#,
     );
     let out = deploy(&s, &[]);
@@ -317,6 +326,31 @@ fn a_wrong_platform_in_the_registry_is_refused_before_azure_is_touched() {
         stderr_of(&out)
     );
     assert!(az_calls(&s).is_empty(), "az was called: {:?}", az_calls(&s));
+
+    // An index with an attestation child is refused too.
+    let s = Sandbox::new();
+    azure(&s);
+    s.write(
+        "fake/index.json",
+        r#"{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:aa", "size": 856, "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:bb", "size": 673, "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:cc", "size": 566,
+             "annotations": {"vnd.docker.reference.digest": "sha256:bb", "vnd.docker.reference.type": "attestation-manifest"},
+             "platform": {"architecture": "unknown", "os": "unknown"}}]}"#,
+    );
+    s.answer(
+        "docker-buildx-imagetools",
+        "sh",
+        "cat \"$FAKE_DIR/index.json\"\n",
+    );
+    let out = deploy(&s, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("`unknown/unknown` attestation entry"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(az_calls(&s).is_empty());
 }
 
 #[test]
