@@ -218,8 +218,10 @@ pub fn run_detached(base: Cmd, spec: &RunSpec) -> Cmd {
         .args(["run", "--detach", "--platform", &spec.platform.to_string()])
         .args(["--publish", &publish, "--name", &spec.name])
         .args(["--label", &format!("{}={}", spec.label.0, spec.label.1)]);
+    // `--env KEY` takes the value from docker's environment: values (often secrets) never
+    // appear in argv, echoes or errors.
     for (k, v) in &spec.env {
-        c = c.args(["--env", &format!("{k}={v}")]);
+        c = c.args(["--env", k]).env(k, v);
     }
     if let Some(f) = &spec.env_file {
         c = c.args(["--env-file", f.as_str()]);
@@ -411,6 +413,7 @@ impl Descriptor {
 
 /// Splits a local image reference into repository path (without any registry host) and tag.
 pub fn repo_and_tag(reference: &str) -> (String, Option<String>) {
+    let reference = reference.split('@').next().unwrap_or(reference);
     let (name, tag) = match reference.rfind(':') {
         Some(i) if !reference[i..].contains('/') => {
             (&reference[..i], Some(reference[i + 1..].to_string()))
@@ -533,7 +536,7 @@ mod tests {
         assert_eq!(
             run_detached(Cmd::new("docker", "run"), &spec).shown_args().join(" "),
             "run --detach --platform linux/amd64 --publish 127.0.0.1:18501:8501 --name azdeploy-test-1 \
-             --label io.azdeploy.test=1 --env A=b c --env-file prod.env shop:1"
+             --label io.azdeploy.test=1 --env A --env-file prod.env shop:1"
         );
         let any = RunSpec {
             host_port: None,

@@ -9,8 +9,14 @@
 /// cleanup guards and error reports always finish. Every module uses this, not `eprintln!`.
 macro_rules! say {
     ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
+        #[cfg(not(test))]
+        {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), $($t)*);
+        }
+        // Unit tests: through the test harness's capture.
+        #[cfg(test)]
+        eprintln!($($t)*);
     }};
 }
 

@@ -22,6 +22,8 @@ pub const REDACTED: &str = "***";
 const STDERR_TAIL_LINES: usize = 20;
 /// How long a cancelled child gets to stop after SIGINT/SIGTERM before SIGKILL.
 const GRACE: Duration = Duration::from_secs(3);
+/// How long a cleanup (`docker rm --force`) may take before we give up on it.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the runner looks at the cancel token while a child runs.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -34,15 +36,16 @@ pub enum Effect {
     Mutate,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Arg {
     Plain(OsString),
     #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     Secret(OsString),
 }
 
-/// A command to run, as a value.
-#[derive(Clone, Debug)]
+/// A command to run, as a value. Its `Debug` is its redacted `Display`: no secret can leak
+/// through a `{:?}`.
+#[derive(Clone)]
 pub struct Cmd {
     program: PathBuf,
     args: Vec<Arg>,
@@ -50,6 +53,8 @@ pub struct Cmd {
     effect: Effect,
     stdin_secret: Option<Vec<u8>>,
     dir: Option<PathBuf>,
+    /// Variables set for the child; never shown (values may be secrets).
+    env: Vec<(OsString, OsString)>,
     timeout: Option<Duration>,
     hint: Option<String>,
 }
@@ -64,6 +69,7 @@ impl Cmd {
             effect: Effect::Query,
             stdin_secret: None,
             dir: None,
+            env: Vec::new(),
             timeout: None,
             hint: None,
         }
@@ -102,6 +108,12 @@ impl Cmd {
     /// Marks the command as one that changes something.
     pub fn mutates(mut self) -> Cmd {
         self.effect = Effect::Mutate;
+        self
+    }
+
+    /// Sets a variable for the child. Its value is never displayed.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Cmd {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -181,6 +193,12 @@ impl fmt::Display for Cmd {
             write!(f, " <<< {REDACTED}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cmd({:?}: `{self}`)", self.purpose)
     }
 }
 
@@ -306,8 +324,19 @@ impl Runner {
             };
         }
         self.echo(cmd);
-        self.probe_inner(cmd, false)
-            .expect("a cleanup ignores the cancel token")
+        // A cleanup may not hang the exit: the user can no longer interrupt it (the first
+        // signal is spent), so it gets a deadline of its own.
+        let cmd = cmd.clone().timeout(CLEANUP_TIMEOUT);
+        let start = Instant::now();
+        match self.probe_inner(&cmd, false) {
+            Ok(p) => p,
+            Err(e) => Probe {
+                status: None,
+                stdout: String::new(),
+                stderr: e.to_string(),
+                elapsed: start.elapsed(),
+            },
+        }
     }
 
     fn probe_inner(&self, cmd: &Cmd, honor_cancel: bool) -> Result<Probe, Error> {
@@ -540,6 +569,9 @@ fn expression(cmd: &Cmd) -> duct::Expression {
     if let Some(dir) = &cmd.dir {
         expr = expr.dir(dir);
     }
+    for (k, v) in &cmd.env {
+        expr = expr.env(k, v);
+    }
     expr
 }
 
@@ -630,6 +662,27 @@ mod tests {
         assert!(!text.contains("argsecret-123"), "{text}");
         assert!(!text.contains("stdinsecret-456"), "{text}");
         assert!(text.contains("arg=***"), "{text}");
+    }
+
+    #[test]
+    fn debug_is_redacted_and_env_values_are_never_shown() {
+        let c = Cmd::new("docker", "log in")
+            .arg("login")
+            .secret_arg("s3cret")
+            .stdin_secret("t0ken")
+            .env("API_KEY", "v4lue");
+        let d = format!("{c:?}");
+        assert!(
+            !d.contains("s3cret") && !d.contains("t0ken") && !d.contains("v4lue"),
+            "{d}"
+        );
+        assert!(!c.to_string().contains("v4lue"));
+        let r = Runner::new(false, false, Cancel::new());
+        assert_eq!(
+            r.query(&sh("echo $API_KEY", "read env").env("API_KEY", "v4lue"))
+                .unwrap(),
+            "v4lue"
+        );
     }
 
     #[test]

@@ -64,6 +64,17 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
             "tag it for your registry: -t myacr.azurecr.io/app:tag (or `docker azdeploy push` later)",
         ));
     }
+    if args.push {
+        // Nothing reaches a registry that would fail the gate, preflight or not: a final stage
+        // pinned to another platform is caught from the text alone.
+        let dockerfile_path = settings.dockerfile_path();
+        let target = settings.platform.value.to_string();
+        gate::check(
+            &[target],
+            &settings.platform.value,
+            Some((&dockerfile_text, &dockerfile_path)),
+        )?;
+    }
     if !args.no_preflight {
         let dockerfile_path = settings.dockerfile_path();
         checks::preflight(

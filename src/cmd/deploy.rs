@@ -64,22 +64,47 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
         t.rg,
     ))?;
     let previous_image = before.image().map(str::to_string);
-    let previous_revision = before.latest_revision().map(str::to_string);
     say!(
         "Deploying {image} to {} (now running {})",
         t.app,
         previous_image.as_deref().unwrap_or("no image")
     );
-    let outcome = update_and_wait(
-        ctx,
-        &t,
-        &image,
-        previous_revision.as_deref(),
-        &settings,
-        args,
-    )?;
+    match finish(ctx, &t, &image, &before, &settings, args) {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            // Errors before an outcome (az failing mid-wait, a cancel) are history too.
+            let why = match &e {
+                Error::Cancelled(_) => "cancelled".to_string(),
+                other => format!("error: {}", other.to_string().lines().next().unwrap_or("")),
+            };
+            let record = json!({"at": now(), "app": t.app, "image": image,
+                "previous_image": before.image(), "result": why});
+            append_history(ctx, record)?;
+            Err(e)
+        }
+    }
+}
+
+/// Everything after the app was read: update, wait, report, roll back. `Ok(result)`: the
+/// outcome, already in the history; `Err`: stopped before there was one.
+fn finish(
+    ctx: &Ctx,
+    t: &Target,
+    image: &str,
+    before: &App,
+    settings: &crate::config::Settings,
+    args: &DeployArgs,
+) -> Result<Result<(), Error>, Error> {
+    let previous_image = before.image().map(str::to_string);
+    let previous_revision = before.latest_revision().map(str::to_string);
+    let outcome = update_and_wait(ctx, t, image, previous_revision.as_deref(), settings, args)?;
     let Some(outcome) = outcome else {
-        return Ok(()); // --dry-run or --no-wait: said so already.
+        if args.no_wait && !ctx.runner.dry_run {
+            let record = json!({"at": now(), "app": t.app, "image": image,
+                "previous_image": previous_image, "result": "not waited (--no-wait)"});
+            append_history(ctx, record)?;
+        }
+        return Ok(Ok(())); // --dry-run or --no-wait: said so already.
     };
     let mut record = json!({
         "at": now(),
@@ -101,16 +126,15 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
             outcome.revision,
             outcome.seconds.unwrap_or_default()
         );
-        return output::stdout_line(&url);
+        return Ok(output::stdout_line(&url));
     };
-    show_logs(ctx, &t, &outcome.revision);
+    show_logs(ctx, t, &outcome.revision)?;
     let mut message = failure;
     if args.rollback_on_failure {
         match previous_image.as_deref().filter(|p| *p != image) {
             Some(prev) => {
                 say!("Rolling back {} to {prev}", t.app);
-                let back =
-                    update_and_wait(ctx, &t, prev, Some(&outcome.revision), &settings, args)?;
+                let back = update_and_wait(ctx, t, prev, Some(&outcome.revision), settings, args)?;
                 match back.and_then(|b| b.error.map(|e| (b.revision, e))) {
                     None => {
                         record["result"] = "rolled back".into();
@@ -132,10 +156,10 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
         }
     }
     append_history(ctx, record)?;
-    Err(Error::failed(
+    Ok(Err(Error::failed(
         message,
         "read the revision's logs above; `docker azdeploy test-local --check` reproduces most start failures locally",
-    ))
+    )))
 }
 
 /// The architecture gate once more, on what the registry holds under `image`, before Azure is
@@ -225,9 +249,11 @@ fn wait(ctx: &Ctx, t: &Target, revision: &str, timeout: Duration) -> Result<Opti
         .var("AZDEPLOY_POLL_INTERVAL_MS")
         .and_then(|v| v.parse().ok())
         .map(Duration::from_millis)
-        .unwrap_or(Duration::from_secs(2));
+        .unwrap_or(Duration::from_secs(2))
+        .max(Duration::from_millis(10));
     let mut delay = first;
     let mut last = String::from("no answer yet");
+    let mut poll_errors = 0;
     loop {
         let cmd = azure::revision_show(
             ctx.az("read the new revision's state")?,
@@ -235,7 +261,25 @@ fn wait(ctx: &Ctx, t: &Target, revision: &str, timeout: Duration) -> Result<Opti
             t.rg,
             revision,
         );
-        let rev: Revision = ctx.runner.query_json(&cmd)?;
+        // One failed poll (a network blip, an ARM throttle) is not a failed deploy: three in a
+        // row are.
+        let rev: Revision = match ctx.runner.query_json(&cmd) {
+            Ok(r) => {
+                poll_errors = 0;
+                r
+            }
+            Err(e @ Error::Cancelled(_)) => return Err(e),
+            Err(e) if poll_errors >= 2 => return Err(e),
+            Err(e) => {
+                poll_errors += 1;
+                say!(
+                    "warning: could not read {revision} ({}); trying again",
+                    e.to_string().lines().next().unwrap_or("")
+                );
+                ctx.runner.cancel().sleep(delay)?;
+                continue;
+            }
+        };
         match azure::classify(&rev) {
             Verdict::Healthy => return Ok(None),
             Verdict::Failed(why) => return Ok(Some(format!("revision {revision} failed: {why}"))),
@@ -261,10 +305,10 @@ fn wait(ctx: &Ctx, t: &Target, revision: &str, timeout: Duration) -> Result<Opti
 }
 
 /// Prints the revision's system and console logs (best effort: logs may not be there yet).
-fn show_logs(ctx: &Ctx, t: &Target, revision: &str) {
+fn show_logs(ctx: &Ctx, t: &Target, revision: &str) -> Result<(), Error> {
     for kind in ["system", "console"] {
         let Ok(base) = ctx.az("read the revision's logs") else {
-            return;
+            return Ok(());
         };
         match ctx.runner.probe(&azure::logs_show(
             base, t.app, t.rg, revision, kind, LOG_TAIL,
@@ -277,9 +321,10 @@ fn show_logs(ctx: &Ctx, t: &Target, revision: &str) {
                 "--- no {kind} logs: {} ---",
                 p.stderr.lines().next().unwrap_or("").trim()
             ),
-            Err(_) => return,
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
 fn append_history(ctx: &Ctx, record: serde_json::Value) -> Result<(), Error> {

@@ -448,3 +448,50 @@ fn az_problems_are_clear_errors_with_the_fix() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn a_failed_poll_is_retried_and_errors_are_history_too() {
+    let s = Sandbox::new();
+    azure(&s);
+    sequence(&s, "shop--r2", &["Provisioned Healthy Running"]);
+    // The first poll fails like a network blip, the second answers.
+    s.write(
+        "fake/real-revision.sh",
+        &read(&s.path("fake/az-containerapp-revision.sh")),
+    );
+    s.answer(
+        "az-containerapp-revision",
+        "sh",
+        r#"if [ ! -e "$FAKE_DIR/blipped" ]; then touch "$FAKE_DIR/blipped"; echo "ERROR: HTTPSConnectionPool(host='management.azure.com', port=443): Read timed out." >&2; exit 1; fi
+exec sh "$FAKE_DIR/real-revision.sh" "$@"
+"#,
+    );
+    let out = deploy(&s, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("warning: could not read shop--r2"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // Three failures in a row end the wait, and the history says so.
+    let s = Sandbox::new();
+    azure(&s);
+    s.answer(
+        "az-containerapp-revision",
+        "sh",
+        "echo 'ERROR: Read timed out.' >&2; exit 1
+",
+    );
+    let out = deploy(&s, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let history: serde_json::Value =
+        serde_json::from_str(&read(&s.path("work/.azdeploy/history.json"))).unwrap();
+    assert!(
+        history[0]["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("error: failed to read the new revision's state"),
+        "{history}"
+    );
+}

@@ -1,5 +1,14 @@
 use crate::support::*;
 
+/// The real docker CLI, with the plugin pointed at the recording fakes: anything it spawned
+/// would show in `s.calls()`.
+fn with_fakes(s: &Sandbox) -> assert_cmd::Command {
+    let mut c = s.real_docker();
+    c.env("AZDEPLOY_DOCKER", s.path("bin/docker"))
+        .env("AZDEPLOY_AZ", s.path("bin/az"));
+    c
+}
+
 #[test]
 fn metadata_is_one_json_object_with_the_cargo_version() {
     let s = Sandbox::new();
@@ -62,7 +71,7 @@ fn every_help_shape_prints_help() {
         vec!["--help", "azdeploy"],
         vec!["azdeploy"],
     ] {
-        let out = s.real_docker().args(&args).output().unwrap();
+        let out = with_fakes(&s).args(&args).output().unwrap();
         let text = stdout_of(&out);
         assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
         assert!(text.contains("Usage: docker azdeploy"), "{args:?}: {text}");
@@ -72,7 +81,7 @@ fn every_help_shape_prints_help() {
         vec!["azdeploy", "config", "--help"],
         vec!["help", "azdeploy", "config"],
     ] {
-        let out = s.real_docker().args(&args).output().unwrap();
+        let out = with_fakes(&s).args(&args).output().unwrap();
         let text = stdout_of(&out);
         assert!(
             text.contains("Usage: docker azdeploy config"),
@@ -96,8 +105,7 @@ fn unknown_subcommand_is_a_usage_error() {
 #[test]
 fn completion_through_docker_prints_candidates_then_directive() {
     let s = Sandbox::new();
-    let out = s
-        .real_docker()
+    let out = with_fakes(&s)
         .args(["__complete", "azdeploy", ""])
         .output()
         .unwrap();
@@ -108,8 +116,7 @@ fn completion_through_docker_prints_candidates_then_directive() {
     assert!(lines.iter().any(|l| l.starts_with("version\t")), "{text}");
     assert!(lines.iter().any(|l| l.starts_with("config\t")), "{text}");
     // docker drops global flags and calls us with the partial word.
-    let out = s
-        .real_docker()
+    let out = with_fakes(&s)
         .args(["__complete", "--context", "default", "azdeploy", "con"])
         .output()
         .unwrap();
