@@ -84,7 +84,29 @@ impl Ctx {
         Some(base.join("docker-azdeploy"))
     }
 
-    /// What picks the engine: the forwarded globals and the docker variables (a cache key).
+    /// The docker config directory in force: `--config`, else `DOCKER_CONFIG`, else `~/.docker`.
+    pub fn docker_config_dir(&self) -> Option<Utf8PathBuf> {
+        let mut globals = self
+            .globals
+            .forward
+            .iter()
+            .map(|g| g.to_string_lossy().into_owned());
+        while let Some(g) = globals.next() {
+            if g == "--config" {
+                return globals.next().map(|d| self.cwd.join(d));
+            }
+            if let Some(d) = g.strip_prefix("--config=") {
+                return Some(self.cwd.join(d));
+            }
+        }
+        match self.env.get("DOCKER_CONFIG") {
+            Some(d) => Some(self.cwd.join(d)),
+            None => self.home().map(|h| Utf8PathBuf::from(h).join(".docker")),
+        }
+    }
+
+    /// What picks the engine and the builder (a cache key): the forwarded globals, the docker
+    /// variables, the current context in `config.json` and buildx's current-builder record.
     pub fn engine_selector(&self) -> String {
         let globals: Vec<String> = self
             .globals
@@ -96,7 +118,22 @@ impl Ctx {
             .iter()
             .map(|k| self.env.get(k).cloned().unwrap_or_default())
             .collect();
-        format!("{}|{}", globals.join(" "), env.join("|"))
+        let dir = self.docker_config_dir();
+        let read = |rel: &str| {
+            dir.as_ref()
+                .and_then(|d| std::fs::read_to_string(d.join(rel)).ok())
+                .unwrap_or_default()
+        };
+        let context = serde_json::from_str::<serde_json::Value>(&read("config.json"))
+            .ok()
+            .and_then(|v| v.get("currentContext")?.as_str().map(str::to_string))
+            .unwrap_or_default();
+        format!(
+            "{}|{}|{context}|{}",
+            globals.join(" "),
+            env.join("|"),
+            read("buildx/current")
+        )
     }
 
     /// A `docker` command with docker's global flags first.

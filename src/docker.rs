@@ -429,6 +429,36 @@ pub fn repo_and_tag(reference: &str) -> (String, Option<String>) {
     (path.to_string(), tag)
 }
 
+/// `docker context inspect --format '{{json .Endpoints.docker}}'`: the engine endpoint in force
+/// (without a name it also resolves `-H` and `DOCKER_HOST`).
+pub fn endpoint(base: Cmd) -> Cmd {
+    base.args([
+        "context",
+        "inspect",
+        "--format",
+        "{{json .Endpoints.docker}}",
+    ])
+}
+
+/// The endpoint's host from `endpoint`'s output.
+pub fn parse_endpoint(stdout: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).ok()?;
+    v.get("Host")?.as_str().map(str::to_string)
+}
+
+/// Whether an engine endpoint is on this machine (so its published ports are ours).
+pub fn is_local_endpoint(host: &str) -> bool {
+    if host.starts_with("unix://") || host.starts_with("npipe://") {
+        return true;
+    }
+    let Some(rest) = host.strip_prefix("tcp://") else {
+        return false; // ssh://… and anything else: another machine
+    };
+    ["127.", "localhost", "[::1]"]
+        .iter()
+        .any(|p| rest.starts_with(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +617,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(index.child_platforms(), ["linux/amd64", "unknown/unknown"]);
+    }
+
+    #[test]
+    fn local_and_remote_endpoints() {
+        let out = r#"{"Host":"unix:///var/run/docker.sock","SkipTLSVerify":false}"#;
+        assert_eq!(
+            parse_endpoint(out).as_deref(),
+            Some("unix:///var/run/docker.sock")
+        );
+        for local in [
+            "unix:///var/run/docker.sock",
+            "npipe:////./pipe/docker_engine",
+            "tcp://127.0.0.1:2375",
+            "tcp://localhost:2376",
+        ] {
+            assert!(is_local_endpoint(local), "{local}");
+        }
+        for remote in [
+            "tcp://10.1.2.3:2375",
+            "ssh://builder@amd64-box",
+            "tcp://build.example.com:2376",
+        ] {
+            assert!(!is_local_endpoint(remote), "{remote}");
+        }
     }
 
     #[test]

@@ -91,6 +91,16 @@ impl Tools {
             })
     }
 
+    /// Whether the docker we run is the one on `PATH` (what `az acr login` would run).
+    pub fn docker_is_on_path(&self) -> bool {
+        match (self.docker(), self.resolve(&OsString::from("docker"))) {
+            (Ok(ours), Some(on_path)) => {
+                std::fs::canonicalize(&ours).ok() == std::fs::canonicalize(&on_path).ok()
+            }
+            _ => false,
+        }
+    }
+
     /// git, for the default image tag; `None` when it is not installed.
     pub fn git(&self) -> Option<PathBuf> {
         self.resolve(&OsString::from("git"))

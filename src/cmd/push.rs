@@ -87,7 +87,10 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         .map(|t| format!("{server}/{repo}:{t}"))
         .collect();
 
-    let use_token = args.expose_token || !ctx.globals.forward.is_empty();
+    // az runs the docker on its PATH without our global flags: when either would be wrong, it
+    // only hands out a token and we log in ourselves.
+    let use_token =
+        args.expose_token || !ctx.globals.forward.is_empty() || !ctx.tools.docker_is_on_path();
     login(ctx, &registry, &server, use_token)?;
     for r in &refs {
         ctx.runner.run(&docker::tag(

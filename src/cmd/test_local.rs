@@ -115,6 +115,18 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
         health_timeout: args.timeout,
         ..Default::default()
     })?;
+    // The container's port is published on the engine's host: only a local engine's is ours.
+    let endpoint = ctx
+        .runner
+        .probe(&docker::endpoint(ctx.docker("find the engine's endpoint")?))?;
+    if let Some(host) =
+        docker::parse_endpoint(&endpoint.stdout).filter(|h| !docker::is_local_endpoint(h))
+    {
+        return Err(Error::failed(
+            format!("the engine at {host} is not on this machine: test-local could not reach the port it publishes"),
+            "run test-local against a local engine (e.g. `docker --context default azdeploy test-local`)",
+        ));
+    }
     let target = settings.platform.value.clone();
     let image = match &args.image {
         Some(i) => i.clone(),

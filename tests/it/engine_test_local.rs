@@ -413,3 +413,31 @@ fn interactive_mode_cleans_up_under_every_cancel_twenty_times() {
         );
     }
 }
+
+#[test]
+fn a_remote_engine_is_refused_before_anything_runs() {
+    // `context inspect` only reads the flags: nothing connects to the made-up host.
+    let s = Sandbox::new();
+    let out = s
+        .real_docker()
+        .args([
+            "-H",
+            "ssh://docker@amd64-builder.invalid",
+            "azdeploy",
+            "test-local",
+            "shop:1",
+            "--check",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("the engine at ssh://docker@amd64-builder.invalid is not on this machine"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: run test-local against a local engine"),
+        "{err}"
+    );
+}
