@@ -299,7 +299,7 @@ def main():
         "",
         "| | native | emulated | emulated/native per pair |",
         "|---|---|---|---|",
-        f"| the `RUN` step (BuildKit's own timing) | {fmt_ms(stn)} | {fmt_ms(ste)} | {fmt_ratio(stre)} |",
+        f"| the `RUN` step (BuildKit's own timing, to 0.1 s) | {fmt_ms(stn)} | {fmt_ms(ste)} | {fmt_ratio(stre)} |",
         f"| the whole build | {fmt_ms(en)} | {fmt_ms(ee)} | {fmt_ratio(er)} |",
         "",
         "The step ratio is the penalty of emulation itself; the build ratio is what a user waits,",
