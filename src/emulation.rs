@@ -8,7 +8,7 @@
 //! one; doctor always probes. Host facts (binfmt_misc on
 //! Linux, Docker Desktop's Rosetta settings on macOS) explain a failure; they prove nothing.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
@@ -291,24 +291,18 @@ pub fn remember_success(ctx: &Ctx, key: &str, probe: Duration) {
 
 /// How long ago a remembered success was recorded.
 pub fn age_secs(e: &CacheEntry) -> u64 {
-    now().saturating_sub(e.at)
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::now_secs().saturating_sub(e.at)
 }
 
 fn read_cache(file: &Utf8Path) -> Option<CacheEntry> {
     let e: CacheEntry = serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
-    (now().saturating_sub(e.at) < CACHE_TTL.as_secs()).then_some(e)
+    (crate::clock::now_secs().saturating_sub(e.at) < CACHE_TTL.as_secs()).then_some(e)
 }
 
 /// Best effort: a cache we cannot write only costs the next build a preflight.
 fn write_cache(file: &Utf8PathBuf, elapsed: &Duration) {
     let entry = CacheEntry {
-        at: now(),
+        at: crate::clock::now_secs(),
         ms: elapsed.as_millis() as u64,
     };
     if let Some(dir) = file.parent() {
@@ -464,13 +458,16 @@ mod tests {
         assert_eq!(
             read_cache(&f),
             Some(CacheEntry {
-                at: now(),
+                at: crate::clock::now_secs(),
                 ms: 1234
             })
         );
         std::fs::write(
             &f,
-            format!("{{\"at\": {}, \"ms\": 5}}", now() - CACHE_TTL.as_secs() - 1),
+            format!(
+                "{{\"at\": {}, \"ms\": 5}}",
+                crate::clock::now_secs() - CACHE_TTL.as_secs() - 1
+            ),
         )
         .unwrap();
         assert!(read_cache(&f).is_none());

@@ -35,6 +35,7 @@ mod azure;
 mod cancel;
 mod checks;
 mod cli;
+mod clock;
 mod cmd;
 mod complete;
 mod config;

@@ -6,13 +6,12 @@
 //! target os/arch; otherwise the build fails, naming the `FROM --platform=…` line that caused it.
 //! stdout carries only the image reference, for scripts.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::json;
 
 use crate::checks;
 use crate::cli::BuildArgs;
+use crate::clock;
 use crate::config::{valid_tag, ImageName, Overrides};
 use crate::context::Ctx;
 use crate::docker::{self, BuildMetadata, BuildSpec, ImageInspect};
@@ -169,7 +168,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         "digest": digest,
         "pushed": spec.push,
         "platform": spec.platform.to_string(),
-        "built_at": unix_now(),
+        "built_at": clock::now_secs(),
     });
     state::write(ctx, state::LAST_BUILD, &record)?;
     output::stdout_line(&result)
@@ -224,35 +223,7 @@ fn default_tag(ctx: &Ctx, context: &Utf8Path) -> String {
             }
         }
     }
-    timestamp_tag(unix_now())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// `YYYYMMDD-HHMMSS` in UTC for seconds since the epoch.
-pub fn timestamp_tag(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    clock::tag(clock::now_secs())
 }
 
 /// Whether a repository name starts with a registry host (`myacr.azurecr.io/…`, `localhost:5000/…`).
@@ -281,13 +252,6 @@ mod tests {
         for bad in ["Shop:1", "shop:", "shop:-x", "shop:a b", ":1", "shop:1:2"] {
             assert!(split_tag(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn timestamps_are_utc_calendar_dates() {
-        assert_eq!(timestamp_tag(0), "19700101-000000");
-        assert_eq!(timestamp_tag(1_709_210_096), "20240229-123456");
-        assert_eq!(timestamp_tag(1_798_761_599), "20261231-235959");
     }
 
     #[test]

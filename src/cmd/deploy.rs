@@ -2,12 +2,13 @@
 //! revision to be really healthy (`az containerapp update` returns at ARM's `Succeeded`, which
 //! says nothing about the container), and roll back a failed one when asked.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::azure::{self, App, Revision, Verdict};
 use crate::cli::DeployArgs;
+use crate::clock;
 use crate::config::Overrides;
 use crate::context::Ctx;
 use crate::error::Error;
@@ -77,7 +78,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
                 Error::Cancelled(_) => "cancelled".to_string(),
                 other => format!("error: {}", other.to_string().lines().next().unwrap_or("")),
             };
-            let record = json!({"at": now(), "app": t.app, "image": image,
+            let record = json!({"at": clock::now_secs(), "app": t.app, "image": image,
                 "previous_image": before.image(), "result": why});
             append_history(ctx, record)?;
             Err(e)
@@ -100,14 +101,14 @@ fn finish(
     let outcome = update_and_wait(ctx, t, image, previous_revision.as_deref(), settings, args)?;
     let Some(outcome) = outcome else {
         if args.no_wait && !ctx.runner.dry_run {
-            let record = json!({"at": now(), "app": t.app, "image": image,
+            let record = json!({"at": clock::now_secs(), "app": t.app, "image": image,
                 "previous_image": previous_image, "result": "not waited (--no-wait)"});
             append_history(ctx, record)?;
         }
         return Ok(Ok(())); // --dry-run or --no-wait: said so already.
     };
     let mut record = json!({
-        "at": now(),
+        "at": clock::now_secs(),
         "app": t.app,
         "image": image,
         "revision": outcome.revision,
@@ -334,10 +335,4 @@ fn append_history(ctx: &Ctx, record: serde_json::Value) -> Result<(), Error> {
     };
     all.push(record);
     state::write(ctx, state::HISTORY, &serde_json::Value::Array(all))
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -2,7 +2,7 @@
 //! pushed manifest back and gate it: only the target platform leaves, and stdout carries the
 //! pinned reference `<ref>@<digest>` that `deploy` takes.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -120,7 +120,7 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         "pinned": pinned,
         "registry": server,
         "platforms": found,
-        "pushed_at": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        "pushed_at": crate::clock::now_secs(),
     });
     state::write(ctx, state::LAST_PUSH, &record)?;
     say!("Pushed {pinned} ({})", found.join(", "));

@@ -6,12 +6,13 @@
 //! `docker rm --force` through the runner's cleanup path; only `--detach` leaves it running.
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
 use crate::checks;
 use crate::cli::TestLocalArgs;
+use crate::clock;
 use crate::config::{HealthPath, Overrides, Platform};
 use crate::context::Ctx;
 use crate::docker::{self, ImageInspect, RunSpec, State};
@@ -182,7 +183,11 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
             ));
         }
     }
-    let id = format!("{}-{:x}", std::process::id(), unix_millis() & 0xffffff);
+    let id = format!(
+        "{}-{:x}",
+        std::process::id(),
+        clock::now_millis() & 0xffffff
+    );
     let name = format!("azdeploy-test-{id}");
     let spec = RunSpec {
         image: image.clone(),
@@ -283,7 +288,7 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
         "cpu_percent": stats.as_ref().and_then(|s| s.cpu_percent()),
         "image_size_bytes": inspect.size,
         "mode": if args.check { "check" } else if args.detach { "detach" } else { "interactive" },
-        "tested_at": unix_millis() / 1000,
+        "tested_at": clock::now_millis() / 1000,
     });
     say!("{}", render(&report));
     state::write(ctx, state::LAST_TEST, &report)?;
@@ -575,12 +580,6 @@ fn stop_all(ctx: &Ctx) -> Result<(), Error> {
     ))?;
     say!("removed {} test container(s)", ids.len());
     Ok(())
-}
-
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
