@@ -129,9 +129,183 @@ pub fn logs_show(base: Cmd, app: &str, rg: &str, revision: &str, kind: &str, tai
     ])
 }
 
+/// `az containerapp revision list --name A --resource-group RG --output json`.
+pub fn revision_list(base: Cmd, app: &str, rg: &str) -> Cmd {
+    base.args([
+        "containerapp",
+        "revision",
+        "list",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+    ])
+    .args(["--output", "json"])
+}
+
+/// `az containerapp logs show` for the app (every revision): `--follow` streams.
+pub fn logs_stream(base: Cmd, app: &str, rg: &str, kind: &str, tail: u32, follow: bool) -> Cmd {
+    let c = base
+        .args([
+            "containerapp",
+            "logs",
+            "show",
+            "--name",
+            app,
+            "--resource-group",
+            rg,
+        ])
+        .args([
+            "--type",
+            kind,
+            "--tail",
+            &tail.to_string(),
+            "--format",
+            "text",
+        ]);
+    if follow {
+        c.arg("--follow")
+    } else {
+        c
+    }
+}
+
+/// The metrics `status` reads.
+pub const METRICS: &[&str] = &[
+    "UsageNanoCores",
+    "WorkingSetBytes",
+    "RestartCount",
+    "Requests",
+    "Replicas",
+];
+
+/// `az monitor metrics list --resource ID --metrics … --interval PT1M --aggregation Average
+/// Maximum Total --start-time T --output json` (the option is `--metrics`; `--metric` only works
+/// as a prefix).
+pub fn metrics_list(base: Cmd, resource_id: &str, start_time: &str) -> Cmd {
+    base.args([
+        "monitor",
+        "metrics",
+        "list",
+        "--resource",
+        resource_id,
+        "--metrics",
+    ])
+    .args(METRICS.iter().copied())
+    .args([
+        "--interval",
+        "PT1M",
+        "--aggregation",
+        "Average",
+        "Maximum",
+        "Total",
+    ])
+    .args(["--start-time", start_time, "--output", "json"])
+}
+
+/// What `az monitor metrics list --output json` prints (the parts we use).
+#[derive(Debug, Deserialize, Default)]
+pub struct MetricsResponse {
+    #[serde(default)]
+    pub value: Vec<Metric>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Metric {
+    pub name: Option<MetricName>,
+    #[serde(default)]
+    pub timeseries: Vec<TimeSeries>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct MetricName {
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TimeSeries {
+    #[serde(default)]
+    pub data: Vec<DataPoint>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone, Copy)]
+pub struct DataPoint {
+    pub average: Option<f64>,
+    pub maximum: Option<f64>,
+    pub total: Option<f64>,
+}
+
+/// One metric over the window: the mean of the per-minute averages, the largest maximum and
+/// the sum of the totals; `None` where no data point carried that aggregation.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub average: Option<f64>,
+    pub maximum: Option<f64>,
+    pub total: Option<f64>,
+}
+
+impl MetricsResponse {
+    /// The summary of metric `name`; `None` when az returned no data points for it.
+    pub fn summary(&self, name: &str) -> Option<Summary> {
+        let metric = self
+            .value
+            .iter()
+            .find(|m| m.name.as_ref().and_then(|n| n.value.as_deref()) == Some(name))?;
+        let points: Vec<DataPoint> = metric
+            .timeseries
+            .iter()
+            .flat_map(|t| t.data.iter().copied())
+            .collect();
+        let averages: Vec<f64> = points.iter().filter_map(|p| p.average).collect();
+        let maxima: Vec<f64> = points.iter().filter_map(|p| p.maximum).collect();
+        let totals: Vec<f64> = points.iter().filter_map(|p| p.total).collect();
+        let s = Summary {
+            average: (!averages.is_empty())
+                .then(|| averages.iter().sum::<f64>() / averages.len() as f64),
+            maximum: maxima.iter().copied().reduce(f64::max),
+            total: (!totals.is_empty()).then(|| totals.iter().sum()),
+        };
+        (s != Summary::default()).then_some(s)
+    }
+}
+
+/// One entry of `az containerapp revision list`.
+#[derive(Debug, Deserialize, Default)]
+pub struct RevisionItem {
+    pub name: Option<String>,
+    pub properties: Option<RevisionItemProperties>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionItemProperties {
+    pub active: Option<bool>,
+    pub replicas: Option<i64>,
+    pub traffic_weight: Option<i64>,
+    pub created_time: Option<String>,
+    pub provisioning_state: Option<String>,
+    pub health_state: Option<String>,
+    pub running_state: Option<String>,
+    pub template: Option<Template>,
+}
+
+impl RevisionItem {
+    pub fn image(&self) -> Option<&str> {
+        self.properties
+            .as_ref()?
+            .template
+            .as_ref()?
+            .containers
+            .first()?
+            .image
+            .as_deref()
+    }
+}
+
 /// A container app, as `az containerapp show/update --output json` prints it (the parts we use).
 #[derive(Debug, Deserialize, Default)]
 pub struct App {
+    pub id: Option<String>,
     pub properties: Option<AppProperties>,
 }
 
@@ -253,6 +427,26 @@ pub fn classify(r: &Revision) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_are_summarised_and_missing_ones_are_none() {
+        let m: MetricsResponse = serde_json::from_str(include_str!(
+            "../tests/fixtures/az/monitor-metrics-list.json"
+        ))
+        .unwrap();
+        let cpu = m.summary("UsageNanoCores").unwrap();
+        assert_eq!(cpu.average, Some(20_000_000.0));
+        assert_eq!(cpu.maximum, Some(90_000_000.0));
+        let mem = m.summary("WorkingSetBytes").unwrap();
+        assert_eq!(mem.average, Some(150.0 * 1024.0 * 1024.0));
+        assert_eq!(mem.maximum, Some(200.0 * 1024.0 * 1024.0));
+        assert_eq!(m.summary("RestartCount").unwrap().total, Some(2.0));
+        assert_eq!(m.summary("Requests").unwrap().total, Some(42.0));
+        assert_eq!(m.summary("Replicas"), None, "an empty series is no data");
+        assert_eq!(m.summary("NotThere"), None);
+        let empty: MetricsResponse = serde_json::from_str(r#"{"value": []}"#).unwrap();
+        assert_eq!(empty.summary("UsageNanoCores"), None);
+    }
 
     fn rev(prov: &str, health: &str, running: &str) -> Revision {
         serde_json::from_str(&format!(

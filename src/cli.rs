@@ -43,6 +43,13 @@ pub enum Command {
     Push(PushArgs),
     /// Point the container app at a pushed digest and wait until the revision is healthy
     Deploy(DeployArgs),
+    /// The app's revisions, the deployed digest against the tested one, and Azure's figures
+    /// next to the local test's
+    Status(StatusArgs),
+    /// Show the app's logs (console, or --system)
+    Logs(LogsArgs),
+    /// Deploy the previous image again (or --to a revision or digest) and wait until healthy
+    Rollback(RollbackArgs),
     /// Check docker, buildx, emulation of the target platform, the Dockerfile and Azure
     Doctor(DoctorArgs),
     /// Show the plugin's version and the Docker engine's
@@ -210,6 +217,82 @@ pub struct DeployArgs {
     pub allow_tag: bool,
 }
 
+/// The app and its resource group, for the Azure-side commands.
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// The container app [default: azure.app]
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<Name>,
+
+    /// Its resource group [default: azure.resource_group]
+    #[arg(long, value_name = "RG")]
+    pub resource_group: Option<Name>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: AppArgs,
+
+    /// The metrics window: 30m, 1h, 6h, 2d… (at most 30 days)
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_since)]
+    pub since: std::time::Duration,
+
+    /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A window like `30m`, `1h`, `2d`: a whole number and one unit (m, h, d), at most 30 days.
+fn parse_since(s: &str) -> Result<std::time::Duration, String> {
+    let err = || format!("\"{s}\" is not a window like 30m, 1h or 2d");
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: u64 = num.parse().map_err(|_| err())?;
+    let secs = match unit {
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(err()),
+    };
+    if secs == 0 || secs > 30 * 86_400 {
+        return Err(err());
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: AppArgs,
+
+    /// Keep streaming new lines until Ctrl-C
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// How many past lines (0-300)
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=300))]
+    pub tail: u32,
+
+    /// The platform's own log (scheduling, image pulls, probes) instead of the app's console
+    #[arg(long)]
+    pub system: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: AppArgs,
+
+    /// A revision name, or a digest (sha256:… or REF@sha256:…) [default: the image before the
+    /// current one, from .azdeploy/history.json]
+    #[arg(long, value_name = "REVISION|DIGEST")]
+    pub to: Option<String>,
+
+    /// Seconds to wait for a healthy revision [default: timeouts.deploy, else 300]
+    #[arg(long, value_name = "SECS")]
+    pub wait_timeout: Option<Seconds>,
+}
+
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// The target platform to check [default: platform, else linux/amd64]
@@ -280,6 +363,15 @@ mod tests {
         let cli = parse(&["version".into(), "-v".into(), "--dry-run".into()], false).unwrap();
         assert!(cli.verbose && cli.dry_run);
         assert!(matches!(cli.command, Some(Command::Version(_))));
+    }
+
+    #[test]
+    fn windows() {
+        assert_eq!(parse_since("30m").unwrap().as_secs(), 1800);
+        assert_eq!(parse_since("2d").unwrap().as_secs(), 172_800);
+        for bad in ["", "h", "0h", "1w", "31d", "-1h", "1.5h"] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub struct Ctx {
 
 /// Process variables besides `AZDEPLOY_*` that commands may need.
 const ENV_READ: &[&str] = &[
+    "NO_COLOR",
     "HOME",
     "XDG_CACHE_HOME",
     "DOCKER_HOST",
@@ -57,6 +58,12 @@ impl Ctx {
             vars,
             env,
         }
+    }
+
+    /// Whether stdout may carry colour: a terminal, and `NO_COLOR` unset (no-color.org).
+    pub fn color(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.env.contains_key("NO_COLOR") && std::io::stdout().is_terminal()
     }
 
     /// The user's home directory.

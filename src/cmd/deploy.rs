@@ -20,9 +20,20 @@ use crate::state;
 const LOG_TAIL: u32 = 50;
 
 /// The app and where it lives.
-struct Target<'a> {
-    app: &'a str,
-    rg: &'a str,
+pub struct Target<'a> {
+    pub app: &'a str,
+    pub rg: &'a str,
+}
+
+/// The app and resource group from flags or settings, or a usage error.
+pub fn target(settings: &crate::config::Settings) -> Result<Target<'_>, Error> {
+    match (&settings.app.value, &settings.resource_group.value) {
+        (Some(app), Some(rg)) => Ok(Target { app: &app.0, rg: &rg.0 }),
+        _ => Err(Error::usage(
+            "this needs the container app and its resource group",
+            "pass --app NAME --resource-group RG, or set \"azure\": {\"app\": …, \"resource_group\": …} in azdeploy.json",
+        )),
+    }
 }
 
 pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
@@ -32,16 +43,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
         deploy_timeout: args.wait_timeout,
         ..Default::default()
     })?;
-    let (Some(app), Some(rg)) = (&settings.app.value, &settings.resource_group.value) else {
-        return Err(Error::usage(
-            "deploy needs the container app and its resource group",
-            "pass --app NAME --resource-group RG, or set \"azure\": {\"app\": …, \"resource_group\": …} in azdeploy.json",
-        ));
-    };
-    let t = Target {
-        app: &app.0,
-        rg: &rg.0,
-    };
+    let t = target(&settings)?;
     let image = match &args.image {
         Some(i) => i.clone(),
         None => state::field(ctx, state::LAST_PUSH, "pinned").ok_or_else(|| {
@@ -98,7 +100,15 @@ fn finish(
 ) -> Result<Result<(), Error>, Error> {
     let previous_image = before.image().map(str::to_string);
     let previous_revision = before.latest_revision().map(str::to_string);
-    let outcome = update_and_wait(ctx, t, image, previous_revision.as_deref(), settings, args)?;
+    let timeout = Duration::from_secs(settings.deploy_timeout.value.0);
+    let outcome = update_and_wait(
+        ctx,
+        t,
+        image,
+        previous_revision.as_deref(),
+        timeout,
+        args.no_wait,
+    )?;
     let Some(outcome) = outcome else {
         if args.no_wait && !ctx.runner.dry_run {
             let record = json!({"at": clock::now_secs(), "app": t.app, "image": image,
@@ -135,7 +145,7 @@ fn finish(
         match previous_image.as_deref().filter(|p| *p != image) {
             Some(prev) => {
                 say!("Rolling back {} to {prev}", t.app);
-                let back = update_and_wait(ctx, t, prev, Some(&outcome.revision), settings, args)?;
+                let back = update_and_wait(ctx, t, prev, Some(&outcome.revision), timeout, false)?;
                 match back.and_then(|b| b.error.map(|e| (b.revision, e))) {
                     None => {
                         record["result"] = "rolled back".into();
@@ -185,21 +195,21 @@ fn gate_registry_copy(
 }
 
 /// How one update ended.
-struct Outcome {
-    revision: String,
-    seconds: Option<f64>,
+pub struct Outcome {
+    pub revision: String,
+    pub seconds: Option<f64>,
     /// `None` when healthy.
-    error: Option<String>,
+    pub error: Option<String>,
 }
 
 /// `az containerapp update`, then the wait. `None` under `--dry-run` or `--no-wait`.
-fn update_and_wait(
+pub fn update_and_wait(
     ctx: &Ctx,
     t: &Target,
     image: &str,
     previous_revision: Option<&str>,
-    settings: &crate::config::Settings,
-    args: &DeployArgs,
+    timeout: Duration,
+    no_wait: bool,
 ) -> Result<Option<Outcome>, Error> {
     let start = Instant::now();
     let update = azure::app_update(
@@ -229,12 +239,11 @@ fn update_and_wait(
     if Some(revision.as_str()) == previous_revision {
         say!("note: no new revision (nothing changed in the template); checking {revision}");
     }
-    if args.no_wait {
+    if no_wait {
         say!("{revision} is starting; not waiting (--no-wait)");
         output::stdout_line(&revision)?;
         return Ok(None);
     }
-    let timeout = Duration::from_secs(settings.deploy_timeout.value.0);
     let error = wait(ctx, t, &revision, timeout)?;
     Ok(Some(Outcome {
         revision,
@@ -306,7 +315,7 @@ fn wait(ctx: &Ctx, t: &Target, revision: &str, timeout: Duration) -> Result<Opti
 }
 
 /// Prints the revision's system and console logs (best effort: logs may not be there yet).
-fn show_logs(ctx: &Ctx, t: &Target, revision: &str) -> Result<(), Error> {
+pub fn show_logs(ctx: &Ctx, t: &Target, revision: &str) -> Result<(), Error> {
     for kind in ["system", "console"] {
         let Ok(base) = ctx.az("read the revision's logs") else {
             return Ok(());
@@ -328,7 +337,7 @@ fn show_logs(ctx: &Ctx, t: &Target, revision: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn append_history(ctx: &Ctx, record: serde_json::Value) -> Result<(), Error> {
+pub fn append_history(ctx: &Ctx, record: serde_json::Value) -> Result<(), Error> {
     let mut all = match state::read(ctx, state::HISTORY) {
         Some(serde_json::Value::Array(a)) => a,
         _ => Vec::new(),

@@ -5,7 +5,10 @@ mod config;
 mod deploy;
 mod doctor;
 pub mod init;
-mod push;
+mod logs;
+pub mod push;
+mod rollback;
+mod status;
 pub mod test_local;
 mod version;
 
@@ -18,6 +21,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<(), Error> {
         Command::Build(a) => build::run(ctx, &a),
         Command::Deploy(a) => deploy::run(ctx, &a),
         Command::Doctor(a) => doctor::run(ctx, &a),
+        Command::Status(a) => status::run(ctx, &a),
+        Command::Logs(a) => logs::run(ctx, &a),
+        Command::Rollback(a) => rollback::run(ctx, &a),
         Command::Push(a) => push::run(ctx, &a),
         Command::TestLocal(a) => test_local::run(ctx, &a),
         Command::Version(a) => version::run(ctx, &a),

@@ -22,5 +22,7 @@ mod forwarding;
 mod plugin_contract;
 /// SIGINT, SIGTERM and the plugin socket: exit 130/143, children gone.
 mod signals;
+/// `status`, `logs`, `rollback` against a fake az.
+mod status;
 /// README, CHANGELOG and metadata keep up with the code.
 mod tidy;

@@ -1,0 +1,28 @@
+//! `docker azdeploy logs`: the app's console (or system) log through `az containerapp logs
+//! show`, straight to stdout; Ctrl-C stops az and exits 130.
+
+use crate::azure;
+use crate::cli::LogsArgs;
+use crate::cmd::deploy::target;
+use crate::config::Overrides;
+use crate::context::Ctx;
+use crate::error::Error;
+
+pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<(), Error> {
+    let settings = ctx.settings(&Overrides {
+        app: args.target.app.clone(),
+        resource_group: args.target.resource_group.clone(),
+        ..Default::default()
+    })?;
+    let t = target(&settings)?;
+    let kind = if args.system { "system" } else { "console" };
+    let cmd = azure::logs_stream(
+        ctx.az("show the app's logs")?,
+        t.app,
+        t.rg,
+        kind,
+        args.tail,
+        args.follow,
+    );
+    ctx.runner.passthrough(&cmd)
+}

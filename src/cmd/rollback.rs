@@ -1,0 +1,183 @@
+//! `docker azdeploy rollback`: deploy the image that ran before (from `.azdeploy/history.json`),
+//! or the one a revision ran, or a digest, and wait for it exactly as `deploy` does.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::azure::{self, App, RevisionItem};
+use crate::cli::RollbackArgs;
+use crate::clock;
+use crate::cmd::deploy::{append_history, show_logs, target, update_and_wait};
+use crate::config::Overrides;
+use crate::context::Ctx;
+use crate::error::Error;
+use crate::output;
+use crate::state;
+
+/// The image to go back to when no `--to` is given: the newest image that was healthy here and
+/// is not the current one; failing that (the history starts with the current image), the image
+/// that ran before the current one was first deployed.
+pub fn previous_image(history: &[serde_json::Value], current: &str) -> Option<String> {
+    let s = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    history
+        .iter()
+        .rev()
+        .filter(|r| s(r, "result").as_deref() == Some("healthy"))
+        .filter_map(|r| s(r, "image"))
+        .find(|i| i != current)
+        .or_else(|| {
+            history
+                .iter()
+                .find(|r| s(r, "image").as_deref() == Some(current))
+                .and_then(|r| s(r, "previous_image"))
+                .filter(|p| p != current)
+        })
+}
+
+/// `sha256:…` next to the current image's repository; a full `REF@sha256:…` as it is.
+pub fn image_for_digest(to: &str, current: &str) -> Option<String> {
+    if to.contains("@sha256:") {
+        return Some(to.to_string());
+    }
+    let digest = to.strip_prefix("sha256:").map(|_| to)?;
+    let repo = current.split('@').next()?;
+    // Drop a tag after the last slash.
+    let repo = match repo.rfind(':') {
+        Some(i) if !repo[i..].contains('/') => &repo[..i],
+        _ => repo,
+    };
+    Some(format!("{repo}@{digest}"))
+}
+
+pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
+    let settings = ctx.settings(&Overrides {
+        app: args.target.app.clone(),
+        resource_group: args.target.resource_group.clone(),
+        deploy_timeout: args.wait_timeout,
+        ..Default::default()
+    })?;
+    let t = target(&settings)?;
+    let app: App = ctx.runner.query_json(&azure::app_show(
+        ctx.az("read the container app")?,
+        t.app,
+        t.rg,
+    ))?;
+    let current = app.image().unwrap_or_default().to_string();
+    let to = match &args.to {
+        Some(to) if to.starts_with("sha256:") || to.contains("@sha256:") => {
+            image_for_digest(to, &current).ok_or_else(|| {
+                Error::usage(
+                    format!("cannot tell the repository for {to}"),
+                    "pass --to REF@sha256:…",
+                )
+            })?
+        }
+        Some(revision) => {
+            let cmd = azure::revision_show(
+                ctx.az("read the revision to go back to")?,
+                t.app,
+                t.rg,
+                revision,
+            );
+            let rev: RevisionItem = ctx.runner.query_json(&cmd)?;
+            rev.image()
+                .ok_or_else(|| Error::Parse {
+                    purpose: "read the revision to go back to".into(),
+                    command: cmd.to_string(),
+                    detail: "no properties.template.containers[0].image".into(),
+                })?
+                .to_string()
+        }
+        None => {
+            let history = match state::read(ctx, state::HISTORY) {
+                Some(serde_json::Value::Array(a)) => a,
+                _ => Vec::new(),
+            };
+            previous_image(&history, &current).ok_or_else(|| {
+                Error::failed(
+                    "no earlier image known for this app (.azdeploy/history.json has none)",
+                    "name one: --to <revision name> (see `docker azdeploy status`) or --to REF@sha256:…",
+                )
+            })?
+        }
+    };
+    if to == current {
+        return Err(Error::failed(
+            format!("{} already runs {to}", t.app),
+            "pass --to with another revision or digest",
+        ));
+    }
+    say!("Rolling back {} from {current} to {to}", t.app);
+    let timeout = Duration::from_secs(settings.deploy_timeout.value.0);
+    let Some(outcome) = update_and_wait(ctx, &t, &to, app.latest_revision(), timeout, false)?
+    else {
+        return Ok(()); // --dry-run
+    };
+    append_history(
+        ctx,
+        json!({"at": clock::now_secs(), "app": t.app, "image": to, "revision": outcome.revision,
+               "previous_image": current, "kind": "rollback",
+               "result": if outcome.error.is_none() { "healthy" } else { "failed" },
+               "seconds_to_healthy": outcome.seconds}),
+    )?;
+    match outcome.error {
+        None => output::stdout_line(
+            &app.fqdn()
+                .map(|f| format!("https://{f}"))
+                .unwrap_or(outcome.revision),
+        ),
+        Some(e) => {
+            show_logs(ctx, &t, &outcome.revision)?;
+            Err(Error::failed(e, "read the revision's logs above"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_image_comes_from_the_history() {
+        let h: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[{"image": "r/a@sha256:1", "previous_image": "r/a@sha256:0", "result": "healthy"},
+                {"image": "r/a@sha256:2", "previous_image": "r/a@sha256:1", "result": "healthy"},
+                {"image": "r/a@sha256:3", "previous_image": "r/a@sha256:2", "result": "failed"}]"#,
+        )
+        .unwrap();
+        // :3 failed: back to :2, the newest healthy one.
+        assert_eq!(
+            previous_image(&h, "r/a@sha256:3").as_deref(),
+            Some("r/a@sha256:2")
+        );
+        // On :2 (after a rollback): back to :1, never to the failed :3.
+        assert_eq!(
+            previous_image(&h, "r/a@sha256:2").as_deref(),
+            Some("r/a@sha256:1")
+        );
+        // Only the current image was ever deployed from here: what ran before it.
+        assert_eq!(
+            previous_image(&h[..1], "r/a@sha256:1").as_deref(),
+            Some("r/a@sha256:0")
+        );
+        assert_eq!(previous_image(&[], "r/a@sha256:9"), None);
+    }
+
+    #[test]
+    fn digests_join_the_current_repository() {
+        let cur = "myacr.azurecr.io/shop:abc@sha256:2222";
+        assert_eq!(
+            image_for_digest("sha256:1111", cur).as_deref(),
+            Some("myacr.azurecr.io/shop@sha256:1111")
+        );
+        assert_eq!(
+            image_for_digest("r.io/x@sha256:1", cur).as_deref(),
+            Some("r.io/x@sha256:1")
+        );
+        assert_eq!(
+            image_for_digest("sha256:1", "localhost:5000/shop").as_deref(),
+            Some("localhost:5000/shop@sha256:1")
+        );
+    }
+}

@@ -1,0 +1,485 @@
+//! `docker azdeploy status`: what runs in Azure (revisions and their states), whether it is the
+//! image pushed and tested from here, and Azure's CPU, memory, restarts and requests next to
+//! the figures `test-local` measured.
+//!
+//! Azure has no cold-start metric. What is shown instead is labelled for what it is: the time
+//! `deploy` measured from `az containerapp update` to a healthy revision.
+
+use serde_json::{json, Value};
+
+use crate::azure::{self, App, MetricsResponse, RevisionItem};
+use crate::cli::StatusArgs;
+use crate::clock;
+use crate::cmd::deploy::target;
+use crate::config::Overrides;
+use crate::context::Ctx;
+use crate::error::Error;
+use crate::output;
+use crate::state;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Error> {
+    let settings = ctx.settings(&Overrides {
+        app: args.target.app.clone(),
+        resource_group: args.target.resource_group.clone(),
+        ..Default::default()
+    })?;
+    let t = target(&settings)?;
+    // Each az call costs about a second of start-up: the two reads run side by side.
+    let (app, revisions) = std::thread::scope(|s| {
+        let a = s.spawn(|| -> Result<App, Error> {
+            ctx.runner.query_json(&azure::app_show(
+                ctx.az("read the container app")?,
+                t.app,
+                t.rg,
+            ))
+        });
+        let r = s.spawn(|| -> Result<Vec<RevisionItem>, Error> {
+            ctx.runner.query_json(&azure::revision_list(
+                ctx.az("list the app's revisions")?,
+                t.app,
+                t.rg,
+            ))
+        });
+        (
+            a.join().expect("status thread"),
+            r.join().expect("status thread"),
+        )
+    });
+    let (app, revisions) = (app?, revisions?);
+
+    let window = args.since.as_secs();
+    let mut notes: Vec<String> = Vec::new();
+    let metrics = match app.id.as_deref() {
+        Some(id) => {
+            let start = clock::rfc3339(clock::now_secs().saturating_sub(window));
+            let p = ctx.runner.probe(&azure::metrics_list(
+                ctx.az("read the app's metrics")?,
+                id,
+                &start,
+            ))?;
+            match serde_json::from_str::<MetricsResponse>(&p.stdout) {
+                Ok(m) if p.success() => Some(m),
+                _ => {
+                    let why = p
+                        .stderr
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| !l.is_empty())
+                        .unwrap_or("no answer");
+                    notes.push(format!("no metrics: {why}"));
+                    None
+                }
+            }
+        }
+        None => {
+            notes.push("no metrics: `az containerapp show` gave no resource id".into());
+            None
+        }
+    };
+    let report = build_report(
+        &app,
+        &revisions,
+        metrics.as_ref(),
+        &Local {
+            test: state::read(ctx, state::LAST_TEST),
+            push: state::read(ctx, state::LAST_PUSH),
+            history: match state::read(ctx, state::HISTORY) {
+                Some(Value::Array(a)) => a,
+                _ => Vec::new(),
+            },
+        },
+        window,
+        notes,
+    );
+    if args.json {
+        return output::stdout_json(&report);
+    }
+    output::stdout_line(&render(&report, ctx.color()))
+}
+
+/// What this project knows locally.
+pub struct Local {
+    pub test: Option<Value>,
+    pub push: Option<Value>,
+    pub history: Vec<Value>,
+}
+
+fn digest_of(image: &str) -> Option<&str> {
+    image.split_once('@').map(|(_, d)| d)
+}
+
+/// The whole report, as JSON (the `--json` shape; `render` draws it for people).
+pub fn build_report(
+    app: &App,
+    revisions: &[RevisionItem],
+    metrics: Option<&MetricsResponse>,
+    local: &Local,
+    window_secs: u64,
+    mut notes: Vec<String>,
+) -> Value {
+    let deployed = app.image().unwrap_or_default().to_string();
+    let pushed = local
+        .push
+        .as_ref()
+        .and_then(|p| p.get("pinned"))
+        .and_then(Value::as_str);
+    let deployed_is_pushed =
+        pushed.map(|p| digest_of(p).is_some() && digest_of(p) == digest_of(&deployed));
+    let tested = match (&local.push, &local.test) {
+        (Some(p), Some(t)) => Some(
+            p.get("image_id").is_some()
+                && p.get("image_id") == t.get("image_id")
+                && t["healthy"] == true,
+        ),
+        _ => None,
+    };
+    let image_summary = match (deployed_is_pushed, tested) {
+        (None, _) => "nothing was pushed from here, so the deployed image cannot be compared".to_string(),
+        (Some(false), _) => "DIFFERENT from the last push from here: someone deployed another image".to_string(),
+        (Some(true), Some(true)) => "the same digest as the last push from here, and that image passed test-local here".to_string(),
+        (Some(true), _) => "the same digest as the last push from here, but that image did not pass test-local here".to_string(),
+    };
+
+    let summary = |name: &str| metrics.and_then(|m| m.summary(name));
+    let cpu = summary("UsageNanoCores");
+    let mem = summary("WorkingSetBytes");
+    let restarts = summary("RestartCount");
+    let requests = summary("Requests");
+    let replicas = summary("Replicas");
+    if metrics.is_some() {
+        for (name, s) in [
+            ("CPU", cpu),
+            ("memory", mem),
+            ("restarts", restarts),
+            ("requests", requests),
+            ("replicas", replicas),
+        ] {
+            if s.is_none() {
+                notes.push(format!("no data for {name} in the window"));
+            }
+        }
+    }
+    let azure = json!({
+        "cpu_cores_avg": cpu.and_then(|s| s.average).map(|v| v / 1e9),
+        "cpu_cores_max": cpu.and_then(|s| s.maximum).map(|v| v / 1e9),
+        "memory_mib_avg": mem.and_then(|s| s.average).map(|v| v / MIB),
+        "memory_mib_max": mem.and_then(|s| s.maximum).map(|v| v / MIB),
+        "restarts": restarts.and_then(|s| s.total),
+        "requests": requests.and_then(|s| s.total),
+        "replicas_max": replicas.and_then(|s| s.maximum),
+    });
+    let local_figures = local.test.as_ref().map(|t| {
+        json!({
+            "cpu_cores": t.get("cpu_percent").and_then(Value::as_f64).map(|p| p / 100.0),
+            "memory_mib": t.get("memory_bytes").and_then(Value::as_f64).map(|b| b / MIB),
+            "cold_start_ms": t.get("cold_start_ms"),
+            "emulator": t.get("emulator"),
+            "image": t.get("image"),
+        })
+    });
+    let last_deploy = local.history.iter().rev().find(|r| {
+        r["result"] == "healthy" && r.get("seconds_to_healthy").is_some_and(|s| !s.is_null())
+    });
+    let readings = readings(&azure, local_figures.as_ref());
+
+    let revs: Vec<Value> = revisions
+        .iter()
+        .map(|r| {
+            let p = r.properties.as_ref();
+            json!({
+                "name": r.name,
+                "active": p.and_then(|p| p.active),
+                "traffic_weight": p.and_then(|p| p.traffic_weight),
+                "replicas": p.and_then(|p| p.replicas),
+                "provisioning_state": p.and_then(|p| p.provisioning_state.clone()),
+                "health_state": p.and_then(|p| p.health_state.clone()),
+                "running_state": p.and_then(|p| p.running_state.clone()),
+                "created": p.and_then(|p| p.created_time.clone()),
+                "image": r.image(),
+            })
+        })
+        .collect();
+    json!({
+        "url": app.fqdn().map(|f| format!("https://{f}")),
+        "latest_revision": app.latest_revision(),
+        "revisions": revs,
+        "image": {
+            "deployed": deployed,
+            "last_pushed": pushed,
+            "deployed_is_last_pushed": deployed_is_pushed,
+            "last_pushed_passed_test_local": tested,
+            "summary": image_summary,
+        },
+        "window_seconds": window_secs,
+        "azure": azure,
+        "local": local_figures,
+        "deploy_to_healthy_seconds": last_deploy.and_then(|r| r.get("seconds_to_healthy")).cloned(),
+        "readings": readings,
+        "notes": notes,
+    })
+}
+
+/// Short readings of Azure against the local run.
+pub fn readings(azure: &Value, local: Option<&Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(r) = azure["restarts"].as_f64().filter(|r| *r > 0.0) {
+        out.push(format!(
+            "{r:.0} replica restart(s) in the window: check `docker azdeploy logs --system` (probes, OOM kills)"
+        ));
+    }
+    let Some(local) = local else {
+        out.push("no local figures: run `docker azdeploy test-local --check` to compare".into());
+        return out;
+    };
+    if let (Some(a), Some(l)) = (
+        azure["memory_mib_avg"].as_f64(),
+        local["memory_mib"].as_f64(),
+    ) {
+        if l > 0.0 {
+            let ratio = a / l;
+            if ratio >= 1.5 {
+                out.push(format!(
+                    "memory in Azure is {ratio:.1}× local: real traffic, or the app grows; \
+                     check the max against the app's --memory limit"
+                ));
+            } else if ratio <= 0.67 {
+                out.push(format!(
+                    "memory in Azure is {ratio:.1}× local: emulation overhead inflates the local figure"
+                ));
+            }
+        }
+    }
+    if let (Some(a), Some(l)) = (azure["cpu_cores_avg"].as_f64(), local["cpu_cores"].as_f64()) {
+        if l > 0.0 && a / l >= 2.0 {
+            out.push(format!(
+                "CPU in Azure is {:.1}× the idle local figure: real traffic, or a busy loop",
+                a / l
+            ));
+        }
+    }
+    out
+}
+
+/// The report for people, at most 100 columns; differences marked with `!` (and yellow when
+/// `color`).
+pub fn render(r: &Value, color: bool) -> String {
+    let mark = |s: String| {
+        if color {
+            format!("\x1b[33m{s}\x1b[0m")
+        } else {
+            s
+        }
+    };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "url       {}\nrevision  {} (latest)\n",
+        r["url"].as_str().unwrap_or("(no ingress)"),
+        r["latest_revision"].as_str().unwrap_or("-")
+    ));
+    let mut rows = vec![vec![
+        "  REVISION".into(),
+        "ACTIVE".into(),
+        "TRAFFIC".into(),
+        "REPLICAS".into(),
+        "STATE".into(),
+    ]];
+    for v in r["revisions"].as_array().into_iter().flatten() {
+        let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+        let n = |k: &str| v[k].as_i64().map_or("-".into(), |n| n.to_string());
+        rows.push(vec![
+            format!("  {}", s("name")),
+            if v["active"] == true {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+            n("traffic_weight"),
+            n("replicas"),
+            format!(
+                "{}/{}/{}",
+                s("provisioning_state"),
+                s("health_state"),
+                s("running_state")
+            ),
+        ]);
+    }
+    out.push_str(&output::table(&rows));
+    out.push('\n');
+    let image = &r["image"];
+    let deployed = image["deployed"].as_str().unwrap_or("-");
+    out.push_str(&format!("image     {}\n", shorten(deployed, 90)));
+    let summary = image["summary"].as_str().unwrap_or("").to_string();
+    let summary = if image["deployed_is_last_pushed"] == false {
+        mark(format!("! {summary}"))
+    } else {
+        summary
+    };
+    out.push_str(&format!("          {summary}\n"));
+
+    let window = r["window_seconds"].as_u64().unwrap_or(0);
+    let az = &r["azure"];
+    let local = &r["local"];
+    let f = |v: &Value, digits: usize| {
+        v.as_f64()
+            .map_or("no data".to_string(), |x| format!("{x:.digits$}"))
+    };
+    let pair = |avg: &Value, max: &Value, digits: usize| match (avg.as_f64(), max.as_f64()) {
+        (None, None) => "no data".to_string(),
+        _ => format!("{} avg / {} max", f(avg, digits), f(max, digits)),
+    };
+    let local_title = match local["emulator"].as_str() {
+        Some(e) => format!("LOCAL (emulated by {e})"),
+        None if local.is_null() => "LOCAL (no test-local yet)".into(),
+        None => "LOCAL (native)".into(),
+    };
+    let mut rows = vec![vec![
+        format!("  last {}", human_window(window)),
+        "AZURE".into(),
+        local_title,
+    ]];
+    let lf = |k: &str, d: usize| {
+        if local.is_null() {
+            "-".to_string()
+        } else {
+            f(&local[k], d)
+        }
+    };
+    rows.push(vec![
+        "  cpu (cores)".into(),
+        pair(&az["cpu_cores_avg"], &az["cpu_cores_max"], 3),
+        lf("cpu_cores", 3),
+    ]);
+    rows.push(vec![
+        "  memory (MiB)".into(),
+        pair(&az["memory_mib_avg"], &az["memory_mib_max"], 1),
+        lf("memory_mib", 1),
+    ]);
+    rows.push(vec!["  restarts".into(), f(&az["restarts"], 0), "-".into()]);
+    rows.push(vec!["  requests".into(), f(&az["requests"], 0), "-".into()]);
+    let deploy = r["deploy_to_healthy_seconds"]
+        .as_f64()
+        .map_or("-".into(), |s| format!("{s:.0} s update→healthy revision"));
+    let cold = local["cold_start_ms"]
+        .as_u64()
+        .map_or("-".into(), |ms| format!("{ms} ms cold start"));
+    rows.push(vec!["  start".into(), deploy, cold]);
+    out.push_str(&output::table(&rows));
+    for reading in r["readings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        out.push_str(&format!(
+            "\n{}",
+            mark(wrap(&format!("! {reading}"), 100, "  "))
+        ));
+    }
+    for note in r["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        out.push_str(&format!("\n{}", wrap(&format!("note: {note}"), 100, "  ")));
+    }
+    out
+}
+
+/// Wraps `text` at spaces to `width` columns, continuation lines indented by `indent`.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let len = line.chars().count() + 1 + word.chars().count();
+        if !line.trim().is_empty() && len > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = indent.to_string();
+        } else if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out
+}
+
+fn human_window(secs: u64) -> String {
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s => format!("{}m", s / 60),
+    }
+}
+
+/// Keeps a long reference readable in 100 columns: `head…tail`.
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(max - 13).collect();
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(12)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{head}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readings_compare_azure_with_local() {
+        let az = json!({"memory_mib_avg": 180.0, "cpu_cores_avg": 0.02, "restarts": 2.0});
+        let local = json!({"memory_mib": 100.0, "cpu_cores": 0.001});
+        let r = readings(&az, Some(&local));
+        assert!(
+            r.iter().any(|s| s.starts_with("2 replica restart(s)")),
+            "{r:?}"
+        );
+        assert!(
+            r.iter()
+                .any(|s| s.starts_with("memory in Azure is 1.8× local")),
+            "{r:?}"
+        );
+        assert!(
+            r.iter().any(|s| s.starts_with("CPU in Azure is 20.0×")),
+            "{r:?}"
+        );
+        let r = readings(
+            &json!({"memory_mib_avg": 50.0}),
+            Some(&json!({"memory_mib": 100.0})),
+        );
+        assert!(r[0].contains("0.5× local: emulation overhead"), "{r:?}");
+        assert!(readings(&json!({}), None)[0].starts_with("no local figures"));
+    }
+
+    #[test]
+    fn wrapping() {
+        let w = wrap(
+            "note: no metrics: ERROR: (AuthorizationFailed) a b c",
+            25,
+            "  ",
+        );
+        assert!(w.lines().all(|l| l.chars().count() <= 25), "{w}");
+        assert!(w.lines().count() >= 3, "{w}");
+        assert!(w.lines().skip(1).all(|l| l.starts_with("  ")), "{w}");
+        assert_eq!(wrap("short", 100, "  "), "short");
+    }
+
+    #[test]
+    fn long_references_fit() {
+        let s = format!("myacr.azurecr.io/shop:abc@sha256:{}", "a".repeat(64));
+        let short = shorten(&s, 90);
+        assert_eq!(short.chars().count(), 90);
+        assert!(short.ends_with("aaaaaaaaaaaa"));
+    }
+}
