@@ -215,6 +215,10 @@ pub struct DeployArgs {
     /// Accept a reference without a digest
     #[arg(long)]
     pub allow_tag: bool,
+
+    /// Once healthy, GET the health path through the app's public URL and time it
+    #[arg(long)]
+    pub smoke: bool,
 }
 
 /// The app and its resource group, for the Azure-side commands.

@@ -127,17 +127,31 @@ fn finish(
         "seconds_to_healthy": outcome.seconds,
     });
     let Some(failure) = outcome.error else {
-        append_history(ctx, record)?;
-        let url = before
-            .fqdn()
-            .map(|f| format!("https://{f}"))
-            .unwrap_or_else(|| outcome.revision.clone());
         say!(
             "{} is healthy after {:.0} s",
             outcome.revision,
             outcome.seconds.unwrap_or_default()
         );
-        return Ok(output::stdout_line(&url));
+        let url = before.fqdn().map(app_url);
+        let smoke = match (&url, args.smoke) {
+            (Some(url), true) => Some(smoke(ctx, url)?),
+            (None, true) => {
+                say!("warning: --smoke: the app has no ingress (no FQDN) to call");
+                None
+            }
+            _ => None,
+        };
+        if let Some((status, ms, _)) = &smoke {
+            record["smoke_status"] = json!(status);
+            record["smoke_first_request_ms"] = json!(ms);
+        }
+        append_history(ctx, record)?;
+        if let Some((_, _, Some(e))) = smoke {
+            return Ok(Err(e));
+        }
+        return Ok(output::stdout_line(
+            &url.unwrap_or_else(|| outcome.revision.clone()),
+        ));
     };
     show_logs(ctx, t, &outcome.revision)?;
     let mut message = failure;
@@ -192,6 +206,54 @@ fn gate_registry_copy(
             Ok(())
         }
     }
+}
+
+/// The app's URL: `https://<fqdn>` (an FQDN that already names a scheme is kept as it is).
+fn app_url(fqdn: &str) -> String {
+    if fqdn.contains("://") {
+        fqdn.to_string()
+    } else {
+        format!("https://{fqdn}")
+    }
+}
+
+/// `--smoke`: one GET of the health path through the app's public URL, timed. The first request
+/// after a deploy may wake an app scaled to zero, so this is the closest honest figure to a
+/// cold start Azure offers; it is labelled as such. Returns (status or error text, ms, failure).
+fn smoke(ctx: &Ctx, url: &str) -> Result<(String, Option<u64>, Option<Error>), Error> {
+    let files = crate::cmd::init::AppFiles::read(&ctx.cwd);
+    let settings = ctx.settings(&Overrides::default())?;
+    let path = match &settings.health_path.value {
+        Some(p) => p.0.clone(),
+        None if crate::cmd::init::detect(&files).streamlit.is_some() => "/_stcore/health".into(),
+        None => "/".into(),
+    };
+    let target = format!("{url}{path}");
+    let http = crate::http::Http::new(Duration::from_secs(120));
+    ctx.runner.cancel().check()?;
+    Ok(match http.get(&target) {
+        Ok(a) if a.ok() => {
+            let ms = a.ttfb.as_millis() as u64;
+            say!("smoke: GET {target} → {} in {ms} ms (the first request after the deploy: it includes a start from zero replicas, if the app had scaled to zero)", a.status);
+            (a.status.to_string(), Some(ms), None)
+        }
+        Ok(a) => (
+            a.status.to_string(),
+            Some(a.ttfb.as_millis() as u64),
+            Some(Error::failed(
+                format!("the revision is healthy, but GET {target} answered {}", a.status),
+                "check the ingress (target port, external) and the health path (health_path in azdeploy.json)",
+            )),
+        ),
+        Err(e) => (
+            e.clone(),
+            None,
+            Some(Error::failed(
+                format!("the revision is healthy, but GET {target} failed: {e}"),
+                "check the ingress: `az containerapp ingress show`, and that it is external",
+            )),
+        ),
+    })
 }
 
 /// How one update ended.

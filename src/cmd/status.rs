@@ -216,6 +216,7 @@ pub fn build_report(
         "azure": azure,
         "local": local_figures,
         "deploy_to_healthy_seconds": last_deploy.and_then(|r| r.get("seconds_to_healthy")).cloned(),
+        "first_request_ms": last_deploy.and_then(|r| r.get("smoke_first_request_ms")).cloned(),
         "readings": readings,
         "notes": notes,
     })
@@ -361,6 +362,10 @@ pub fn render(r: &Value, color: bool) -> String {
     let deploy = r["deploy_to_healthy_seconds"]
         .as_f64()
         .map_or("-".into(), |s| format!("{s:.0} s update→healthy revision"));
+    let deploy = match r["first_request_ms"].as_u64() {
+        Some(ms) => format!("{deploy}, first request {ms} ms"),
+        None => deploy,
+    };
     let cold = local["cold_start_ms"]
         .as_u64()
         .map_or("-".into(), |ms| format!("{ms} ms cold start"));

@@ -495,3 +495,69 @@ exec sh "$FAKE_DIR/real-revision.sh" "$@"
         "{history}"
     );
 }
+
+/// A local HTTP server answering `status` to every request, for `--smoke`.
+fn serve(status: u16) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let mut c = c;
+            let mut buf = [0u8; 2048];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn smoke_times_the_first_request_through_the_public_url() {
+    let s = Sandbox::new();
+    azure(&s);
+    sequence(&s, "shop--r2", &["Provisioned Healthy Running"]);
+    let url = serve(200);
+    let app = app_json(OLD, "shop--r1")
+        .replace("shop.nicehill-1234.westeurope.azurecontainerapps.io", &url);
+    s.answer("az-containerapp-show", "stdout", &app);
+    s.write("work/azdeploy.json", r#"{"health_path": "/_stcore/health", "azure": {"registry": "myacr", "resource_group": "rg-shop", "app": "shop"}}"#);
+    let out = deploy(&s, &["--smoke"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), format!("{url}\n"));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!("smoke: GET {url}/_stcore/health → 200 in ")),
+        "{err}"
+    );
+    let history: serde_json::Value =
+        serde_json::from_str(&read(&s.path("work/.azdeploy/history.json"))).unwrap();
+    assert_eq!(history[0]["smoke_status"], "200");
+    assert!(history[0]["smoke_first_request_ms"].as_u64().is_some());
+
+    let s = Sandbox::new();
+    azure(&s);
+    sequence(&s, "shop--r2", &["Provisioned Healthy Running"]);
+    let url = serve(503);
+    s.answer(
+        "az-containerapp-show",
+        "stdout",
+        &app_json(OLD, "shop--r1")
+            .replace("shop.nicehill-1234.westeurope.azurecontainerapps.io", &url),
+    );
+    let out = deploy(&s, &["--smoke"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("the revision is healthy, but GET"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(
+        stderr_of(&out).contains("answered 503"),
+        "{}",
+        stderr_of(&out)
+    );
+}

@@ -107,6 +107,7 @@ fn status_computes_azure_figures_and_compares_them_with_local() {
         [
             "azure",
             "deploy_to_healthy_seconds",
+            "first_request_ms",
             "image",
             "latest_revision",
             "local",
