@@ -11,6 +11,8 @@ use crate::emulation::{self, Verdict};
 use crate::error::Error;
 use crate::hints;
 use crate::lint;
+use crate::runner::Cmd;
+use crate::wheels;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -557,6 +559,20 @@ mod tests {
     }
 
     #[test]
+    fn avx_only_under_rosetta() {
+        let reqs = wheels::parse_requirements("polars==1.9\nstreamlit\n");
+        assert!(avx_findings(false, &reqs).is_empty());
+        let c = avx_findings(true, &reqs);
+        assert_eq!(c.len(), 1);
+        assert!(
+            c[0].detail.contains("polars==1.9 needs AVX"),
+            "{}",
+            c[0].detail
+        );
+        assert!(c[0].hint.as_deref().unwrap().contains("polars-lts-cpu"));
+    }
+
+    #[test]
     fn az_versions() {
         assert!(version_at_least("2.91.0", (2, 53)));
         assert!(version_at_least("2.53.0", (2, 53)));
@@ -587,4 +603,142 @@ mod tests {
         let c = lint_checks("FROM base\nEXPOSE 8501\n", "Dockerfile", &amd64, 8501);
         assert_eq!((c.len(), c[0].status), (1, Status::Ok));
     }
+}
+
+/// Where `wheels` asks pip, and for which Python.
+#[derive(Debug, Clone)]
+pub struct WheelOptions {
+    pub index: wheels::Index,
+    pub python_version: String,
+}
+
+/// The wheel check: each requirement that has no binary wheel for `target` (it will compile
+/// from source in the build), and the AVX trap when the target will run under Rosetta.
+pub fn wheels(
+    ctx: &Ctx,
+    requirements: &camino::Utf8Path,
+    target: &Platform,
+    opts: &WheelOptions,
+) -> Result<Vec<Check>, Error> {
+    let Ok(text) = std::fs::read_to_string(requirements) else {
+        return Ok(vec![Check::skip("wheels", format!("no {requirements}"))]);
+    };
+    let reqs = wheels::parse_requirements(&text);
+    let mut out = avx_checks(ctx, target, &reqs);
+    let Some(tags) = wheels::platform_tags(target) else {
+        out.push(Check::skip(
+            "wheels",
+            format!("no manylinux wheels exist for {target}"),
+        ));
+        return Ok(out);
+    };
+    let Some(python) = ctx.tools.python() else {
+        out.push(Check::warn(
+            "wheels",
+            "python3 not found: cannot ask pip about wheels",
+            "install Python 3 with pip, or set AZDEPLOY_PYTHON",
+        ));
+        return Ok(out);
+    };
+    let dest = crate::files::temp_dir("azdeploy-wheels-")?;
+    let dest_str = dest.path().display().to_string();
+    // pip takes about a second per question: four at a time.
+    let mut answers: Vec<(wheels::Requirement, crate::runner::Probe)> = Vec::new();
+    for chunk in reqs.chunks(4) {
+        let got: Vec<Result<crate::runner::Probe, Error>> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|r| {
+                    let cmd = wheels::binary_check(
+                        Cmd::new(&python, "ask pip for a wheel"),
+                        r,
+                        &tags,
+                        &opts.python_version,
+                        &opts.index,
+                        &dest_str,
+                    );
+                    s.spawn(move || ctx.runner.probe(&cmd))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("pip thread"))
+                .collect()
+        });
+        for (r, p) in chunk.iter().zip(got) {
+            answers.push((r.clone(), p?));
+        }
+    }
+    let mut with_wheels = 0;
+    for (req, p) in answers {
+        if p.success() {
+            with_wheels += 1;
+            continue;
+        }
+        if wheels::unreachable(&p.stderr) {
+            out.push(Check::warn(
+                "wheels",
+                "the package index is not reachable: cannot check wheels",
+                "check the network or pip's index settings; --find-links DIR checks against local wheels",
+            ));
+            return Ok(out);
+        }
+        let v = ctx.runner.probe(&wheels::versions(
+            Cmd::new(&python, "ask pip for versions"),
+            &req,
+            &opts.index,
+        ))?;
+        let detail = match wheels::newest_version(&v.stdout) {
+            Some(version) => format!(
+                "{} ({version}): no binary wheel for {target}, Python {}: it compiles from source in the build",
+                req.spec, opts.python_version
+            ),
+            None => format!(
+                "{}: no distribution for {target}, Python {} (only for other platforms, or not on the index)",
+                req.spec, opts.python_version
+            ),
+        };
+        out.push(Check::warn(
+            "wheels",
+            detail,
+            "the image needs compilers (build-essential) for it, and the compile is slow under emulation; pin a version that has a manylinux wheel, or build on a native amd64 builder",
+        ));
+    }
+    if with_wheels > 0 {
+        out.push(Check::ok(
+            "wheels",
+            format!(
+                "{with_wheels} of {} requirements have binary wheels for {target}, Python {}",
+                reqs.len(),
+                opts.python_version
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Rosetta has no AVX: warn about requirements whose amd64 builds need it.
+fn avx_checks(ctx: &Ctx, target: &Platform, reqs: &[wheels::Requirement]) -> Vec<Check> {
+    let f = host_facts(ctx, target);
+    let rosetta = f.apple_silicon
+        && target.arch == "amd64"
+        && f.desktop.as_ref().and_then(|d| d.rosetta) == Some(true);
+    avx_findings(rosetta, reqs)
+}
+
+/// The AVX findings, given whether the target runs under Rosetta.
+pub fn avx_findings(rosetta: bool, reqs: &[wheels::Requirement]) -> Vec<Check> {
+    if !rosetta {
+        return Vec::new();
+    }
+    wheels::avx_traps(reqs)
+        .into_iter()
+        .map(|(spec, fix)| {
+            Check::warn(
+                "avx",
+                format!("{spec} needs AVX, which Rosetta does not emulate: `Illegal instruction` at run time"),
+                fix,
+            )
+        })
+        .collect()
 }

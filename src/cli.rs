@@ -311,6 +311,26 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub azure: bool,
 
+    /// Also ask pip which requirements have no binary wheel for the target
+    #[arg(long)]
+    pub wheels: bool,
+
+    /// The requirements file for --wheels [default: requirements.txt in the build context]
+    #[arg(long, value_name = "FILE")]
+    pub requirements: Option<Utf8PathBuf>,
+
+    /// --wheels offline: only these local wheels and sdists (pip --no-index --find-links)
+    #[arg(long, value_name = "DIR", conflicts_with = "index_url")]
+    pub find_links: Option<Utf8PathBuf>,
+
+    /// --wheels against this package index
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+
+    /// --wheels for this Python version (the image's)
+    #[arg(long, value_name = "X.Y", default_value = "3.12")]
+    pub python_version: String,
+
     /// Print JSON on stdout: {"ok", "checks": [{"name", "status", "detail", "hint", "ms"}]}
     #[arg(long)]
     pub json: bool,

@@ -53,6 +53,7 @@ mod probe_elf;
 mod runner;
 mod state;
 mod tools;
+mod wheels;
 
 use std::ffi::OsString;
 use std::io::Write;

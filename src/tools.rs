@@ -19,6 +19,7 @@ pub struct Tools {
     original_cli: Option<OsString>,
     #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     az_override: Option<OsString>,
+    python_override: Option<OsString>,
     path: Option<OsString>,
     cwd: PathBuf,
     docker: OnceLock<Result<PathBuf, String>>,
@@ -39,6 +40,7 @@ impl Tools {
             docker_override: nonempty("AZDEPLOY_DOCKER"),
             original_cli: nonempty("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"),
             az_override: nonempty("AZDEPLOY_AZ"),
+            python_override: nonempty("AZDEPLOY_PYTHON"),
             path: var("PATH"),
             cwd: cwd.to_path_buf(),
             docker: OnceLock::new(),
@@ -98,6 +100,14 @@ impl Tools {
                 std::fs::canonicalize(&ours).ok() == std::fs::canonicalize(&on_path).ok()
             }
             _ => false,
+        }
+    }
+
+    /// Python 3 with pip, for the wheel check: `AZDEPLOY_PYTHON`, else `python3` on `PATH`.
+    pub fn python(&self) -> Option<PathBuf> {
+        match &self.python_override {
+            Some(p) => self.resolve(p),
+            None => self.resolve(&OsString::from("python3")),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::config::Overrides;
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::output;
+use crate::wheels;
 
 /// Runs `f` and stamps how long it took on every check it returns.
 fn timed(f: impl FnOnce() -> Result<Vec<Check>, Error>) -> Result<Vec<Check>, Error> {
@@ -56,6 +57,26 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
             s.spawn(|| timed(|| Ok(checks::dockerfile(ctx, &settings)))),
             s.spawn(|| timed(|| Ok(vec![checks::port(&settings)]))),
             s.spawn(|| timed(|| checks::azure(ctx, &settings, args.azure))),
+            s.spawn(|| {
+                timed(|| {
+                    if !args.wheels {
+                        return Ok(Vec::new());
+                    }
+                    let requirements = args
+                        .requirements
+                        .clone()
+                        .unwrap_or_else(|| settings.context.value.join("requirements.txt"));
+                    let opts = checks::WheelOptions {
+                        index: match (&args.find_links, &args.index_url) {
+                            (Some(d), _) => wheels::Index::Links(ctx.cwd.join(d).to_string()),
+                            (None, Some(u)) => wheels::Index::Url(u.clone()),
+                            (None, None) => wheels::Index::Default,
+                        },
+                        python_version: args.python_version.clone(),
+                    };
+                    checks::wheels(ctx, &ctx.cwd.join(requirements), target, &opts)
+                })
+            }),
         ];
         groups
             .into_iter()

@@ -26,3 +26,5 @@ mod signals;
 mod status;
 /// README, CHANGELOG and metadata keep up with the code.
 mod tidy;
+/// `doctor --wheels` with the real pip and local wheels.
+mod wheels;
