@@ -14,7 +14,7 @@ use crate::lint;
 use crate::runner::Cmd;
 use crate::wheels;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -34,7 +34,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Check {
     pub name: String,
     pub status: Status,
@@ -573,6 +573,20 @@ mod tests {
     }
 
     #[test]
+    fn python_from_the_dockerfile() {
+        assert_eq!(
+            dockerfile_python("FROM python:3.11-slim AS b\nFROM scratch\n").as_deref(),
+            Some("3.11")
+        );
+        assert_eq!(
+            dockerfile_python("ARG X\nfrom docker.io/library/python:3.13.1-bookworm\n").as_deref(),
+            Some("3.13")
+        );
+        assert_eq!(dockerfile_python("FROM debian:12\n"), None);
+        assert_eq!(dockerfile_python("FROM python:latest\n"), None);
+    }
+
+    #[test]
     fn az_versions() {
         assert!(version_at_least("2.91.0", (2, 53)));
         assert!(version_at_least("2.53.0", (2, 53)));
@@ -741,4 +755,65 @@ pub fn avx_findings(rosetta: bool, reqs: &[wheels::Requirement]) -> Vec<Check> {
             )
         })
         .collect()
+}
+
+/// The Python version a Dockerfile's `FROM python:X.Y…` base gives, if it names one.
+pub fn dockerfile_python(dockerfile: &str) -> Option<String> {
+    dockerfile.lines().rev().find_map(|l| {
+        let l = l.trim();
+        if !l.get(..4)?.eq_ignore_ascii_case("FROM") {
+            return None;
+        }
+        let tag = l
+            .split_whitespace()
+            .find_map(|w| w.rsplit('/').next()?.strip_prefix("python:"))?;
+        let v: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let mut parts = v.split('.').filter(|p| !p.is_empty());
+        Some(format!("{}.{}", parts.next()?, parts.next()?))
+    })
+}
+
+/// The wheel check before a build (warnings only), remembered for an hour per requirements
+/// file content, platform and Python version so repeated builds do not ask pip again.
+pub fn wheel_preflight(
+    ctx: &Ctx,
+    requirements: &camino::Utf8Path,
+    target: &Platform,
+    dockerfile: &str,
+) -> Result<(), Error> {
+    let Ok(text) = std::fs::read_to_string(requirements) else {
+        return Ok(());
+    };
+    let python_version = dockerfile_python(dockerfile).unwrap_or_else(|| "3.12".into());
+    let key = format!("wheels|{text}|{target}|{python_version}");
+    let checks: Vec<Check> =
+        match emulation::recent_value(ctx, &key, std::time::Duration::from_secs(3600)) {
+            Some(v) => serde_json::from_value(v).unwrap_or_default(),
+            None => {
+                let opts = WheelOptions {
+                    index: wheels::Index::Default,
+                    python_version,
+                };
+                let checks = wheels(ctx, requirements, target, &opts)?;
+                let unreachable = checks.iter().any(|c| c.detail.contains("not reachable"));
+                if !unreachable {
+                    emulation::remember_value(
+                        ctx,
+                        &key,
+                        &serde_json::to_value(&checks).unwrap_or_default(),
+                    );
+                }
+                checks
+            }
+        };
+    for c in checks.iter().filter(|c| c.status == Status::Warn) {
+        say!("warning: {}: {}", c.name, c.detail);
+        if let Some(h) = &c.hint {
+            say!("  hint: {h}");
+        }
+    }
+    Ok(())
 }

@@ -277,6 +277,26 @@ fn cache_file(ctx: &Ctx, key: &str) -> Option<Utf8PathBuf> {
         .map(|d| d.join(format!("preflight-{:016x}.json", fnv1a(key))))
 }
 
+/// A value remembered under `key` within the last `ttl`.
+pub fn recent_value(ctx: &Ctx, key: &str, ttl: Duration) -> Option<serde_json::Value> {
+    let file = cache_file(ctx, key)?;
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
+    let at = v.get("at")?.as_u64()?;
+    (crate::clock::now_secs().saturating_sub(at) < ttl.as_secs())
+        .then(|| v.get("value").cloned())?
+}
+
+/// Remembers `value` under `key` (best effort).
+pub fn remember_value(ctx: &Ctx, key: &str, value: &serde_json::Value) {
+    if let Some(f) = cache_file(ctx, key) {
+        if let Some(dir) = f.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let text = serde_json::json!({"at": crate::clock::now_secs(), "value": value}).to_string();
+        let _ = crate::files::write_atomic(&f, text.as_bytes(), crate::files::Existing::Replace);
+    }
+}
+
 /// A success remembered under `key` within the last [`CACHE_TTL`].
 pub fn recent_success(ctx: &Ctx, key: &str) -> Option<CacheEntry> {
     read_cache(&cache_file(ctx, key)?)

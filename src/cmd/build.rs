@@ -84,6 +84,15 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
             settings.port.value.0,
         )?;
     }
+    if !args.no_preflight {
+        let requirements = context.join("requirements.txt");
+        checks::wheel_preflight(
+            ctx,
+            &requirements,
+            &settings.platform.value,
+            &dockerfile_text,
+        )?;
+    }
     let tag = match tag {
         Some(t) => t,
         None => default_tag(ctx, &context),

@@ -193,3 +193,50 @@ fn no_requirements_file_is_a_skip() {
         .unwrap();
     assert_eq!(c["status"], "skip", "{c}");
 }
+
+#[test]
+fn the_build_preflight_warns_about_source_builds_and_remembers() {
+    let s = Sandbox::new();
+    links(&s);
+    crate::build::healthy_engine(&s);
+    s.answer(
+        "docker-buildx-build",
+        "sh",
+        "while [ $# -gt 0 ]; do [ \"$1\" = --metadata-file ] && echo '{}' > \"$2\"; shift; done\n",
+    );
+    s.answer(
+        "docker-image-inspect",
+        "stdout",
+        r#"{"Id":"sha256:1","Os":"linux","Architecture":"amd64"}"#,
+    );
+    s.write("work/Dockerfile", "FROM python:3.11-slim\nEXPOSE 8501\n");
+    s.write("work/requirements.txt", "purepkg\nsdistonly\n");
+    let build = |python: &str| {
+        s.plugin()
+            .env("AZDEPLOY_PYTHON", python)
+            // pip's own settings: offline, against the local distributions.
+            .env("PIP_NO_INDEX", "1")
+            .env("PIP_FIND_LINKS", s.path("links"))
+            .args(["build", "-t", "shop:1"])
+            .output()
+            .unwrap()
+    };
+    let out = build(&python());
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(
+            "warning: wheels: sdistonly (3.0): no binary wheel for linux/amd64, Python 3.11"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("purepkg"), "{err}");
+    // The second build does not ask pip again (there is no python at all now).
+    let out = build("/nonexistent/python3");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("warning: wheels: sdistonly (3.0)"),
+        "{}",
+        stderr_of(&out)
+    );
+}
