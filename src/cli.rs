@@ -352,9 +352,13 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Overwrite an existing azdeploy.json
+    /// Overwrite existing files
     #[arg(long)]
     pub force: bool,
+
+    /// Also write a Dockerfile and .dockerignore for the Python app here (Streamlit-aware)
+    #[arg(long)]
+    pub dockerfile: bool,
 }
 
 /// The clap command, for help and completion.

@@ -12,6 +12,8 @@ mod deploy;
 mod doctor;
 /// The real engine (skipped without one unless AZDEPLOY_E2E=1).
 mod engine;
+/// `init --dockerfile`: the generated Dockerfile builds on the real engine.
+mod engine_init;
 /// `push` to the real registry through a fake az.
 mod engine_push;
 /// `test-local` on the real engine.
