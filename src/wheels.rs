@@ -225,7 +225,7 @@ mod tests {
         );
         assert_eq!(
             c.shown_args().join(" "),
-            "-m pip download --no-deps --only-binary=:all: --disable-pip-version-check --platform manylinux2014_x86_64 \\
+            "-m pip download --no-deps --only-binary=:all: --disable-pip-version-check --platform manylinux2014_x86_64 \
              --python-version 3.12 --implementation cp -d /d --no-index --find-links /w numpy==2.1"
         );
     }
