@@ -106,30 +106,8 @@ pub fn revision_show(base: Cmd, app: &str, rg: &str, revision: &str) -> Cmd {
     .args(["--revision", revision, "--output", "json"])
 }
 
-/// `az containerapp logs show … --revision R --type system|console --tail N --format text`.
-pub fn logs_show(base: Cmd, app: &str, rg: &str, revision: &str, kind: &str, tail: u32) -> Cmd {
-    base.args([
-        "containerapp",
-        "logs",
-        "show",
-        "--name",
-        app,
-        "--resource-group",
-        rg,
-    ])
-    .args([
-        "--revision",
-        revision,
-        "--type",
-        kind,
-        "--tail",
-        &tail.to_string(),
-        "--format",
-        "text",
-    ])
-}
-
-/// `az containerapp revision list --name A --resource-group RG --output json`.
+/// `az containerapp revision list --name A --resource-group RG --all --output json` (without
+/// `--all` az lists only active revisions).
 pub fn revision_list(base: Cmd, app: &str, rg: &str) -> Cmd {
     base.args([
         "containerapp",
@@ -140,34 +118,48 @@ pub fn revision_list(base: Cmd, app: &str, rg: &str) -> Cmd {
         "--resource-group",
         rg,
     ])
-    .args(["--output", "json"])
+    .args(["--all", "--output", "json"])
 }
 
-/// `az containerapp logs show` for the app (every revision): `--follow` streams.
-pub fn logs_stream(base: Cmd, app: &str, rg: &str, kind: &str, tail: u32, follow: bool) -> Cmd {
-    let c = base
-        .args([
-            "containerapp",
-            "logs",
-            "show",
-            "--name",
-            app,
-            "--resource-group",
-            rg,
-        ])
-        .args([
+/// `az containerapp logs show`: console logs as text (of one revision, if named); system logs
+/// for the whole app (az refuses `--revision` and any format but JSON for those).
+pub fn logs(
+    base: Cmd,
+    app: &str,
+    rg: &str,
+    system: bool,
+    revision: Option<&str>,
+    tail: u32,
+    follow: bool,
+) -> Cmd {
+    let mut c = base.args([
+        "containerapp",
+        "logs",
+        "show",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+    ]);
+    if system {
+        c = c.args(["--type", "system", "--tail", &tail.to_string()]);
+    } else {
+        if let Some(r) = revision {
+            c = c.args(["--revision", r]);
+        }
+        c = c.args([
             "--type",
-            kind,
+            "console",
             "--tail",
             &tail.to_string(),
             "--format",
             "text",
         ]);
-    if follow {
-        c.arg("--follow")
-    } else {
-        c
     }
+    if follow {
+        c = c.arg("--follow");
+    }
+    c
 }
 
 /// The metrics `status` reads.
@@ -180,9 +172,9 @@ pub const METRICS: &[&str] = &[
 ];
 
 /// `az monitor metrics list --resource ID --metrics … --interval PT1M --aggregation Average
-/// Maximum Total --start-time T --output json` (the option is `--metrics`; `--metric` only works
-/// as a prefix).
-pub fn metrics_list(base: Cmd, resource_id: &str, start_time: &str) -> Cmd {
+/// Maximum Total --start-time T --end-time T --output json` (the option is `--metrics`;
+/// `--metric` only works as a prefix; without `--end-time` az reads one hour from the start).
+pub fn metrics_list(base: Cmd, resource_id: &str, start_time: &str, end_time: &str) -> Cmd {
     base.args([
         "monitor",
         "metrics",
@@ -200,7 +192,14 @@ pub fn metrics_list(base: Cmd, resource_id: &str, start_time: &str) -> Cmd {
         "Maximum",
         "Total",
     ])
-    .args(["--start-time", start_time, "--output", "json"])
+    .args([
+        "--start-time",
+        start_time,
+        "--end-time",
+        end_time,
+        "--output",
+        "json",
+    ])
 }
 
 /// What `az monitor metrics list --output json` prints (the parts we use).
@@ -373,6 +372,20 @@ pub struct Revision {
     pub properties: Option<RevisionProperties>,
 }
 
+impl Revision {
+    /// The image the revision runs (its first container's).
+    pub fn image(&self) -> Option<&str> {
+        self.properties
+            .as_ref()?
+            .template
+            .as_ref()?
+            .containers
+            .first()?
+            .image
+            .as_deref()
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RevisionProperties {
@@ -380,6 +393,7 @@ pub struct RevisionProperties {
     pub health_state: Option<String>,
     pub running_state: Option<String>,
     pub provisioning_error: Option<String>,
+    pub template: Option<Template>,
 }
 
 /// Where a revision stands.

@@ -17,6 +17,11 @@ impl Answer {
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// What Azure's HTTP probes count as success: 200-399.
+    pub fn probe_ok(&self) -> bool {
+        (200..400).contains(&self.status)
+    }
 }
 
 pub struct Http {
@@ -31,6 +36,19 @@ impl Http {
             .http_status_as_error(false)
             .max_redirects(0)
             .proxy(None)
+            .build();
+        Http {
+            agent: config.into(),
+        }
+    }
+
+    /// A client for public URLs: the environment's proxy settings apply.
+    pub fn public(timeout: Duration) -> Http {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(ureq::Proxy::try_from_env())
             .build();
         Http {
             agent: config.into(),

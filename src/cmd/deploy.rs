@@ -16,6 +16,8 @@ use crate::gate;
 use crate::output;
 use crate::state;
 
+/// az has no timeout of its own when the network hangs.
+const AZ_TIMEOUT: Duration = Duration::from_secs(120);
 /// How many log lines of each kind a failed revision shows.
 const LOG_TAIL: u32 = 50;
 
@@ -217,9 +219,10 @@ fn app_url(fqdn: &str) -> String {
     }
 }
 
-/// `--smoke`: one GET of the health path through the app's public URL, timed. The first request
-/// after a deploy may wake an app scaled to zero, so this is the closest honest figure to a
-/// cold start Azure offers; it is labelled as such. Returns (status or error text, ms, failure).
+/// `--smoke`: one GET of the health path through the app's public URL, timed: the first request
+/// users would make once the revision is healthy (a replica is up by then, so this is not a
+/// cold start; Azure offers no cold-start figure). Success is 200-399, as for Azure's probes.
+/// Returns (status or error text, ms, failure).
 fn smoke(ctx: &Ctx, url: &str) -> Result<(String, Option<u64>, Option<Error>), Error> {
     let files = crate::cmd::init::AppFiles::read(&ctx.cwd);
     let settings = ctx.settings(&Overrides::default())?;
@@ -229,12 +232,12 @@ fn smoke(ctx: &Ctx, url: &str) -> Result<(String, Option<u64>, Option<Error>), E
         None => "/".into(),
     };
     let target = format!("{url}{path}");
-    let http = crate::http::Http::new(Duration::from_secs(120));
+    let http = crate::http::Http::public(Duration::from_secs(120));
     ctx.runner.cancel().check()?;
     Ok(match http.get(&target) {
-        Ok(a) if a.ok() => {
+        Ok(a) if a.probe_ok() => {
             let ms = a.ttfb.as_millis() as u64;
-            say!("smoke: GET {target} → {} in {ms} ms (the first request after the deploy: it includes a start from zero replicas, if the app had scaled to zero)", a.status);
+            say!("smoke: GET {target} → {} in {ms} ms (the first request through the public URL once the revision was healthy)", a.status);
             (a.status.to_string(), Some(ms), None)
         }
         Ok(a) => (
@@ -279,7 +282,8 @@ pub fn update_and_wait(
         t.app,
         t.rg,
         image,
-    );
+    )
+    .timeout(Duration::from_secs(600));
     let out = ctx.runner.run(&update)?;
     if ctx.runner.dry_run {
         say!("[dry-run] would then wait for the new revision to be healthy");
@@ -306,7 +310,7 @@ pub fn update_and_wait(
         output::stdout_line(&revision)?;
         return Ok(None);
     }
-    let error = wait(ctx, t, &revision, timeout)?;
+    let (revision, error) = wait(ctx, t, &revision, image, timeout)?;
     Ok(Some(Outcome {
         revision,
         seconds: error.is_none().then(|| start.elapsed().as_secs_f64()),
@@ -314,8 +318,17 @@ pub fn update_and_wait(
     }))
 }
 
-/// Polls the revision until healthy (`None`), failed or timed out (`Some(why)`).
-fn wait(ctx: &Ctx, t: &Target, revision: &str, timeout: Duration) -> Result<Option<String>, Error> {
+/// Polls the revision until healthy (`None`), failed or timed out (`Some(why)`). A revision that
+/// runs another image than `image` is not ours (az can return before the new revision exists):
+/// the app's latest revision is read again instead. Returns the revision it ended on.
+fn wait(
+    ctx: &Ctx,
+    t: &Target,
+    revision: &str,
+    image: &str,
+    timeout: Duration,
+) -> Result<(String, Option<String>), Error> {
+    let mut revision = revision.to_string();
     let start = Instant::now();
     let first = ctx
         .var("AZDEPLOY_POLL_INTERVAL_MS")
@@ -331,8 +344,9 @@ fn wait(ctx: &Ctx, t: &Target, revision: &str, timeout: Duration) -> Result<Opti
             ctx.az("read the new revision's state")?,
             t.app,
             t.rg,
-            revision,
-        );
+            &revision,
+        )
+        .timeout(AZ_TIMEOUT);
         // One failed poll (a network blip, an ARM throttle) is not a failed deploy: three in a
         // row are.
         let rev: Revision = match ctx.runner.query_json(&cmd) {
@@ -352,9 +366,31 @@ fn wait(ctx: &Ctx, t: &Target, revision: &str, timeout: Duration) -> Result<Opti
                 continue;
             }
         };
-        match azure::classify(&rev) {
-            Verdict::Healthy => return Ok(None),
-            Verdict::Failed(why) => return Ok(Some(format!("revision {revision} failed: {why}"))),
+        let runs = rev.image();
+        let verdict = match runs {
+            Some(other) if other != image => {
+                // Not the revision with our image (yet): ask the app which one is latest now.
+                let app: App = ctx.runner.query_json(
+                    &azure::app_show(ctx.az("read the container app")?, t.app, t.rg)
+                        .timeout(AZ_TIMEOUT),
+                )?;
+                if let Some(latest) = app.latest_revision().filter(|l| *l != revision) {
+                    say!("{revision} runs {other}; following the newer revision {latest}");
+                    revision = latest.to_string();
+                    continue;
+                }
+                Verdict::Pending(format!("{revision} still runs {other}"))
+            }
+            _ => azure::classify(&rev),
+        };
+        match verdict {
+            Verdict::Healthy => return Ok((revision, None)),
+            Verdict::Failed(why) => {
+                return Ok((
+                    revision.clone(),
+                    Some(format!("revision {revision} failed: {why}")),
+                ))
+            }
             Verdict::Pending(states) => {
                 if states != last {
                     say!(
@@ -366,31 +402,36 @@ fn wait(ctx: &Ctx, t: &Target, revision: &str, timeout: Duration) -> Result<Opti
             }
         }
         if start.elapsed() >= timeout {
-            return Ok(Some(format!(
+            let why = format!(
                 "revision {revision} was not healthy within {} s (last: {last})",
                 timeout.as_secs()
-            )));
+            );
+            return Ok((revision, Some(why)));
         }
         ctx.runner.cancel().sleep(delay)?;
         delay = delay.mul_f64(1.5).min(first * 5);
     }
 }
 
-/// Prints the revision's system and console logs (best effort: logs may not be there yet).
+/// Prints the app's system log (az gives it per app, not per revision) and the revision's
+/// console log (best effort: logs may not be there yet).
 pub fn show_logs(ctx: &Ctx, t: &Target, revision: &str) -> Result<(), Error> {
-    for kind in ["system", "console"] {
-        let Ok(base) = ctx.az("read the revision's logs") else {
+    for (system, title) in [
+        (true, "system log of the app"),
+        (false, "console log of the revision"),
+    ] {
+        let Ok(base) = ctx.az("read the logs") else {
             return Ok(());
         };
-        match ctx.runner.probe(&azure::logs_show(
-            base, t.app, t.rg, revision, kind, LOG_TAIL,
-        )) {
+        let cmd = azure::logs(base, t.app, t.rg, system, Some(revision), LOG_TAIL, false)
+            .timeout(AZ_TIMEOUT);
+        match ctx.runner.probe(&cmd) {
             Ok(p) if p.success() => {
-                say!("--- {kind} logs of {revision} (last {LOG_TAIL}) ---");
+                say!("--- {title} {revision} (last {LOG_TAIL} lines) ---");
                 say!("{}", p.stdout.trim_end());
             }
             Ok(p) => say!(
-                "--- no {kind} logs: {} ---",
+                "--- no {title}: {} ---",
                 p.stderr.lines().next().unwrap_or("").trim()
             ),
             Err(e) => return Err(e),
@@ -399,10 +440,17 @@ pub fn show_logs(ctx: &Ctx, t: &Target, revision: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Appends `record`. An existing history we cannot read is not silently replaced.
 pub fn append_history(ctx: &Ctx, record: serde_json::Value) -> Result<(), Error> {
     let mut all = match state::read(ctx, state::HISTORY) {
         Some(serde_json::Value::Array(a)) => a,
-        _ => Vec::new(),
+        None if !ctx.cwd.join(state::HISTORY).exists() => Vec::new(),
+        _ => {
+            return Err(Error::failed(
+                format!("{} is not a JSON array; not overwriting it", state::HISTORY),
+                "fix it (or move it aside), then run the command again",
+            ))
+        }
     };
     all.push(record);
     state::write(ctx, state::HISTORY, &serde_json::Value::Array(all))

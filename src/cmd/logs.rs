@@ -15,12 +15,12 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<(), Error> {
         ..Default::default()
     })?;
     let t = target(&settings)?;
-    let kind = if args.system { "system" } else { "console" };
-    let cmd = azure::logs_stream(
+    let cmd = azure::logs(
         ctx.az("show the app's logs")?,
         t.app,
         t.rg,
-        kind,
+        args.system,
+        None,
         args.tail,
         args.follow,
     );

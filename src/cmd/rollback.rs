@@ -15,24 +15,34 @@ use crate::error::Error;
 use crate::output;
 use crate::state;
 
-/// The image to go back to when no `--to` is given: the newest image that was healthy here and
-/// is not the current one; failing that (the history starts with the current image), the image
-/// that ran before the current one was first deployed.
-pub fn previous_image(history: &[serde_json::Value], current: &str) -> Option<String> {
+/// The image to go back to when no `--to` is given, from this app's history: the newest image
+/// that was healthy, is not the current one, and was not rolled back from since (so a second
+/// rollback goes further back instead of returning to the image the first one left); failing
+/// that, the image that ran before the current one was first deployed from here.
+pub fn previous_image(history: &[serde_json::Value], app: &str, current: &str) -> Option<String> {
     let s = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    history
+    let records: Vec<&serde_json::Value> = history
         .iter()
-        .rev()
-        .filter(|r| s(r, "result").as_deref() == Some("healthy"))
-        .filter_map(|r| s(r, "image"))
-        .find(|i| i != current)
-        .or_else(|| {
-            history
-                .iter()
-                .find(|r| s(r, "image").as_deref() == Some(current))
-                .and_then(|r| s(r, "previous_image"))
-                .filter(|p| p != current)
-        })
+        .filter(|r| s(r, "app").as_deref() == Some(app))
+        .collect();
+    let mut left = std::collections::HashSet::new();
+    for r in records.iter().rev() {
+        if s(r, "kind").as_deref() == Some("rollback") {
+            if let Some(p) = s(r, "previous_image") {
+                left.insert(p);
+            }
+        }
+        if s(r, "result").as_deref() == Some("healthy") {
+            if let Some(image) = s(r, "image").filter(|i| i != current && !left.contains(i)) {
+                return Some(image);
+            }
+        }
+    }
+    records
+        .iter()
+        .find(|r| s(r, "image").as_deref() == Some(current))
+        .and_then(|r| s(r, "previous_image"))
+        .filter(|p| p != current)
 }
 
 /// `sha256:…` next to the current image's repository; a full `REF@sha256:…` as it is.
@@ -94,7 +104,7 @@ pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
                 Some(serde_json::Value::Array(a)) => a,
                 _ => Vec::new(),
             };
-            previous_image(&history, &current).ok_or_else(|| {
+            previous_image(&history, t.app, &current).ok_or_else(|| {
                 Error::failed(
                     "no earlier image known for this app (.azdeploy/history.json has none)",
                     "name one: --to <revision name> (see `docker azdeploy status`) or --to REF@sha256:…",
@@ -141,27 +151,41 @@ mod tests {
     #[test]
     fn the_previous_image_comes_from_the_history() {
         let h: Vec<serde_json::Value> = serde_json::from_str(
-            r#"[{"image": "r/a@sha256:1", "previous_image": "r/a@sha256:0", "result": "healthy"},
-                {"image": "r/a@sha256:2", "previous_image": "r/a@sha256:1", "result": "healthy"},
-                {"image": "r/a@sha256:3", "previous_image": "r/a@sha256:2", "result": "failed"}]"#,
+            r#"[{"app": "web", "image": "r/a@sha256:1", "previous_image": "r/a@sha256:0", "result": "healthy"},
+                {"app": "web", "image": "r/a@sha256:2", "previous_image": "r/a@sha256:1", "result": "healthy"},
+                {"app": "staging", "image": "r/s@sha256:9", "previous_image": null, "result": "healthy"},
+                {"app": "web", "image": "r/a@sha256:3", "previous_image": "r/a@sha256:2", "result": "failed"}]"#,
         )
         .unwrap();
-        // :3 failed: back to :2, the newest healthy one.
+        // :3 failed: back to :2, never to another app's image.
         assert_eq!(
-            previous_image(&h, "r/a@sha256:3").as_deref(),
+            previous_image(&h, "web", "r/a@sha256:3").as_deref(),
             Some("r/a@sha256:2")
         );
-        // On :2 (after a rollback): back to :1, never to the failed :3.
+        // On :2: back to :1, never to the failed :3.
         assert_eq!(
-            previous_image(&h, "r/a@sha256:2").as_deref(),
+            previous_image(&h, "web", "r/a@sha256:2").as_deref(),
             Some("r/a@sha256:1")
         );
         // Only the current image was ever deployed from here: what ran before it.
         assert_eq!(
-            previous_image(&h[..1], "r/a@sha256:1").as_deref(),
+            previous_image(&h[..1], "web", "r/a@sha256:1").as_deref(),
             Some("r/a@sha256:0")
         );
-        assert_eq!(previous_image(&[], "r/a@sha256:9"), None);
+        assert_eq!(previous_image(&[], "web", "r/a@sha256:9"), None);
+        assert_eq!(previous_image(&h, "staging", "r/s@sha256:9"), None);
+    }
+
+    #[test]
+    fn a_second_rollback_goes_further_back() {
+        let h: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[{"app": "web", "image": "A", "result": "healthy"},
+                {"app": "web", "image": "B", "previous_image": "A", "result": "healthy"},
+                {"app": "web", "image": "C", "previous_image": "B", "result": "healthy"},
+                {"app": "web", "image": "B", "previous_image": "C", "kind": "rollback", "result": "healthy"}]"#,
+        )
+        .unwrap();
+        assert_eq!(previous_image(&h, "web", "B").as_deref(), Some("A"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ use crate::output;
 use crate::state;
 
 const MIB: f64 = 1024.0 * 1024.0;
+/// az has no timeout of its own when the network hangs.
+const AZ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Error> {
     let settings = ctx.settings(&Overrides {
@@ -53,12 +55,14 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Error> {
     let mut notes: Vec<String> = Vec::new();
     let metrics = match app.id.as_deref() {
         Some(id) => {
-            let start = clock::rfc3339(clock::now_secs().saturating_sub(window));
-            let p = ctx.runner.probe(&azure::metrics_list(
-                ctx.az("read the app's metrics")?,
-                id,
-                &start,
-            ))?;
+            let now = clock::now_secs();
+            let (start, end) = (
+                clock::rfc3339(now.saturating_sub(window)),
+                clock::rfc3339(now),
+            );
+            let cmd = azure::metrics_list(ctx.az("read the app's metrics")?, id, &start, &end)
+                .timeout(AZ_TIMEOUT);
+            let p = ctx.runner.probe(&cmd)?;
             match serde_json::from_str::<MetricsResponse>(&p.stdout) {
                 Ok(m) if p.success() => Some(m),
                 _ => {
@@ -79,6 +83,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Error> {
         }
     };
     let report = build_report(
+        t.app,
         &app,
         &revisions,
         metrics.as_ref(),
@@ -112,6 +117,7 @@ fn digest_of(image: &str) -> Option<&str> {
 
 /// The whole report, as JSON (the `--json` shape; `render` draws it for people).
 pub fn build_report(
+    app_name: &str,
     app: &App,
     revisions: &[RevisionItem],
     metrics: Option<&MetricsResponse>,
@@ -180,7 +186,9 @@ pub fn build_report(
         })
     });
     let last_deploy = local.history.iter().rev().find(|r| {
-        r["result"] == "healthy" && r.get("seconds_to_healthy").is_some_and(|s| !s.is_null())
+        r["app"] == app_name
+            && r["result"] == "healthy"
+            && r.get("seconds_to_healthy").is_some_and(|s| !s.is_null())
     });
     let readings = readings(&azure, local_figures.as_ref());
 

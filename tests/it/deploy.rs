@@ -173,10 +173,13 @@ fn activation_failed_shows_logs_and_rolls_back_when_asked() {
     let err = stderr_of(&out);
     assert!(err.contains("revision shop--r2 failed: provisioning Provisioned, health None, running ActivationFailed: Deployment Progress Deadline Exceeded"), "{err}");
     assert!(
-        err.contains("--- system logs of shop--r2") && err.contains("ContainerCrashing"),
+        err.contains("--- system log of the app shop--r2") && err.contains("ContainerCrashing"),
         "{err}"
     );
-    assert!(err.contains("--- console logs of shop--r2"), "{err}");
+    assert!(
+        err.contains("--- console log of the revision shop--r2"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
     let updates = az_calls(&s)
         .into_iter()
@@ -187,9 +190,20 @@ fn activation_failed_shows_logs_and_rolls_back_when_asked() {
         .into_iter()
         .filter(|c| c[2] == "logs")
         .collect();
+    // az refuses --revision and text output for system logs.
+    assert_eq!(logs[0][8..], ["--type", "system", "--tail", "50"]);
     assert_eq!(
-        logs[0][9..],
-        ["shop--r2", "--type", "system", "--tail", "50", "--format", "text"]
+        logs[1][8..],
+        [
+            "--revision",
+            "shop--r2",
+            "--type",
+            "console",
+            "--tail",
+            "50",
+            "--format",
+            "text"
+        ]
     );
 
     let s = Sandbox::new();
@@ -560,4 +574,50 @@ fn smoke_times_the_first_request_through_the_public_url() {
         "{}",
         stderr_of(&out)
     );
+}
+
+#[test]
+fn a_revision_with_the_old_image_is_not_taken_for_the_new_one() {
+    // az returned before the new revision existed: the "latest" revision still runs the old
+    // image. deploy must follow the app to the revision that runs the new image.
+    let s = Sandbox::new();
+    azure(&s);
+    s.write("fake/app-before.json", &app_json(OLD, "shop--r1"));
+    s.write("fake/app-after.json", &app_json(NEW, "shop--r2"));
+    s.answer(
+        "az-containerapp-show",
+        "sh",
+        r#"n=$(cat "$FAKE_DIR/show-count" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "$FAKE_DIR/show-count"
+if [ $n -le 1 ]; then cat "$FAKE_DIR/app-before.json"; else cat "$FAKE_DIR/app-after.json"; fi
+"#,
+    );
+    s.answer(
+        "az-containerapp-update",
+        "sh",
+        "cat \"$FAKE_DIR/app-before.json\"\n",
+    );
+    s.answer(
+        "az-containerapp-revision",
+        "sh",
+        &format!(
+            r#"case "$*" in
+  *shop--r1*) img="{OLD}" ;;
+  *) img="{NEW}" ;;
+esac
+printf '{{"name": "x", "properties": {{"healthState": "Healthy", "provisioningState": "Provisioned", "runningState": "Running", "template": {{"containers": [{{"image": "%s"}}]}}}}}}\n' "$img"
+"#
+        ),
+    );
+    let out = deploy(&s, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!(
+            "shop--r1 runs {OLD}; following the newer revision shop--r2"
+        )),
+        "{err}"
+    );
+    let history: serde_json::Value =
+        serde_json::from_str(&read(&s.path("work/.azdeploy/history.json"))).unwrap();
+    assert_eq!(history[0]["revision"], "shop--r2");
 }

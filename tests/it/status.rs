@@ -80,8 +80,9 @@ esac
     s.write(
         "work/.azdeploy/history.json",
         &format!(
-            r#"[{{"image": "{D1}", "previous_image": null, "result": "healthy", "seconds_to_healthy": 31.0}},
-                {{"image": "{D2}", "previous_image": "{D1}", "result": "healthy", "seconds_to_healthy": 23.4}}]"#
+            r#"[{{"app": "shop", "image": "{D1}", "previous_image": null, "result": "healthy", "seconds_to_healthy": 31.0}},
+                {{"app": "other", "image": "x@sha256:9", "previous_image": null, "result": "healthy", "seconds_to_healthy": 99.0}},
+                {{"app": "shop", "image": "{D2}", "previous_image": "{D1}", "result": "healthy", "seconds_to_healthy": 23.4}}]"#
         ),
     );
 }
@@ -177,7 +178,17 @@ fn status_computes_azure_figures_and_compares_them_with_local() {
         start.len() == 20 && start.ends_with('Z') && start.as_bytes()[10] == b'T',
         "{start}"
     );
-    assert_eq!(metrics[20..], ["--output", "json"]);
+    assert_eq!(metrics[20], "--end-time");
+    assert_eq!(metrics[22..], ["--output", "json"]);
+    // The window is --since (2h), start to end: az reads one hour unless told the end.
+    let secs = |t: &str| -> i64 {
+        let out = std::process::Command::new("date")
+            .args(["-u", "-d", t, "+%s"])
+            .output()
+            .unwrap();
+        stdout_of(&out).trim().parse().unwrap()
+    };
+    assert_eq!(secs(&metrics[21]) - secs(start), 7200);
     assert!(calls.contains(
         &[
             "az",
@@ -188,6 +199,7 @@ fn status_computes_azure_figures_and_compares_them_with_local() {
             "shop",
             "--resource-group",
             "rg-shop",
+            "--all",
             "--output",
             "json"
         ]
@@ -288,9 +300,7 @@ fn logs_passes_the_right_flags_and_stops_cleanly_on_ctrl_c() {
             "--type",
             "system",
             "--tail",
-            "20",
-            "--format",
-            "text"
+            "20"
         ]
     );
     let out = s.plugin().args(["logs", "--tail", "301"]).output().unwrap();
