@@ -146,3 +146,86 @@ fn the_generated_dockerfile_builds_and_runs_as_non_root() {
     );
     assert!(facts.trim_end().ends_with("amd64"), "{facts}");
 }
+
+#[test]
+fn flask_and_bare_python_apps_build_too() {
+    if !engine_available("flask_and_bare_python_apps_build_too") {
+        return;
+    }
+    let s = Sandbox::new();
+    let (base, _base_image) = stand_in_base(&s);
+    let links = s.path("links");
+    std::fs::create_dir_all(&links).unwrap();
+    let script = "import sys, zipfile\nd=sys.argv[1]\n\
+        z=zipfile.ZipFile(f'{d}/flask-3.0.0-py3-none-any.whl','w')\n\
+        z.writestr('flask-3.0.0.dist-info/METADATA','Metadata-Version: 2.1\\nName: flask\\nVersion: 3.0.0\\n')\n\
+        z.writestr('flask-3.0.0.dist-info/WHEEL','Wheel-Version: 1.0\\nTag: py3-none-any\\n')\nz.close()\n";
+    let out = std::process::Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(&links)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    for (app, files, kind, cmd) in [
+        (
+            "flask",
+            vec![
+                ("requirements.txt", "Flask==3.0.0\n"),
+                ("app.py", "from flask import Flask\napp = Flask(__name__)\n"),
+            ],
+            "Flask, no compilers (every requirement has a wheel), starts app.py",
+            r#"["python","-m","flask","--app","app","run","--host=0.0.0.0","--port=8501"]"#,
+        ),
+        (
+            "bare",
+            vec![("main.py", "print('hi')\n")],
+            "Python, no compilers (every requirement has a wheel), starts main.py",
+            r#"["python","main.py"]"#,
+        ),
+    ] {
+        let dir = format!("work-{app}");
+        for (f, text) in &files {
+            s.write(&format!("{dir}/{f}"), text);
+        }
+        let run = |args: &[&str]| {
+            s.real_docker()
+                .current_dir(s.path(&dir))
+                .env("AZDEPLOY_PYTHON", python())
+                .env("PIP_NO_INDEX", "1")
+                .env("PIP_FIND_LINKS", &links)
+                .arg("azdeploy")
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let out = run(&["init", "--dockerfile"]);
+        assert!(out.status.success(), "{app}: {}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains(&format!("wrote Dockerfile ({kind}) and .dockerignore")),
+            "{app}: {}",
+            stderr_of(&out)
+        );
+        let name = unique(&format!("azdeploy-e2e-generated-{app}"));
+        let _images = Images(vec![format!("{name}:t1"), format!("{name}:latest")]);
+        let out = run(&[
+            "build",
+            "-t",
+            &format!("{name}:t1"),
+            "--build-arg",
+            &format!("PYTHON_IMAGE={base}"),
+        ]);
+        assert!(out.status.success(), "{app}: {}", stderr_of(&out));
+        let inspect = std::process::Command::new("docker")
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                "{{.Config.User}} {{json .Config.Cmd}}",
+                &format!("{name}:t1"),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(stdout_of(&inspect).trim(), format!("app {cmd}"), "{app}");
+    }
+}
