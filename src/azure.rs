@@ -268,39 +268,6 @@ impl MetricsResponse {
     }
 }
 
-/// One entry of `az containerapp revision list`.
-#[derive(Debug, Deserialize, Default)]
-pub struct RevisionItem {
-    pub name: Option<String>,
-    pub properties: Option<RevisionItemProperties>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct RevisionItemProperties {
-    pub active: Option<bool>,
-    pub replicas: Option<i64>,
-    pub traffic_weight: Option<i64>,
-    pub created_time: Option<String>,
-    pub provisioning_state: Option<String>,
-    pub health_state: Option<String>,
-    pub running_state: Option<String>,
-    pub template: Option<Template>,
-}
-
-impl RevisionItem {
-    pub fn image(&self) -> Option<&str> {
-        self.properties
-            .as_ref()?
-            .template
-            .as_ref()?
-            .containers
-            .first()?
-            .image
-            .as_deref()
-    }
-}
-
 /// A container app, as `az containerapp show/update --output json` prints it (the parts we use).
 #[derive(Debug, Deserialize, Default)]
 pub struct App {
@@ -366,9 +333,10 @@ impl App {
     }
 }
 
-/// A revision, as `az containerapp revision show --output json` prints it.
+/// A revision, as `az containerapp revision show` prints it (and each entry of `revision list`).
 #[derive(Debug, Deserialize, Default)]
 pub struct Revision {
+    pub name: Option<String>,
     pub properties: Option<RevisionProperties>,
 }
 
@@ -389,6 +357,10 @@ impl Revision {
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RevisionProperties {
+    pub active: Option<bool>,
+    pub replicas: Option<i64>,
+    pub traffic_weight: Option<i64>,
+    pub created_time: Option<String>,
     pub provisioning_state: Option<String>,
     pub health_state: Option<String>,
     pub running_state: Option<String>,

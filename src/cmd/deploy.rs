@@ -27,6 +27,20 @@ pub struct Target<'a> {
     pub rg: &'a str,
 }
 
+/// The settings for an Azure-side command: its `--app`/`--resource-group` on top.
+pub fn app_settings(
+    ctx: &Ctx,
+    args: &crate::cli::AppArgs,
+    deploy_timeout: Option<crate::config::Seconds>,
+) -> Result<crate::config::Settings, Error> {
+    ctx.settings(&Overrides {
+        app: args.app.clone(),
+        resource_group: args.resource_group.clone(),
+        deploy_timeout,
+        ..Default::default()
+    })
+}
+
 /// The app and resource group from flags or settings, or a usage error.
 pub fn target(settings: &crate::config::Settings) -> Result<Target<'_>, Error> {
     match (&settings.app.value, &settings.resource_group.value) {

@@ -3,17 +3,12 @@
 
 use crate::azure;
 use crate::cli::LogsArgs;
-use crate::cmd::deploy::target;
-use crate::config::Overrides;
+use crate::cmd::deploy::{app_settings, target};
 use crate::context::Ctx;
 use crate::error::Error;
 
 pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<(), Error> {
-    let settings = ctx.settings(&Overrides {
-        app: args.target.app.clone(),
-        resource_group: args.target.resource_group.clone(),
-        ..Default::default()
-    })?;
+    let settings = app_settings(ctx, &args.target, None)?;
     let t = target(&settings)?;
     let cmd = azure::logs(
         ctx.az("show the app's logs")?,

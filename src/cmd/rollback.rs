@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::azure::{self, App, RevisionItem};
+use crate::azure::{self, App, Revision};
 use crate::cli::RollbackArgs;
 use crate::clock;
-use crate::cmd::deploy::{append_history, show_logs, target, update_and_wait};
-use crate::config::Overrides;
+use crate::cmd::deploy::{app_settings, append_history, show_logs, target, update_and_wait};
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::output;
@@ -61,12 +60,7 @@ pub fn image_for_digest(to: &str, current: &str) -> Option<String> {
 }
 
 pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
-    let settings = ctx.settings(&Overrides {
-        app: args.target.app.clone(),
-        resource_group: args.target.resource_group.clone(),
-        deploy_timeout: args.wait_timeout,
-        ..Default::default()
-    })?;
+    let settings = app_settings(ctx, &args.target, args.wait_timeout)?;
     let t = target(&settings)?;
     let app: App = ctx.runner.query_json(&azure::app_show(
         ctx.az("read the container app")?,
@@ -90,7 +84,7 @@ pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
                 t.rg,
                 revision,
             );
-            let rev: RevisionItem = ctx.runner.query_json(&cmd)?;
+            let rev: Revision = ctx.runner.query_json(&cmd)?;
             rev.image()
                 .ok_or_else(|| Error::Parse {
                     purpose: "read the revision to go back to".into(),

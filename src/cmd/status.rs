@@ -7,11 +7,10 @@
 
 use serde_json::{json, Value};
 
-use crate::azure::{self, App, MetricsResponse, RevisionItem};
+use crate::azure::{self, App, MetricsResponse, Revision};
 use crate::cli::StatusArgs;
 use crate::clock;
-use crate::cmd::deploy::target;
-use crate::config::Overrides;
+use crate::cmd::deploy::{app_settings, target};
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::output;
@@ -22,11 +21,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 const AZ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Error> {
-    let settings = ctx.settings(&Overrides {
-        app: args.target.app.clone(),
-        resource_group: args.target.resource_group.clone(),
-        ..Default::default()
-    })?;
+    let settings = app_settings(ctx, &args.target, None)?;
     let t = target(&settings)?;
     // Each az call costs about a second of start-up: the two reads run side by side.
     let (app, revisions) = std::thread::scope(|s| {
@@ -37,7 +32,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Error> {
                 t.rg,
             ))
         });
-        let r = s.spawn(|| -> Result<Vec<RevisionItem>, Error> {
+        let r = s.spawn(|| -> Result<Vec<Revision>, Error> {
             ctx.runner.query_json(&azure::revision_list(
                 ctx.az("list the app's revisions")?,
                 t.app,
@@ -119,7 +114,7 @@ fn digest_of(image: &str) -> Option<&str> {
 pub fn build_report(
     app_name: &str,
     app: &App,
-    revisions: &[RevisionItem],
+    revisions: &[Revision],
     metrics: Option<&MetricsResponse>,
     local: &Local,
     window_secs: u64,

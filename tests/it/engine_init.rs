@@ -5,14 +5,6 @@
 use crate::engine::{busybox, unique, Images};
 use crate::support::*;
 
-fn python() -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .unwrap();
-    stdout_of(&out).trim().to_string()
-}
-
 /// Builds the stand-in base image; returns its tag.
 fn stand_in_base(s: &Sandbox) -> (String, Images) {
     let dir = "base";

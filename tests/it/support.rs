@@ -194,3 +194,12 @@ pub fn ci_fact(name: &str) -> String {
         .map(str::to_string)
         .unwrap_or_else(|| panic!("{name} unknown: run ci/engine-up.sh"))
 }
+
+/// The python3 the tests run with (it has pip), as an absolute path.
+pub fn python() -> String {
+    let out = StdCommand::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 is needed for the wheel tests");
+    stdout_of(&out).trim().to_string()
+}

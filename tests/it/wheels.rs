@@ -2,15 +2,6 @@
 
 use crate::support::*;
 
-/// The python3 this test runs with (it has pip), as an absolute path.
-fn python() -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 is needed for the wheel check tests");
-    stdout_of(&out).trim().to_string()
-}
-
 /// Real (small) distributions: a pure-Python wheel, a wheel for aarch64 only, an sdist only.
 fn links(s: &Sandbox) {
     std::fs::create_dir_all(s.path("links")).unwrap();
