@@ -62,6 +62,73 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// `az acr build`: the build runs natively on amd64 in ACR Tasks and is pushed there. `--file`
+/// is relative to the context, which az uploads honouring its `.dockerignore`.
+pub fn acr_build(
+    base: Cmd,
+    registry: &str,
+    images: &[String],
+    platform: &str,
+    file: &str,
+    build_args: &[(String, String)],
+    context: &str,
+) -> Cmd {
+    let mut c = base.args(["acr", "build", "--registry", registry]);
+    for i in images {
+        c = c.args(["--image", i]);
+    }
+    c = c.args(["--platform", platform, "--file", file]);
+    for (k, v) in build_args {
+        c = c.args(["--build-arg", &format!("{k}={v}")]);
+    }
+    c.arg(context).mutates()
+}
+
+/// `az acr repository show --name N --image REPO:TAG --output json`: the tag's digest.
+pub fn acr_repository_show(base: Cmd, registry: &str, image: &str) -> Cmd {
+    base.args([
+        "acr",
+        "repository",
+        "show",
+        "--name",
+        registry,
+        "--image",
+        image,
+        "--output",
+        "json",
+    ])
+}
+
+/// `az acr manifest list-metadata --registry N --name REPO --output json`: each manifest's
+/// digest, os and architecture.
+pub fn acr_manifests(base: Cmd, registry: &str, repo: &str) -> Cmd {
+    base.args([
+        "acr",
+        "manifest",
+        "list-metadata",
+        "--registry",
+        registry,
+        "--name",
+        repo,
+        "--output",
+        "json",
+    ])
+}
+
+/// One entry of `az acr manifest list-metadata` (the fields we use).
+#[derive(Debug, Deserialize, Default)]
+pub struct ManifestMetadata {
+    pub digest: Option<String>,
+    pub architecture: Option<String>,
+    pub os: Option<String>,
+}
+
+/// `az acr repository show --image` output (the field we use).
+#[derive(Debug, Deserialize, Default)]
+pub struct RepositoryImage {
+    pub digest: Option<String>,
+}
+
 /// `az containerapp show --name A --resource-group RG --output json`.
 pub fn app_show(base: Cmd, app: &str, rg: &str) -> Cmd {
     base.args([

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use camino::Utf8PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{parse_build_arg, valid_tag, HealthPath, Name, Platform, Seconds};
+use crate::config::{parse_build_arg, valid_tag, HealthPath, Name, Platform, Remote, Seconds};
 
 /// Build linux/amd64 images on any Mac or PC, prove they run, and ship them to Azure Container Apps.
 #[derive(Debug, Parser)]
@@ -81,9 +81,14 @@ pub struct BuildArgs {
     #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg)]
     pub build_args: Vec<(String, String)>,
 
-    /// The buildx builder to use [default: the current one]
+    /// The buildx builder to use [default: build.builder, else the current one]
     #[arg(long, value_name = "NAME")]
-    pub builder: Option<String>,
+    pub builder: Option<Name>,
+
+    /// Build remotely: `acr` runs the build natively on amd64 in ACR Tasks (no local engine,
+    /// no emulation) and leaves the image in the registry [default: build.remote]
+    #[arg(long, value_name = "acr")]
+    pub remote: Option<Remote>,
 
     /// Build without the layer cache
     #[arg(long)]

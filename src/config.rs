@@ -226,7 +226,7 @@ macro_rules! string_newtype_conversions {
         }
     )*};
 }
-string_newtype_conversions!(Platform, HealthPath, ImageName, Name);
+string_newtype_conversions!(Platform, HealthPath, ImageName, Name, Remote);
 
 macro_rules! integer_newtype_conversions {
     ($($t:ty),*) => {$(
@@ -261,7 +261,7 @@ macro_rules! display_inner {
         }
     )*};
 }
-display_inner!(Port, Seconds, HealthPath, ImageName, Name);
+display_inner!(Port, Seconds, HealthPath, ImageName, Name, Remote);
 
 impl From<Port> for u16 {
     fn from(p: Port) -> u16 {
@@ -320,6 +320,29 @@ pub struct BuildSection {
     pub dockerfile: Option<Utf8PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub args: Option<BTreeMap<String, String>>,
+    /// `"acr"`: build in Azure Container Registry Tasks instead of locally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Remote>,
+    /// The buildx builder to use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builder: Option<Name>,
+}
+
+/// Where a build runs when not on the local builder: `acr` (ACR Tasks, native amd64).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct Remote(pub String);
+
+impl FromStr for Remote {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Remote, String> {
+        match s {
+            "acr" => Ok(Remote(s.into())),
+            _ => Err(format!(
+                "\"{s}\" is not a remote builder (the one there is: \"acr\")"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -387,6 +410,8 @@ pub struct Overrides {
     pub registry: Option<Name>,
     pub resource_group: Option<Name>,
     pub app: Option<Name>,
+    pub remote: Option<Remote>,
+    pub builder: Option<Name>,
 }
 
 /// Every setting, resolved.
@@ -400,6 +425,9 @@ pub struct Settings {
     /// `None`: `Dockerfile` in the context.
     pub dockerfile: Sourced<Option<Utf8PathBuf>>,
     pub build_args: Sourced<BTreeMap<String, String>>,
+    /// `Some("acr")`: build in ACR Tasks.
+    pub remote: Sourced<Option<Remote>>,
+    pub builder: Sourced<Option<Name>>,
     /// The port the app listens on inside the container.
     pub port: Sourced<Port>,
     /// `None`: `/_stcore/health` for a Streamlit app, else `/`.
@@ -445,6 +473,8 @@ impl Settings {
             row("build.context", &self.context),
             row("build.dockerfile", &self.dockerfile),
             row("build.args", &self.build_args),
+            row("build.remote", &self.remote),
+            row("build.builder", &self.builder),
             row("timeouts.health", &self.health_timeout),
             row("timeouts.deploy", &self.deploy_timeout),
             row("azure.registry", &self.registry),
@@ -610,6 +640,28 @@ pub fn resolve(
             source: Source::Default
         }
     );
+    let remote = layer!(
+        "build.remote",
+        flags.remote,
+        "--remote",
+        "AZDEPLOY_REMOTE",
+        build.remote,
+        Sourced {
+            value: None,
+            source: Source::Default
+        }
+    );
+    let builder = layer!(
+        "build.builder",
+        flags.builder,
+        "--builder",
+        "AZDEPLOY_BUILDER",
+        build.builder,
+        Sourced {
+            value: None,
+            source: Source::Default
+        }
+    );
     let port = unwrap(layer!(
         "port",
         flags.port,
@@ -717,6 +769,8 @@ pub fn resolve(
             value: args,
             source: args_source,
         },
+        remote,
+        builder,
         port,
         health_path,
         health_timeout,

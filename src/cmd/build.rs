@@ -34,6 +34,8 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         context: args.context.clone(),
         dockerfile: args.file.clone(),
         build_args: args.build_args.clone(),
+        remote: args.remote.clone(),
+        builder: args.builder.clone(),
         ..Default::default()
     };
     let settings = ctx.settings(&flags)?;
@@ -57,6 +59,13 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
             "pass -f PATH, or run `docker azdeploy init` to set up the project",
         )
     })?;
+    if settings.remote.value.is_some() {
+        let tag = match tag {
+            Some(t) => t,
+            None => default_tag(ctx, &context),
+        };
+        return crate::cmd::remote::build(ctx, &settings, &tag, &dockerfile_text);
+    }
     if args.push && !has_registry(&settings.image.value.0) {
         return Err(Error::usage(
             format!("--push needs a registry in the image name, not \"{}\"", settings.image.value),
@@ -79,7 +88,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         checks::preflight(
             ctx,
             &settings.platform.value,
-            args.builder.as_deref(),
+            settings.builder.value.as_ref().map(|b| b.0.as_str()),
             Some((&dockerfile_text, dockerfile_path.as_str())),
             settings.port.value.0,
         )?;
@@ -108,7 +117,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         platform: settings.platform.value.clone(),
         refs,
         build_args: settings.build_args.value.clone().into_iter().collect(),
-        builder: args.builder.clone(),
+        builder: settings.builder.value.as_ref().map(|b| b.0.clone()),
         no_cache: args.no_cache,
         push: args.push,
     };

@@ -7,6 +7,7 @@ mod doctor;
 pub mod init;
 mod logs;
 pub mod push;
+mod remote;
 mod rollback;
 mod status;
 pub mod test_local;

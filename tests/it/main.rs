@@ -22,6 +22,8 @@ mod engine_test_local;
 mod forwarding;
 /// The plugin contract through the real docker CLI (no engine needed).
 mod plugin_contract;
+/// `build --remote acr` through a fake az.
+mod remote;
 /// SIGINT, SIGTERM and the plugin socket: exit 130/143, children gone.
 mod signals;
 /// `status`, `logs`, `rollback` against a fake az.
