@@ -155,8 +155,9 @@ pub fn buildx(ctx: &Ctx, builder: Option<&str>) -> Result<Check, Error> {
         .nth(1)
         .unwrap_or("?")
         .to_string();
-    let mut inspect = base.args(["buildx", "inspect"]);
-    if let Some(b) = builder {
+    let (on_builder, builder_flag) = ctx.docker_on_builder("inspect the builder", builder)?;
+    let mut inspect = on_builder.args(["buildx", "inspect"]);
+    if let Some(b) = builder_flag {
         inspect = inspect.arg(b);
     }
     let i = ctx.runner.probe(&inspect)?;
@@ -196,6 +197,7 @@ pub fn emulation(
     target: &Platform,
     builder: Option<&str>,
     server: Option<&ServerVersion>,
+    registry: Option<&str>,
 ) -> Result<Check, Error> {
     let Some(server) = server else {
         return Ok(Check::skip("emulation", "no engine to probe"));
@@ -224,7 +226,11 @@ pub fn emulation(
                 "{target} programs fail with `exec format error` on this {}/{} engine",
                 server.os, server.arch
             ),
-            emulation::emulation_hint(&facts, target),
+            format!(
+                "{}; or {}",
+                emulation::emulation_hint(&facts, target),
+                routes_advice(registry, &[], target)
+            ),
         ),
         Verdict::Broken(tail) => Check::fail(
             "emulation",
@@ -473,6 +479,7 @@ pub fn preflight(
     ctx: &Ctx,
     target: &Platform,
     builder: Option<&str>,
+    registry: Option<&str>,
     dockerfile: Option<(&str, &str)>,
     port: u16,
 ) -> Result<(), Error> {
@@ -496,7 +503,7 @@ pub fn preflight(
                 let e = s.spawn(|| -> Result<Vec<Check>, Error> {
                     let t = std::time::Instant::now();
                     let (mut checks, server) = engine(ctx)?;
-                    let mut probe = emulation(ctx, target, builder, server.as_ref())?;
+                    let mut probe = emulation(ctx, target, builder, server.as_ref(), registry)?;
                     probe.ms = t.elapsed().as_millis() as u64;
                     checks.push(probe);
                     Ok(checks)
@@ -584,6 +591,24 @@ mod tests {
         );
         assert_eq!(dockerfile_python("FROM debian:12\n"), None);
         assert_eq!(dockerfile_python("FROM python:latest\n"), None);
+    }
+
+    #[test]
+    fn routes_name_what_exists_and_the_measured_cost() {
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let a = routes_advice(Some("myacr"), &["remote-amd64".into()], &amd64);
+        assert!(
+            a.contains("`--remote acr` (ACR Tasks in myacr")
+                && a.contains("`--builder remote-amd64`"),
+            "{a}"
+        );
+        assert!(
+            a.contains("× slower under emulation"),
+            "the committed benchmark figure: {a}"
+        );
+        let a = routes_advice(Some("myacr.azurecr.io"), &[], &amd64);
+        assert!(a.contains("set azure.registry to an ACR name"), "{a}");
+        assert!(measured_emulation_penalty().is_some_and(|p| p > 1.0));
     }
 
     #[test]
@@ -816,4 +841,131 @@ pub fn wheel_preflight(
         }
     }
     Ok(())
+}
+
+/// What the benchmark measured for emulation on a CPU-bound `RUN` step (emulated/native), from
+/// `bench/results.json` as committed.
+pub fn measured_emulation_penalty() -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_str(include_str!("../bench/results.json")).ok()?;
+    v.pointer("/results/emulation_step/2/median")?.as_f64()
+}
+
+/// The ways to build `target` with no emulation here, as advice.
+pub fn routes_advice(
+    registry: Option<&str>,
+    native_builders: &[String],
+    target: &Platform,
+) -> String {
+    let mut routes = Vec::new();
+    if let Some(r) = registry.filter(|r| !r.contains('.') && !r.contains(':')) {
+        routes.push(format!(
+            "`--remote acr` (ACR Tasks in {r}, native {target})"
+        ));
+    }
+    for b in native_builders {
+        routes.push(format!("`--builder {b}` (runs {target} natively)"));
+    }
+    if routes.is_empty() {
+        routes.push(format!(
+            "set azure.registry to an ACR name for `--remote acr`, or add a native {target} builder (`docker buildx create --driver remote tcp://…`)"
+        ));
+    }
+    let cost = measured_emulation_penalty()
+        .map(|p| {
+            format!(
+                "; the benchmark measured a CPU-bound build step {p:.1}× slower under emulation"
+            )
+        })
+        .unwrap_or_default();
+    format!("builds without emulation: {}{cost}", routes.join(", or "))
+}
+
+/// Every running buildx builder, probed: does it build `target` natively, emulated, or not at
+/// all? Also the no-emulation routes when the engine's own architecture is not the target's.
+pub fn builders(
+    ctx: &Ctx,
+    target: &Platform,
+    registry: Option<&str>,
+    engine_arch: Option<&str>,
+) -> Result<Vec<Check>, Error> {
+    let Ok(base) = ctx.docker("list the buildx builders") else {
+        return Ok(vec![]);
+    };
+    let p = ctx.runner.probe(&docker::builders(base))?;
+    let list = docker::parse_builders(&p.stdout);
+    if !p.success() || list.is_empty() {
+        return Ok(vec![Check::skip(
+            "builders",
+            "`docker buildx ls --format json` gave no builders (buildx too old?)",
+        )]);
+    }
+    let probed: Vec<(docker::Builder, Option<Result<Verdict, Error>>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = list
+            .iter()
+            .map(|b| {
+                let b = b.clone();
+                s.spawn(move || {
+                    // A builder that is not running would be started by a probe: leave it be.
+                    let verdict = b
+                        .running()
+                        .then(|| emulation::probe(ctx, target, Some(&b.name)));
+                    (b, verdict)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("builder probe"))
+            .collect()
+    });
+    let mut out = Vec::new();
+    let mut native = Vec::new();
+    for (b, verdict) in probed {
+        let name = format!("builder {}", b.name);
+        let driver = b.driver.clone().unwrap_or_else(|| "?".into());
+        let is_native = b
+            .native_platform()
+            .is_some_and(|p| docker::platform_matches(p, target));
+        out.push(match verdict {
+            None => Check::skip(&name, "not running (not probed)"),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(Verdict::Works { elapsed })) if is_native => {
+                native.push(b.name.clone());
+                Check::ok(
+                    &name,
+                    format!(
+                        "{driver} driver: builds {target} natively (probe {} ms)",
+                        elapsed.as_millis()
+                    ),
+                )
+            }
+            Some(Ok(Verdict::Works { elapsed })) => Check::ok(
+                &name,
+                format!(
+                    "{driver} driver: builds {target} emulated (probe {} ms)",
+                    elapsed.as_millis()
+                ),
+            ),
+            Some(Ok(Verdict::Missing)) => Check::warn(
+                &name,
+                format!("cannot run {target} programs (exec format error)"),
+                "use another builder, or install emulation on this one's host",
+            ),
+            Some(Ok(Verdict::Broken(t))) => Check::warn(
+                &name,
+                format!("the probe failed: {}", t.replace('\n', " / ")),
+                format!("try `docker buildx inspect {}`", b.name),
+            ),
+            Some(Ok(Verdict::NoProbe)) => {
+                Check::skip(&name, format!("no probe program for {target}"))
+            }
+        });
+    }
+    if engine_arch.is_some_and(|a| a != target.arch) {
+        out.push(Check::ok(
+            "routes",
+            routes_advice(registry, &native, target),
+        ));
+    }
+    Ok(out)
 }

@@ -148,6 +148,31 @@ impl Ctx {
         Ok(Cmd::new(self.tools.docker()?, purpose).args(self.globals.forward.iter().cloned()))
     }
 
+    /// A docker command aimed at buildx builder `builder`, and the `--builder` value still to
+    /// pass. A docker context's name is also the name of its (docker-driver) builder, but buildx
+    /// refuses `--builder` for it ("use `docker --context=X buildx`"): for those, the command
+    /// gets `--context NAME` instead.
+    pub fn docker_on_builder(
+        &self,
+        purpose: &str,
+        builder: Option<&str>,
+    ) -> Result<(Cmd, Option<String>), Error> {
+        let base = self.docker(purpose)?;
+        let Some(name) = builder else {
+            return Ok((base, None));
+        };
+        let probe = self.runner.probe(
+            &self
+                .docker("check whether the builder is a docker context")?
+                .args(["context", "inspect", name]),
+        )?;
+        if probe.success() {
+            Ok((base.args(["--context", name]), None))
+        } else {
+            Ok((base, Some(name.to_string())))
+        }
+    }
+
     /// An `az` command.
     #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     pub fn az(&self, purpose: &str) -> Result<Cmd, Error> {

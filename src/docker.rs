@@ -459,6 +459,56 @@ pub fn is_local_endpoint(host: &str) -> bool {
         .any(|p| rest.starts_with(p))
 }
 
+/// `docker buildx ls --format json`: one JSON object per line (buildx 0.13 may repeat one).
+pub fn builders(base: Cmd) -> Cmd {
+    base.args(["buildx", "ls", "--format", "json"])
+}
+
+/// A builder from `docker buildx ls --format json` (the fields we use).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct Builder {
+    pub name: String,
+    pub driver: Option<String>,
+    #[serde(default)]
+    pub nodes: Vec<BuilderNode>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct BuilderNode {
+    pub status: Option<String>,
+    #[serde(default)]
+    pub platforms: Vec<String>,
+}
+
+impl Builder {
+    /// The platform the builder runs natively: buildx lists it first.
+    pub fn native_platform(&self) -> Option<&str> {
+        self.nodes.first()?.platforms.first().map(String::as_str)
+    }
+
+    pub fn running(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| n.status.as_deref() == Some("running"))
+    }
+}
+
+/// Parses `docker buildx ls --format json` (duplicates dropped, in order).
+pub fn parse_builders(stdout: &str) -> Vec<Builder> {
+    let mut out: Vec<Builder> = Vec::new();
+    for b in stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Builder>(l.trim()).ok())
+    {
+        if !out.iter().any(|o| o.name == b.name) {
+            out.push(b);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,6 +691,20 @@ mod tests {
         ] {
             assert!(!is_local_endpoint(remote), "{remote}");
         }
+    }
+
+    #[test]
+    fn builders_from_real_output() {
+        let text = include_str!("../tests/fixtures/captured/buildx-ls.jsonl");
+        let b = parse_builders(text);
+        assert_eq!(b.len(), 1, "the repeated line is dropped");
+        assert_eq!(
+            (b[0].name.as_str(), b[0].driver.as_deref()),
+            ("default", Some("docker"))
+        );
+        assert_eq!(b[0].native_platform(), Some("linux/amd64"));
+        assert!(b[0].running());
+        assert!(parse_builders("not json\n").is_empty());
     }
 
     #[test]

@@ -245,17 +245,28 @@ pub fn probe(ctx: &Ctx, target: &Platform, builder: Option<&str>) -> Result<Verd
         let exe = dir.path().join("probe");
         std::fs::write(&exe, elf).map_err(io)?;
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+        // A nonce of our own: BuildKit merges identical steps of builds running at the same
+        // time (doctor probes several builders on one engine at once), and a merged RUN prints
+        // its output in one build only.
+        static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let nonce = format!(
+            "{}-{}-{}\n",
+            std::process::id(),
+            crate::clock::now_millis(),
+            PROBES.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        std::fs::write(dir.path().join("nonce"), nonce).map_err(io)?;
         std::fs::write(
             dir.path().join("Dockerfile"),
-            "FROM scratch\nCOPY probe /probe\nRUN [\"/probe\"]\n",
+            "FROM scratch\nCOPY probe /probe\nCOPY nonce /nonce\nRUN [\"/probe\"]\n",
         )
         .map_err(io)?;
     }
-    let mut cmd = ctx
-        .docker(&format!("run the {target} emulation probe"))?
-        .args(["buildx", "build"]);
-    if let Some(b) = builder {
-        cmd = cmd.args(["--builder", b]);
+    let (base, builder_flag) =
+        ctx.docker_on_builder(&format!("run the {target} emulation probe"), builder)?;
+    let mut cmd = base.args(["buildx", "build"]);
+    if let Some(b) = builder_flag {
+        cmd = cmd.args(["--builder", &b]);
     }
     // --no-cache: a cached RUN would pass without running anything. cacheonly: no image is left.
     let cmd = cmd

@@ -52,6 +52,43 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out.trim_end_matches('\n').to_string()
 }
 
+/// Wraps `text` at spaces to `width` columns, continuation lines indented by `indent`.
+pub fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let body = text.trim_start_matches(' ');
+    let mut line = text[..text.len() - body.len()].to_string(); // the text's own indentation
+    let mut fresh = true; // no word on this line yet
+    let mut out = String::new();
+    for word in body.split(' ') {
+        let len = line.chars().count() + 1 + word.chars().count();
+        if !fresh && len > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = indent.to_string();
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    out.push_str(&line);
+    out
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    #[test]
+    fn keeps_the_indentation_and_the_width() {
+        let w = super::wrap("   hint: one two three four five", 16, "         ");
+        assert_eq!(
+            w,
+            "   hint: one two\n         three\n         four\n         five"
+        );
+        assert_eq!(super::wrap("short", 100, "  "), "short");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

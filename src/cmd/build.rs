@@ -89,6 +89,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
             ctx,
             &settings.platform.value,
             settings.builder.value.as_ref().map(|b| b.0.as_str()),
+            settings.registry.value.as_ref().map(|r| r.0.as_str()),
             Some((&dockerfile_text, dockerfile_path.as_str())),
             settings.port.value.0,
         )?;
@@ -131,11 +132,15 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
             )
         })?;
     say!("Building {} for {}", spec.refs[0], spec.platform);
-    let build = docker::buildx_build(
-        ctx.docker("build the image with docker buildx")?,
-        &spec,
-        &meta_file,
-    )
+    let (base, builder_flag) = ctx.docker_on_builder(
+        "build the image with docker buildx",
+        spec.builder.as_deref(),
+    )?;
+    let spec = BuildSpec {
+        builder: builder_flag,
+        ..spec
+    };
+    let build = docker::buildx_build(base, &spec, &meta_file)
     .dir(ctx.cwd.as_std_path())
     .hint("read buildx's output above; `docker azdeploy doctor` checks the engine, buildx and emulation");
     ctx.runner.stream(&build)?;

@@ -34,6 +34,7 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
     })?;
     let target = &settings.platform.value;
     let builder = args.builder.as_deref();
+    let registry = settings.registry.value.as_ref().map(|r| r.0.as_str());
     let results: Vec<Result<Vec<Check>, Error>> = std::thread::scope(|s| {
         let groups = vec![
             s.spawn(|| {
@@ -47,6 +48,7 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
                         target,
                         builder,
                         server.as_ref(),
+                        registry,
                     )?])
                 })?;
                 engine.append(&mut probe);
@@ -54,6 +56,15 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
             }),
             s.spawn(|| timed(|| Ok(vec![checks::buildx(ctx, builder)?]))),
             s.spawn(|| timed(|| Ok(vec![checks::host(ctx, target)]))),
+            s.spawn(|| {
+                timed(|| {
+                    let (_, server) = checks::engine(ctx)?;
+                    match server {
+                        Some(srv) => checks::builders(ctx, target, registry, Some(&srv.arch)),
+                        None => Ok(Vec::new()),
+                    }
+                })
+            }),
             s.spawn(|| timed(|| Ok(checks::dockerfile(ctx, &settings)))),
             s.spawn(|| timed(|| Ok(vec![checks::port(&settings)]))),
             s.spawn(|| timed(|| checks::azure(ctx, &settings, args.azure))),
@@ -120,7 +131,14 @@ pub fn render(checks: &[Check]) -> String {
         out.push_str(line);
         out.push('\n');
         if let Some(h) = i.checked_sub(1).and_then(|j| checks[j].hint.as_ref()) {
-            out.push_str(&format!("{:indent$}hint: {h}\n", ""));
+            let pad = " ".repeat(indent);
+            let width = 100usize.max(indent + 40);
+            out.push_str(&output::wrap(
+                &format!("{pad}hint: {h}"),
+                width,
+                &format!("{pad}      "),
+            ));
+            out.push('\n');
         }
     }
     out.trim_end().to_string()

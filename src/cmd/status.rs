@@ -382,7 +382,7 @@ pub fn render(r: &Value, color: bool) -> String {
     {
         out.push_str(&format!(
             "\n{}",
-            mark(wrap(&format!("! {reading}"), 100, "  "))
+            mark(output::wrap(&format!("! {reading}"), 100, "  "))
         ));
     }
     for note in r["notes"]
@@ -391,27 +391,11 @@ pub fn render(r: &Value, color: bool) -> String {
         .flatten()
         .filter_map(Value::as_str)
     {
-        out.push_str(&format!("\n{}", wrap(&format!("note: {note}"), 100, "  ")));
+        out.push_str(&format!(
+            "\n{}",
+            output::wrap(&format!("note: {note}"), 100, "  ")
+        ));
     }
-    out
-}
-
-/// Wraps `text` at spaces to `width` columns, continuation lines indented by `indent`.
-fn wrap(text: &str, width: usize, indent: &str) -> String {
-    let mut out = String::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let len = line.chars().count() + 1 + word.chars().count();
-        if !line.trim().is_empty() && len > width {
-            out.push_str(line.trim_end());
-            out.push('\n');
-            line = indent.to_string();
-        } else if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    out.push_str(&line);
     out
 }
 
@@ -472,7 +456,7 @@ mod tests {
 
     #[test]
     fn wrapping() {
-        let w = wrap(
+        let w = output::wrap(
             "note: no metrics: ERROR: (AuthorizationFailed) a b c",
             25,
             "  ",
@@ -480,7 +464,7 @@ mod tests {
         assert!(w.lines().all(|l| l.chars().count() <= 25), "{w}");
         assert!(w.lines().count() >= 3, "{w}");
         assert!(w.lines().skip(1).all(|l| l.starts_with("  ")), "{w}");
-        assert_eq!(wrap("short", 100, "  "), "short");
+        assert_eq!(output::wrap("short", 100, "  "), "short");
     }
 
     #[test]

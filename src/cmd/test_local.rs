@@ -152,7 +152,14 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
         ));
     }
     if !args.no_preflight {
-        checks::preflight(ctx, &target, None, None, settings.port.value.0)?;
+        checks::preflight(
+            ctx,
+            &target,
+            None,
+            settings.registry.value.as_ref().map(|r| r.0.as_str()),
+            None,
+            settings.port.value.0,
+        )?;
     }
     let (_, server) = checks::engine(ctx)?;
     let emulated = server.as_ref().is_some_and(|s| s.arch != target.arch);

@@ -316,3 +316,97 @@ fn a_final_stage_pinned_to_arm64_is_stopped_before_and_after_the_build() {
     assert!(err.contains("exec format error` on Azure"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn another_context_as_builder_runs_the_probe_and_the_build_and_doctor_lists_it() {
+    if !engine_available(
+        "another_context_as_builder_runs_the_probe_and_the_build_and_doctor_lists_it",
+    ) {
+        return;
+    }
+    let _lock = emulation_lock();
+    let s = Sandbox::new();
+    let ctx = unique("azdtest-builder").replace('-', "");
+    s.real_docker()
+        .args([
+            "context",
+            "create",
+            &ctx,
+            "--docker",
+            "host=unix:///var/run/docker.sock",
+        ])
+        .assert()
+        .success();
+    std::fs::copy(busybox("arm64"), s.path("work/busybox")).unwrap();
+    s.write(
+        "work/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\nEXPOSE 8501\n",
+    );
+    let name = unique("azdeploy-e2e-builder");
+    let _images = Images(vec![format!("{name}:t1"), format!("{name}:latest")]);
+    let out = s
+        .real_docker()
+        .args([
+            "azdeploy",
+            "--verbose",
+            "build",
+            "--builder",
+            &ctx,
+            "--platform",
+            "linux/arm64",
+            "-t",
+            &format!("{name}:t1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    // A docker context is its own (docker-driver) builder; buildx wants `--context` for it.
+    assert!(err.contains(&format!("--context {ctx} buildx build --platform linux/arm64 --no-cache --progress plain --output type=cacheonly")), "the probe ran elsewhere: {err}");
+    assert!(
+        err.contains(&format!(
+            "--context {ctx} buildx build --platform linux/arm64 --provenance=false"
+        )),
+        "the build ran elsewhere: {err}"
+    );
+    assert!(
+        err.contains(&format!("building with \"{ctx}\" instance")),
+        "buildx says where it built: {err}"
+    );
+    assert!(
+        err.contains(&format!("--context {ctx} buildx inspect")),
+        "{err}"
+    );
+
+    let out = s
+        .real_docker()
+        .args(["azdeploy", "doctor", "--json", "--platform", "linux/arm64"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = |n: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .cloned()
+    };
+    let b = check(&format!("builder {ctx}")).unwrap_or_else(|| panic!("not listed: {v}"));
+    assert_eq!(b["status"], "ok", "{b}");
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("docker driver: builds linux/arm64 emulated"),
+        "{b}"
+    );
+    let routes = check("routes").unwrap_or_else(|| panic!("no routes: {v}"));
+    assert!(
+        routes["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("builds without emulation:"),
+        "{routes}"
+    );
+}
