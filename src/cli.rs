@@ -8,7 +8,9 @@ use std::ffi::OsString;
 use camino::Utf8PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{parse_build_arg, valid_tag, HealthPath, Name, Platform, Remote, Seconds};
+use crate::config::{
+    parse_build_arg, valid_tag, CacheMode, HealthPath, Name, Platform, Remote, Seconds,
+};
 
 /// Build linux/amd64 images on any Mac or PC, prove they run, and ship them to Azure Container Apps.
 #[derive(Debug, Parser)]
@@ -89,6 +91,11 @@ pub struct BuildArgs {
     /// no emulation) and leaves the image in the registry [default: build.remote]
     #[arg(long, value_name = "acr")]
     pub remote: Option<Remote>,
+
+    /// `registry`: reuse the layers of the last push and leave this build's in the registry
+    /// (inline cache with the docker driver, a `:buildcache` tag otherwise) [default: build.cache]
+    #[arg(long, value_name = "registry|none")]
+    pub cache: Option<CacheMode>,
 
     /// Build without the layer cache
     #[arg(long)]

@@ -226,7 +226,7 @@ macro_rules! string_newtype_conversions {
         }
     )*};
 }
-string_newtype_conversions!(Platform, HealthPath, ImageName, Name, Remote);
+string_newtype_conversions!(Platform, HealthPath, ImageName, Name, Remote, CacheMode);
 
 macro_rules! integer_newtype_conversions {
     ($($t:ty),*) => {$(
@@ -261,7 +261,7 @@ macro_rules! display_inner {
         }
     )*};
 }
-display_inner!(Port, Seconds, HealthPath, ImageName, Name, Remote);
+display_inner!(Port, Seconds, HealthPath, ImageName, Name, Remote, CacheMode);
 
 impl From<Port> for u16 {
     fn from(p: Port) -> u16 {
@@ -326,6 +326,26 @@ pub struct BuildSection {
     /// The buildx builder to use.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub builder: Option<Name>,
+    /// `"registry"`: reuse (and leave) layers in the registry, for cold CI machines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheMode>,
+}
+
+/// Where build layers are cached besides the builder: `registry` or `none`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct CacheMode(pub String);
+
+impl FromStr for CacheMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<CacheMode, String> {
+        match s {
+            "registry" | "none" => Ok(CacheMode(s.into())),
+            _ => Err(format!(
+                "\"{s}\" is not a cache mode (\"registry\" or \"none\")"
+            )),
+        }
+    }
 }
 
 /// Where a build runs when not on the local builder: `acr` (ACR Tasks, native amd64).
@@ -412,6 +432,7 @@ pub struct Overrides {
     pub app: Option<Name>,
     pub remote: Option<Remote>,
     pub builder: Option<Name>,
+    pub cache: Option<CacheMode>,
 }
 
 /// Every setting, resolved.
@@ -428,6 +449,7 @@ pub struct Settings {
     /// `Some("acr")`: build in ACR Tasks.
     pub remote: Sourced<Option<Remote>>,
     pub builder: Sourced<Option<Name>>,
+    pub cache: Sourced<Option<CacheMode>>,
     /// The port the app listens on inside the container.
     pub port: Sourced<Port>,
     /// `None`: `/_stcore/health` for a Streamlit app, else `/`.
@@ -475,6 +497,7 @@ impl Settings {
             row("build.args", &self.build_args),
             row("build.remote", &self.remote),
             row("build.builder", &self.builder),
+            row("build.cache", &self.cache),
             row("timeouts.health", &self.health_timeout),
             row("timeouts.deploy", &self.deploy_timeout),
             row("azure.registry", &self.registry),
@@ -662,6 +685,17 @@ pub fn resolve(
             source: Source::Default
         }
     );
+    let cache = layer!(
+        "build.cache",
+        flags.cache,
+        "--cache",
+        "AZDEPLOY_CACHE",
+        build.cache,
+        Sourced {
+            value: None,
+            source: Source::Default
+        }
+    );
     let port = unwrap(layer!(
         "port",
         flags.port,
@@ -771,6 +805,7 @@ pub fn resolve(
         },
         remote,
         builder,
+        cache,
         port,
         health_path,
         health_timeout,

@@ -22,6 +22,26 @@ pub struct BuildSpec {
     pub no_cache: bool,
     /// Push to the registry instead of loading into the engine.
     pub push: bool,
+    /// `--cache-from` and `--cache-to` values.
+    pub cache_from: Vec<String>,
+    pub cache_to: Vec<String>,
+}
+
+/// The cache flags for `--cache registry`: with the docker driver (which cannot export a cache
+/// of its own) the layers travel inline in the pushed image, reused from the last pushed tag;
+/// other drivers keep a full (`mode=max`) cache under `<repo>:buildcache`.
+pub fn registry_cache(driver: &str, repo: &str, last_tag: &str) -> (Vec<String>, Vec<String>) {
+    if driver == "docker" {
+        (
+            vec![format!("{repo}:{last_tag}")],
+            vec!["type=inline".into()],
+        )
+    } else {
+        (
+            vec![format!("type=registry,ref={repo}:buildcache")],
+            vec![format!("type=registry,ref={repo}:buildcache,mode=max")],
+        )
+    }
 }
 
 /// `docker buildx build` for `spec`, loading the result into the engine (or pushing it).
@@ -44,6 +64,12 @@ pub fn buildx_build(base: Cmd, spec: &BuildSpec, metadata_file: &Utf8Path) -> Cm
     }
     for (k, v) in &spec.build_args {
         c = c.args(["--build-arg", &format!("{k}={v}")]);
+    }
+    for f in &spec.cache_from {
+        c = c.args(["--cache-from", f]);
+    }
+    for t in &spec.cache_to {
+        c = c.args(["--cache-to", t]);
     }
     if spec.no_cache {
         c = c.arg("--no-cache");
@@ -533,6 +559,8 @@ mod tests {
             builder: Some("remote".into()),
             no_cache: true,
             push: false,
+            cache_from: vec![],
+            cache_to: vec![],
         };
         let c = buildx_build(
             Cmd::new("docker", "build").args(["-c", "x"]),
@@ -552,6 +580,20 @@ mod tests {
             "/m".into(),
         );
         assert_eq!(pushed.shown_args()[pushed.shown_args().len() - 2], "--push");
+    }
+
+    #[test]
+    fn registry_cache_per_driver() {
+        assert_eq!(
+            registry_cache("docker", "r.io/shop", "abc"),
+            (
+                vec!["r.io/shop:abc".to_string()],
+                vec!["type=inline".to_string()]
+            )
+        );
+        let (from, to) = registry_cache("docker-container", "r.io/shop", "abc");
+        assert_eq!(from, ["type=registry,ref=r.io/shop:buildcache"]);
+        assert_eq!(to, ["type=registry,ref=r.io/shop:buildcache,mode=max"]);
     }
 
     #[test]

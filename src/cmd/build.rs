@@ -36,6 +36,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         build_args: args.build_args.clone(),
         remote: args.remote.clone(),
         builder: args.builder.clone(),
+        cache: args.cache.clone(),
         ..Default::default()
     };
     let settings = ctx.settings(&flags)?;
@@ -121,6 +122,19 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         builder: settings.builder.value.as_ref().map(|b| b.0.clone()),
         no_cache: args.no_cache,
         push: args.push,
+        cache_from: Vec::new(),
+        cache_to: Vec::new(),
+    };
+    let spec = match settings.cache.value.as_ref().map(|c| c.0.as_str()) {
+        Some("registry") => {
+            let (cache_from, cache_to) = registry_cache(ctx, &settings, spec.builder.as_deref())?;
+            BuildSpec {
+                cache_from,
+                cache_to,
+                ..spec
+            }
+        }
+        _ => spec,
     };
 
     let meta_dir = files::temp_dir("azdeploy-build-")?;
@@ -247,6 +261,53 @@ fn default_tag(ctx: &Ctx, context: &Utf8Path) -> String {
         }
     }
     clock::tag(clock::now_secs())
+}
+
+/// The cache flags for `--cache registry`: the repository in the configured registry, the tag
+/// of the last push from here, and the builder's driver decide them.
+fn registry_cache(
+    ctx: &Ctx,
+    settings: &crate::config::Settings,
+    builder: Option<&str>,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    use crate::cmd::push::Registry;
+    let host = match settings
+        .registry
+        .value
+        .as_ref()
+        .map(|r| Registry::parse(&r.0))
+    {
+        Some(Registry::Host(h)) => h,
+        Some(Registry::Acr(name)) => ctx.runner.query(&crate::azure::acr_login_server(
+            ctx.az("look up the registry's login server")?,
+            &name,
+        ))?,
+        None => {
+            return Err(Error::usage(
+                "--cache registry needs the registry that holds the cache",
+                "set \"azure\": {\"registry\": …} in azdeploy.json (or AZDEPLOY_REGISTRY)",
+            ))
+        }
+    };
+    let (repo, _) = docker::repo_and_tag(&settings.image.value.0);
+    let last_tag = state::field(ctx, state::LAST_PUSH, "ref")
+        .or_else(|| {
+            let built = state::read(ctx, state::LAST_BUILD)?;
+            (built["pushed"] == true).then(|| built["image"].as_str().map(str::to_string))?
+        })
+        .and_then(|r| docker::repo_and_tag(&r).1)
+        .unwrap_or_else(|| "latest".into());
+    let (base, builder_flag) = ctx.docker_on_builder("find the builder's driver", builder)?;
+    let mut inspect = base.args(["buildx", "inspect"]);
+    if let Some(b) = builder_flag {
+        inspect = inspect.arg(b);
+    }
+    let (_, driver) = checks::parse_inspect(&ctx.runner.query(&inspect)?);
+    Ok(docker::registry_cache(
+        &driver,
+        &format!("{host}/{repo}"),
+        &last_tag,
+    ))
 }
 
 /// Whether a repository name starts with a registry host (`myacr.azurecr.io/…`, `localhost:5000/…`).

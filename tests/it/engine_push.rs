@@ -263,3 +263,102 @@ fn a_missing_registry_and_an_untested_image_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn a_registry_cache_warms_a_cold_build() {
+    if !engine_available("a_registry_cache_warms_a_cold_build") {
+        return;
+    }
+    let registry = ci_fact("AZDEPLOY_CI_REGISTRY");
+    let s = Sandbox::new();
+    let login = s
+        .real_docker()
+        .args([
+            "login",
+            &registry,
+            "--username",
+            &ci_fact("AZDEPLOY_CI_REGISTRY_USER"),
+            "--password-stdin",
+        ])
+        .write_stdin(ci_fact("AZDEPLOY_CI_REGISTRY_PASSWORD"))
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "{}", stderr_of(&login));
+    std::fs::copy(crate::engine::busybox("amd64"), s.path("work/busybox")).unwrap();
+    s.write(
+        "work/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox sleep 1; echo built > /built\"]\nEXPOSE 8501\n",
+    );
+    let name = crate::engine::unique("azdeploy-e2e-cache");
+    let image = format!("{registry}/{name}");
+    s.write("work/azdeploy.json", &format!(r#"{{"image": "{name}", "azure": {{"registry": "{registry}"}}, "build": {{"cache": "registry"}}}}"#));
+    let _images = Images(vec![
+        format!("{image}:c1"),
+        format!("{image}:latest"),
+        format!("{name}:c2"),
+        format!("{name}:latest"),
+    ]);
+    // The first build pushes, with the cache inline.
+    let out = s
+        .real_docker()
+        .args([
+            "azdeploy",
+            "--verbose",
+            "build",
+            "--push",
+            "-t",
+            &format!("{image}:c1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("--cache-to type=inline"),
+        "{}",
+        stderr_of(&out)
+    );
+    // A cold machine: no local image, no build cache.
+    let _ = std::process::Command::new("docker")
+        .args([
+            "image",
+            "rm",
+            "-f",
+            &format!("{image}:c1"),
+            &format!("{image}:latest"),
+        ])
+        .output();
+    let prune = std::process::Command::new("docker")
+        .args(["builder", "prune", "--all", "--force"])
+        .output()
+        .unwrap();
+    assert!(prune.status.success(), "{}", stderr_of(&prune));
+    let out = s
+        .real_docker()
+        .env("BUILDKIT_PROGRESS", "plain")
+        .args([
+            "azdeploy",
+            "--verbose",
+            "build",
+            "-t",
+            &format!("{name}:c2"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!("--cache-from {image}:c1")),
+        "the last pushed tag is the cache: {err}"
+    );
+    assert!(err.contains("importing cache manifest from"), "{err}");
+    let run_step = err
+        .lines()
+        .find(|l| l.contains("RUN ["))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("#?")
+        .to_string();
+    assert!(
+        err.contains(&format!("{run_step} CACHED")),
+        "the RUN step came from the registry: {err}"
+    );
+}
