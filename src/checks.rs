@@ -505,6 +505,15 @@ pub fn preflight(
                     let (mut checks, server) = engine(ctx)?;
                     let mut probe = emulation(ctx, target, builder, server.as_ref(), registry)?;
                     probe.ms = t.elapsed().as_millis() as u64;
+                    if probe.status == Status::Ok
+                        && server.as_ref().is_some_and(|s| s.arch != target.arch)
+                    {
+                        // It works, emulated: say what it costs and what avoids it.
+                        say!(
+                            "note: {target} is emulated here; {}",
+                            routes_advice(registry, &[], target)
+                        );
+                    }
                     checks.push(probe);
                     Ok(checks)
                 });

@@ -453,13 +453,21 @@ fn a_successful_probe_is_cached_for_the_next_build() {
     let s = Sandbox::new();
     app(&s);
     s.answer("docker-image-inspect", "stdout", INSPECT_ARM64);
-    for _ in 0..2 {
+    for round in 0..2 {
         let out = s
             .plugin()
             .args(["build", "--platform", "linux/arm64", "-t", "shop:1"])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr_of(&out));
+        if round == 0 {
+            // Emulated: the preflight says so, with the routes that avoid it.
+            let err = stderr_of(&out);
+            assert!(
+                err.contains("note: linux/arm64 is emulated here; builds without emulation:"),
+                "{err}"
+            );
+        }
     }
     assert_eq!(probe_calls(&s), 1, "the second build reused the probe");
     let version_calls = s.calls().iter().filter(|c| c[1] == "version").count();
