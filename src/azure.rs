@@ -366,6 +366,13 @@ pub struct Template {
     pub containers: Vec<Container>,
 }
 
+impl Template {
+    /// The first container's image (the app's).
+    pub fn image(&self) -> Option<&str> {
+        self.containers.first()?.image.as_deref()
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 pub struct Container {
     pub image: Option<String>,
