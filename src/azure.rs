@@ -385,14 +385,7 @@ impl App {
 
     /// The first container's image.
     pub fn image(&self) -> Option<&str> {
-        self.properties
-            .as_ref()?
-            .template
-            .as_ref()?
-            .containers
-            .first()?
-            .image
-            .as_deref()
+        self.properties.as_ref()?.template.as_ref()?.image()
     }
 
     pub fn fqdn(&self) -> Option<&str> {
@@ -417,14 +410,7 @@ pub struct Revision {
 impl Revision {
     /// The image the revision runs (its first container's).
     pub fn image(&self) -> Option<&str> {
-        self.properties
-            .as_ref()?
-            .template
-            .as_ref()?
-            .containers
-            .first()?
-            .image
-            .as_deref()
+        self.properties.as_ref()?.template.as_ref()?.image()
     }
 }
 
