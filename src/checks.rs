@@ -322,7 +322,7 @@ pub fn dockerfile(ctx: &Ctx, settings: &Settings) -> Vec<Check> {
         return vec![Check::warn(
             "dockerfile",
             format!("no Dockerfile at {path}"),
-            "pass -f PATH, set build.dockerfile in azdeploy.json, or write one",
+            "write one with `docker azdeploy init --dockerfile`, or pass -f PATH (build.dockerfile in azdeploy.json)",
         )];
     };
     lint_checks(

@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
                 "cannot read the Dockerfile {}: {e}",
                 settings.dockerfile_path()
             ),
-            "pass -f PATH, or run `docker azdeploy init` to set up the project",
+            "pass -f PATH, or write one with `docker azdeploy init --dockerfile`",
         )
     })?;
     if settings.remote.value.is_some() {
