@@ -114,9 +114,22 @@ pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
     }
     say!("Rolling back {} from {current} to {to}", t.app);
     let timeout = Duration::from_secs(settings.deploy_timeout.value.0);
-    let Some(outcome) = update_and_wait(ctx, &t, &to, app.latest_revision(), timeout, false)?
-    else {
-        return Ok(()); // --dry-run
+    let outcome = match update_and_wait(ctx, &t, &to, app.latest_revision(), timeout, false) {
+        Ok(Some(outcome)) => outcome,
+        Ok(None) => return Ok(()), // --dry-run
+        Err(e) => {
+            // Stopped before an outcome (az failing, a cancel): that is history too.
+            let why = match &e {
+                Error::Cancelled(_) => "cancelled".to_string(),
+                other => format!("error: {}", other.to_string().lines().next().unwrap_or("")),
+            };
+            append_history(
+                ctx,
+                json!({"at": clock::now_secs(), "app": t.app, "image": to, "previous_image": current,
+                       "kind": "rollback", "result": why}),
+            )?;
+            return Err(e);
+        }
     };
     append_history(
         ctx,

@@ -392,3 +392,27 @@ fn rollback_goes_back_to_the_previous_healthy_image_and_waits() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn a_rollback_that_errors_is_history_too() {
+    let s = Sandbox::new();
+    azure(&s);
+    s.answer(
+        "az-containerapp-update",
+        "sh",
+        "echo 'ERROR: (ContainerAppOperationError) Failed to provision revision.' >&2; exit 1\n",
+    );
+    let out = s.plugin().arg("rollback").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let history: serde_json::Value =
+        serde_json::from_str(&read(&s.path("work/.azdeploy/history.json"))).unwrap();
+    let last = history.as_array().unwrap().last().unwrap();
+    assert_eq!(last["kind"], "rollback");
+    assert!(
+        last["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("error: failed to update the container app's image"),
+        "{last}"
+    );
+}
