@@ -90,17 +90,12 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
     );
     match finish(ctx, &t, &image, &before, &settings, args) {
         Ok(recorded) => recorded,
-        Err(e) => {
-            // Errors before an outcome (az failing mid-wait, a cancel) are history too.
-            let why = match &e {
-                Error::Cancelled(_) => "cancelled".to_string(),
-                other => format!("error: {}", other.to_string().lines().next().unwrap_or("")),
-            };
-            let record = json!({"at": clock::now_secs(), "app": t.app, "image": image,
-                "previous_image": before.image(), "result": why});
-            append_history(ctx, record)?;
-            Err(e)
-        }
+        // Errors before an outcome (az failing mid-wait, a cancel) are history too.
+        Err(e) => Err(record_stop(
+            ctx,
+            json!({"at": clock::now_secs(), "app": t.app, "image": image, "previous_image": before.image()}),
+            e,
+        )),
     }
 }
 
@@ -452,6 +447,19 @@ pub fn show_logs(ctx: &Ctx, t: &Target, revision: &str) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Records a command that stopped before it had an outcome (`result`: `cancelled` or
+/// `error: …`), and hands the error back (or the history's own error, if writing failed).
+pub fn record_stop(ctx: &Ctx, mut record: serde_json::Value, e: Error) -> Error {
+    record["result"] = json!(match &e {
+        Error::Cancelled(_) => "cancelled".to_string(),
+        other => format!("error: {}", other.to_string().lines().next().unwrap_or("")),
+    });
+    match append_history(ctx, record) {
+        Ok(()) => e,
+        Err(history) => history,
+    }
 }
 
 /// Appends `record`. An existing history we cannot read is not silently replaced.

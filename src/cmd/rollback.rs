@@ -8,7 +8,9 @@ use serde_json::json;
 use crate::azure::{self, App, Revision};
 use crate::cli::RollbackArgs;
 use crate::clock;
-use crate::cmd::deploy::{app_settings, append_history, show_logs, target, update_and_wait};
+use crate::cmd::deploy::{
+    app_settings, append_history, record_stop, show_logs, target, update_and_wait,
+};
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::output;
@@ -117,18 +119,11 @@ pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
     let outcome = match update_and_wait(ctx, &t, &to, app.latest_revision(), timeout, false) {
         Ok(Some(outcome)) => outcome,
         Ok(None) => return Ok(()), // --dry-run
+        // Stopped before an outcome (az failing, a cancel): that is history too.
         Err(e) => {
-            // Stopped before an outcome (az failing, a cancel): that is history too.
-            let why = match &e {
-                Error::Cancelled(_) => "cancelled".to_string(),
-                other => format!("error: {}", other.to_string().lines().next().unwrap_or("")),
-            };
-            append_history(
-                ctx,
-                json!({"at": clock::now_secs(), "app": t.app, "image": to, "previous_image": current,
-                       "kind": "rollback", "result": why}),
-            )?;
-            return Err(e);
+            let record = json!({"at": clock::now_secs(), "app": t.app, "image": to,
+                                "previous_image": current, "kind": "rollback"});
+            return Err(record_stop(ctx, record, e));
         }
     };
     append_history(

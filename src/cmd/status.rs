@@ -374,23 +374,21 @@ pub fn render(r: &Value, color: bool) -> String {
         .map_or("-".into(), |ms| format!("{ms} ms cold start"));
     rows.push(vec!["  start".into(), deploy, cold]);
     out.push_str(&output::table(&rows));
-    for reading in r["readings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    let lines = |key: &str| -> Vec<String> {
+        let items = r[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        items.map(str::to_string).collect()
+    };
+    for reading in lines("readings") {
         out.push_str(&format!(
             "\n{}",
             mark(output::wrap(&format!("! {reading}"), 100, "  "))
         ));
     }
-    for note in r["notes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for note in lines("notes") {
         out.push_str(&format!(
             "\n{}",
             output::wrap(&format!("note: {note}"), 100, "  ")
