@@ -201,6 +201,18 @@ out imagetools-inspect-raw-prov.json "docker buildx imagetools inspect --raw $RE
     docker buildx imagetools inspect --raw "$REG/azdeploy-capture/web:prov"
 out imagetools-inspect-noprov.txt "docker buildx imagetools inspect $REG/azdeploy-capture/web:noprov" "text form" -- \
     docker buildx imagetools inspect "$REG/azdeploy-capture/web:noprov"
+out imagetools-inspect-json-single.json "docker buildx imagetools inspect --format '{{json .}}' $REG/azdeploy-capture/web:noprov" "the manifest's descriptor and the image config" -- \
+    docker buildx imagetools inspect --format '{{json .}}' "$REG/azdeploy-capture/web:noprov"
+# A two-platform index from the amd64 push and the arm64 image pushed beside it.
+docker tag "$TAG-arm:arm64" "$REG/azdeploy-capture/arm:arm64" >/dev/null
+docker push -q "$REG/azdeploy-capture/arm:arm64" >/dev/null
+docker buildx imagetools create -t "$REG/azdeploy-capture/web:multi" \
+    "$REG/azdeploy-capture/web:noprov" "$REG/azdeploy-capture/arm:arm64" >/dev/null 2>&1
+docker image rm "$REG/azdeploy-capture/arm:arm64" >/dev/null
+out imagetools-inspect-json-index.json "docker buildx imagetools inspect --format '{{json .}}' $REG/azdeploy-capture/web:multi" "an index of linux/amd64 and linux/arm64 (imagetools create)" -- \
+    docker buildx imagetools inspect --format '{{json .}}' "$REG/azdeploy-capture/web:multi"
+out imagetools-inspect-raw-index.json "docker buildx imagetools inspect --raw $REG/azdeploy-capture/web:multi" "the same index, raw" -- \
+    docker buildx imagetools inspect --raw "$REG/azdeploy-capture/web:multi"
 cap imagetools-inspect-raw-nologin "DOCKER_CONFIG=<empty dir> docker buildx imagetools inspect --raw $REG/azdeploy-capture/web:noprov" "not logged in" -- \
     env DOCKER_CONFIG="$CFG_EMPTY" docker buildx imagetools inspect --raw "$REG/azdeploy-capture/web:noprov"
 cap buildx-build-push-nologin "DOCKER_CONFIG=<empty dir> docker buildx build --platform linux/amd64 --provenance=false --push -t $REG/azdeploy-capture/web:nologin AMD64_CTX" "not logged in" -- \

@@ -472,6 +472,16 @@ fn first_line(text: &str) -> &str {
         .unwrap_or("no output")
 }
 
+/// Where the preflight's pass is remembered: per engine selector, builder and platform (what it
+/// proved is checked against [`emulation::fingerprint`] on every use).
+pub fn preflight_key(ctx: &Ctx, target: &Platform, builder: Option<&str>) -> String {
+    format!(
+        "{}|{}|{target}",
+        ctx.engine_selector(),
+        builder.unwrap_or("")
+    )
+}
+
 /// The build preflight: engine, buildx, emulation and Dockerfile lint, in
 /// parallel (lint only when a Dockerfile is given). Warnings are printed; any failure stops the
 /// command before it changes anything.
@@ -485,13 +495,12 @@ pub fn preflight(
 ) -> Result<(), Error> {
     // A recent full pass on the same engine, builder and platform is trusted for a few minutes:
     // back-to-back builds then cost no extra docker call. doctor never takes this shortcut.
-    let key = format!(
-        "{}|{}|{target}",
-        ctx.engine_selector(),
-        builder.unwrap_or("")
-    );
+    let key = preflight_key(ctx, target, builder);
+    let fingerprint = emulation::fingerprint(ctx, target)?;
     let mut checks = Vec::new();
-    let cached = emulation::recent_success(ctx, &key);
+    let cached = fingerprint
+        .as_deref()
+        .and_then(|f| emulation::recent_success(ctx, &key, f));
     match &cached {
         Some(hit) if ctx.runner.verbose => say!(
             "preflight: engine, buildx and {target} emulation passed {} s ago; not checked again",
@@ -537,12 +546,12 @@ pub fn preflight(
             say!("  hint: {h}");
         }
     }
-    if cached.is_none() && docker_ok {
+    if let (None, true, Some(f)) = (&cached, docker_ok, &fingerprint) {
         let probe_ms = checks
             .iter()
             .find(|c| c.name == "emulation")
             .map_or(0, |c| c.ms);
-        emulation::remember_success(ctx, &key, std::time::Duration::from_millis(probe_ms));
+        emulation::remember_success(ctx, &key, f, std::time::Duration::from_millis(probe_ms));
     }
     let failed: Vec<&Check> = checks.iter().filter(|c| c.status == Status::Fail).collect();
     if failed.is_empty() {

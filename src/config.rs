@@ -21,7 +21,8 @@ pub const FILE_NAME: &str = "azdeploy.json";
 /// The variable that names another config file.
 pub const FILE_VAR: &str = "AZDEPLOY_CONFIG";
 
-/// `os/arch[/variant]`, e.g. `linux/amd64` or `linux/arm64/v8`.
+/// `os/arch[/variant]`, e.g. `linux/amd64` or `linux/arm/v7`: always one of the platforms
+/// buildx builds Linux images for ([`KNOWN_PLATFORMS`]), in its canonical spelling.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub struct Platform {
@@ -30,26 +31,104 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+/// The Linux platforms buildx knows how to build (`docker buildx ls` lists these for a QEMU
+/// builder), canonical spelling: what `Platform` accepts after normalising aliases.
+pub const KNOWN_PLATFORMS: &[&str] = &[
+    "linux/amd64",
+    "linux/amd64/v2",
+    "linux/amd64/v3",
+    "linux/amd64/v4",
+    "linux/arm64",
+    "linux/arm/v7",
+    "linux/arm/v6",
+    "linux/arm/v5",
+    "linux/386",
+    "linux/ppc64le",
+    "linux/s390x",
+    "linux/riscv64",
+    "linux/mips64le",
+    "linux/mips64",
+    "linux/loong64",
+];
+
+/// containerd's normalisation of an architecture and variant (`x86_64` → `amd64`, `aarch64` and
+/// `arm64/v8` → `arm64`, `armhf` → `arm/v7`, …), lowercased.
+fn normalize_arch(arch: &str, variant: Option<&str>) -> (String, Option<String>) {
+    let arch = arch.to_ascii_lowercase();
+    let variant = variant.map(str::to_ascii_lowercase);
+    let v = variant.as_deref();
+    match arch.as_str() {
+        "i386" | "i686" | "x86" => ("386".into(), None),
+        "x86_64" | "x86-64" | "amd64" => ("amd64".into(), variant.filter(|v| v != "v1")),
+        "aarch64" | "arm64" => match v {
+            Some("8" | "v8" | "v8.0") | None => ("arm64".into(), None),
+            _ => ("arm64".into(), variant),
+        },
+        "armhf" => ("arm".into(), Some("v7".into())),
+        "armel" => ("arm".into(), Some("v6".into())),
+        "arm" => match v {
+            None | Some("7") => ("arm".into(), Some("v7".into())),
+            Some(n @ ("5" | "6")) => ("arm".into(), Some(format!("v{n}"))),
+            _ => ("arm".into(), variant),
+        },
+        "ppc64el" => ("ppc64le".into(), variant),
+        _ => (arch, variant),
+    }
+}
+
+impl Platform {
+    /// `linux/amd64`: what Azure Container Apps runs.
+    pub fn is_azure(&self) -> bool {
+        *self == default_platform()
+    }
+}
+
+/// The known platform closest to `s` (edit distance), for "did you mean".
+fn closest_platform(s: &str) -> &'static str {
+    let s = s.to_ascii_lowercase();
+    let with_os = if s.contains('/') && !s.starts_with("linux") && s.matches('/').count() == 1 {
+        format!("linux/{s}")
+    } else if s.contains('/') {
+        s.clone()
+    } else {
+        format!("linux/{s}")
+    };
+    KNOWN_PLATFORMS
+        .iter()
+        .min_by_key(|k| strsim::levenshtein(&s, k).min(strsim::levenshtein(&with_os, k)))
+        .copied()
+        .unwrap_or("linux/amd64")
+}
+
 impl FromStr for Platform {
     type Err = String;
+    /// Accepts `os/arch[/variant]` and a bare `arch[/variant]` (Linux), with the aliases docker
+    /// accepts (`x86_64`, `aarch64`, `arm64/v8`, any case); refuses what buildx cannot build,
+    /// naming the closest platform it can.
     fn from_str(s: &str) -> Result<Platform, String> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let ok = (2..=3).contains(&parts.len())
-            && parts.iter().all(|p| {
-                !p.is_empty()
-                    && p.chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            });
-        if !ok {
-            return Err(format!(
-                "\"{s}\" is not a platform of the form os/arch[/variant] (e.g. linux/amd64)"
-            ));
+        let parts: Vec<&str> = s.trim().split('/').collect();
+        let (os, arch, variant) = match parts.as_slice() {
+            [os, arch] if os.eq_ignore_ascii_case("linux") => ("linux", *arch, None),
+            [os, arch, v] if os.eq_ignore_ascii_case("linux") => ("linux", *arch, Some(*v)),
+            [arch] => ("linux", *arch, None),
+            [arch, v] if !arch.eq_ignore_ascii_case("linux") && !v.is_empty() => {
+                ("linux", *arch, Some(*v))
+            }
+            _ => ("", "", None),
+        };
+        let (arch, variant) = normalize_arch(arch, variant);
+        let p = Platform {
+            os: os.into(),
+            arch,
+            variant,
+        };
+        if KNOWN_PLATFORMS.contains(&p.to_string().as_str()) {
+            return Ok(p);
         }
-        Ok(Platform {
-            os: parts[0].into(),
-            arch: parts[1].into(),
-            variant: parts.get(2).map(|v| v.to_string()),
-        })
+        Err(format!(
+            "\"{s}\" is not a platform buildx builds; did you mean {}? (os/arch[/variant], e.g. linux/amd64)",
+            closest_platform(s)
+        ))
     }
 }
 
@@ -558,6 +637,7 @@ fn config_error(shown: &Utf8Path, path: String, inner: &serde_json::Error) -> Er
             origin: format!("{shown}:{}:{}", inner.line(), inner.column()),
             key,
             message,
+            hint: None,
         }
     }
 }
@@ -594,6 +674,7 @@ pub fn resolve(
                     origin: format!("environment variable {}", $env),
                     key: $key.into(),
                     message,
+                    hint: None,
                 })?;
                 Sourced {
                     value: Some(v),
@@ -790,6 +871,24 @@ pub fn resolve(
             origin: file_path.map(|p| p.to_string()).unwrap_or_default(),
             key: "build.args".into(),
             message: format!("\"{k}\" is not a build argument name"),
+            hint: None,
+        });
+    }
+
+    // Azure Container Apps runs linux/amd64 only: a deployable project cannot build anything
+    // else, whatever layer the platform came from.
+    if let (Some(app_name), false) = (&app.value, platform.value.is_azure()) {
+        return Err(Error::Config {
+            origin: platform.source.to_string(),
+            key: "platform".into(),
+            message: format!(
+                "{} cannot run on Azure Container Apps, which runs linux/amd64 only, and azure.app \"{}\" ({}) deploys there",
+                platform.value, app_name, app.source
+            ),
+            hint: Some(format!(
+                "remove the platform setting ({}) so it is linux/amd64, or leave azure.app unset to build {} for use elsewhere",
+                platform.source, platform.value
+            )),
         });
     }
 
@@ -938,12 +1037,12 @@ mod tests {
 
     #[test]
     fn bad_values_name_file_line_column_and_key() {
-        let e = config_err("{\n  \"platform\": \"linux\"\n}");
+        let e = config_err("{\n  \"platform\": \"linux/amd64x\"\n}");
         assert!(
-            e.starts_with("invalid setting `platform` in azdeploy.json:2:21:"),
+            e.starts_with("invalid setting `platform` in azdeploy.json:2:28:"),
             "{e}"
         );
-        assert!(e.contains("os/arch"), "{e}");
+        assert!(e.contains("did you mean linux/amd64?"), "{e}");
         let e = config_err("{\"port\": 0}");
         assert!(e.contains("`port`") && e.contains("out of range"), "{e}");
         let e = config_err("{\"port\": 70000}");
@@ -986,10 +1085,91 @@ mod tests {
         assert_eq!(e, "invalid setting `port` in environment variable AZDEPLOY_PORT: \"http\" is not a port number (1-65535)");
         let (_d, r) = resolve_with(
             None,
-            &[("AZDEPLOY_PLATFORM", "amd64")],
+            &[("AZDEPLOY_PLATFORM", "linux/amd64x")],
             &Overrides::default(),
         );
-        assert!(r.unwrap_err().to_string().contains("AZDEPLOY_PLATFORM"));
+        let e = r.unwrap_err();
+        assert_eq!(e.to_string(), "invalid setting `platform` in environment variable AZDEPLOY_PLATFORM: \"linux/amd64x\" is not a platform buildx builds; did you mean linux/amd64? (os/arch[/variant], e.g. linux/amd64)");
+        assert_eq!(e.exit_code(), crate::error::USAGE_CODE);
+    }
+
+    #[test]
+    fn platforms_are_normalised_or_refused_with_the_closest() {
+        for (given, canonical) in [
+            ("linux/amd64", "linux/amd64"),
+            ("x86_64", "linux/amd64"),
+            ("amd64", "linux/amd64"),
+            ("linux/x86-64", "linux/amd64"),
+            ("Linux/AMD64", "linux/amd64"),
+            ("aarch64", "linux/arm64"),
+            ("linux/aarch64", "linux/arm64"),
+            ("arm64/v8", "linux/arm64"),
+            ("linux/arm64/v8", "linux/arm64"),
+            ("linux/arm", "linux/arm/v7"),
+            ("armhf", "linux/arm/v7"),
+            ("linux/arm/6", "linux/arm/v6"),
+            ("i386", "linux/386"),
+            ("linux/amd64/v1", "linux/amd64"),
+            ("linux/amd64/v3", "linux/amd64/v3"),
+            (" linux/s390x ", "linux/s390x"),
+        ] {
+            let p: Platform = given.parse().unwrap_or_else(|e| panic!("{given}: {e}"));
+            assert_eq!(p.to_string(), canonical, "{given}");
+        }
+        for (bad, closest) in [
+            ("linux/amd64x", "linux/amd64"),
+            ("linux/arm65", "linux/arm64"),
+            ("lnux/amd64", "linux/amd64"),
+            ("amd46", "linux/amd64"),
+            ("windows/amd64", "linux/amd64"),
+            ("linux/arm64/v7", "linux/arm/v7"),
+            ("linux/amd64/v9", "linux/amd64/v2"),
+            ("", "linux/386"),
+            ("linux/", "linux/386"),
+        ] {
+            let e = bad.parse::<Platform>().unwrap_err();
+            assert!(
+                e.contains(&format!("did you mean {closest}?")),
+                "{bad}: {e}"
+            );
+        }
+        assert!("linux/amd64".parse::<Platform>().unwrap().is_azure());
+        assert!(!"linux/amd64/v3".parse::<Platform>().unwrap().is_azure());
+    }
+
+    #[test]
+    fn a_deployable_project_is_linux_amd64_whatever_the_layer() {
+        let file = r#"{"platform": "linux/arm64", "azure": {"app": "shop"}}"#;
+        let (_d, r) = resolve_with(Some(file), &[], &Overrides::default());
+        let e = r.unwrap_err();
+        assert_eq!(e.to_string(), "invalid setting `platform` in file azdeploy.json: linux/arm64 cannot run on Azure Container Apps, which runs linux/amd64 only, and azure.app \"shop\" (file azdeploy.json) deploys there");
+        assert!(e
+            .hint()
+            .unwrap()
+            .contains("remove the platform setting (file azdeploy.json)"));
+        assert_eq!(e.exit_code(), crate::error::USAGE_CODE);
+        let (_d, r) = resolve_with(
+            None,
+            &[("AZDEPLOY_PLATFORM", "aarch64"), ("AZDEPLOY_APP", "shop")],
+            &Overrides::default(),
+        );
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .contains("in env AZDEPLOY_PLATFORM: linux/arm64 cannot run"));
+        let flags = Overrides {
+            platform: Some("linux/arm64".parse().unwrap()),
+            ..Default::default()
+        };
+        let (_d, r) = resolve_with(Some(r#"{"azure": {"app": "shop"}}"#), &[], &flags);
+        assert!(r.unwrap_err().to_string().contains("in flag --platform"));
+        // Without an app, any platform builds.
+        let (_d, r) = resolve_with(
+            Some(r#"{"platform": "linux/arm64"}"#),
+            &[],
+            &Overrides::default(),
+        );
+        assert_eq!(r.unwrap().platform.value.to_string(), "linux/arm64");
     }
 
     #[test]
@@ -1008,9 +1188,7 @@ mod tests {
 
     #[test]
     fn value_checks() {
-        assert!("linux/arm64/v8".parse::<Platform>().is_ok());
         assert!("linux/".parse::<Platform>().is_err());
-        assert!("Linux/AMD64".parse::<Platform>().is_err());
         for ok in [
             "app",
             "team/app",

@@ -3,7 +3,7 @@
 //! Each builder takes the base `Cmd` from `Ctx::docker` (program and forwarded globals) and adds
 //! the arguments; each parser is fed real captured output in its tests.
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use serde::Deserialize;
 
 use crate::config::Platform;
@@ -20,8 +20,6 @@ pub struct BuildSpec {
     pub build_args: Vec<(String, String)>,
     pub builder: Option<String>,
     pub no_cache: bool,
-    /// Push to the registry instead of loading into the engine.
-    pub push: bool,
     /// `--cache-from` and `--cache-to` values.
     pub cache_from: Vec<String>,
     pub cache_to: Vec<String>,
@@ -44,12 +42,11 @@ pub fn registry_cache(driver: &str, repo: &str, last_tag: &str) -> (Vec<String>,
     }
 }
 
-/// `docker buildx build` for `spec`, loading the result into the engine (or pushing it).
+/// `docker buildx build` for `spec`, loading the result into the engine.
 ///
 /// `--provenance=false`: Container Apps rejects the attestation manifests BuildKit adds by
-/// default. `--metadata-file`: the image id and digest are read from there, never from the
-/// progress text.
-pub fn buildx_build(base: Cmd, spec: &BuildSpec, metadata_file: &Utf8Path) -> Cmd {
+/// default. The result is read back with `docker image inspect`, never from the progress text.
+pub fn buildx_build(base: Cmd, spec: &BuildSpec) -> Cmd {
     let mut c = base.arg("buildx").arg("build");
     if let Some(b) = &spec.builder {
         c = c.args(["--builder", b]);
@@ -57,7 +54,6 @@ pub fn buildx_build(base: Cmd, spec: &BuildSpec, metadata_file: &Utf8Path) -> Cm
     c = c
         .args(["--platform", &spec.platform.to_string()])
         .arg("--provenance=false")
-        .args(["--metadata-file", metadata_file.as_str()])
         .args(["--file", spec.dockerfile.as_str()]);
     for r in &spec.refs {
         c = c.args(["--tag", r]);
@@ -74,36 +70,75 @@ pub fn buildx_build(base: Cmd, spec: &BuildSpec, metadata_file: &Utf8Path) -> Cm
     if spec.no_cache {
         c = c.arg("--no-cache");
     }
-    c.arg(if spec.push { "--push" } else { "--load" })
-        .arg(spec.context.as_str())
-        .mutates()
+    // Loaded into the engine, never pushed from here: the gate reads the local image first.
+    c.arg("--load").arg(spec.context.as_str()).mutates()
 }
 
-/// The fields of buildx's `--metadata-file` we use.
-#[derive(Debug, Deserialize)]
-pub struct BuildMetadata {
-    /// With the docker driver and `--load`: the image id (config digest).
-    #[serde(rename = "containerimage.digest")]
-    pub digest: Option<String>,
-    /// After `--push`: the image id (the digest above is then the manifest's).
-    #[serde(rename = "containerimage.config.digest")]
-    pub config_digest: Option<String>,
-}
-
-/// `docker buildx imagetools inspect --format '{{json .Image}}' <ref>`: the image config of a
-/// pushed manifest, or a map from platform to config for an index.
-pub fn imagetools_image(base: Cmd, reference: &str) -> Cmd {
+/// `docker buildx imagetools inspect --format '{{json .}}' <ref>`: what a registry holds under a
+/// reference: the manifest's descriptor (an index with its children) and the image config (for
+/// an index, one per platform).
+pub fn imagetools_json(base: Cmd, reference: &str) -> Cmd {
     base.args([
         "buildx",
         "imagetools",
         "inspect",
         "--format",
-        "{{json .Image}}",
+        "{{json .}}",
         reference,
     ])
 }
 
-/// The platforms of what `imagetools_image` printed, `os/arch[/variant]`, in order.
+/// `docker buildx imagetools inspect --raw <ref>`: the manifest as the registry stores it.
+pub fn imagetools_raw(base: Cmd, reference: &str) -> Cmd {
+    base.args(["buildx", "imagetools", "inspect", "--raw", reference])
+}
+
+/// What [`imagetools_json`] prints (the parts we use).
+#[derive(Debug, Deserialize)]
+pub struct Pushed {
+    pub manifest: Descriptor,
+    #[serde(default)]
+    pub image: serde_json::Value,
+}
+
+impl Pushed {
+    /// `os/arch[/variant]` of the image, or of each child of an index (`unknown/unknown` for
+    /// attestations).
+    pub fn platforms(&self) -> Option<Vec<String>> {
+        let children = self.manifest.child_platforms();
+        if !children.is_empty() {
+            return Some(children);
+        }
+        pushed_platforms(&self.image)
+    }
+
+    /// The digest of the manifest for `target`: the index's child for it, or the manifest
+    /// itself when it is a single one (whatever its platform: the gate judges that).
+    pub fn manifest_for(&self, target: &Platform) -> Option<&str> {
+        if self.manifest.manifests.is_empty() {
+            return Some(&self.manifest.digest);
+        }
+        self.manifest
+            .manifests
+            .iter()
+            .zip(self.manifest.child_platforms())
+            .find(|(_, p)| platform_matches(p, target))
+            .and_then(|(c, _)| c.digest.as_deref())
+    }
+}
+
+/// A manifest as [`imagetools_raw`] prints it: its config's digest is the image id.
+#[derive(Debug, Deserialize)]
+pub struct RawManifest {
+    pub config: Option<RawConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawConfig {
+    pub digest: String,
+}
+
+/// The platforms of an image config (or of a map from platform to config), in order.
 pub fn pushed_platforms(image: &serde_json::Value) -> Option<Vec<String>> {
     let one = |cfg: &serde_json::Value| -> Option<String> {
         let os = cfg.get("os")?.as_str()?;
@@ -124,6 +159,16 @@ pub fn pushed_platforms(image: &serde_json::Value) -> Option<Vec<String>> {
     }
     let map = image.as_object()?;
     Some(map.keys().cloned().collect())
+}
+
+/// `reference` pinned to `digest` in the same repository: `host/repo:tag` → `host/repo@digest`.
+pub fn with_digest(reference: &str, digest: &str) -> String {
+    let repo = reference.split('@').next().unwrap_or(reference);
+    let repo = match repo.rfind(':') {
+        Some(i) if !repo[i..].contains('/') => &repo[..i],
+        _ => repo,
+    };
+    format!("{repo}@{digest}")
 }
 
 /// `docker image inspect --format '{{json .}}' <ref>`.
@@ -149,6 +194,8 @@ pub struct ImageInspect {
 pub struct ImageConfig {
     pub cmd: Option<Vec<String>>,
     pub entrypoint: Option<Vec<String>>,
+    pub env: Option<Vec<String>>,
+    pub working_dir: Option<String>,
 }
 
 impl ImageInspect {
@@ -374,21 +421,7 @@ pub fn login(base: Cmd, server: &str, user: &str, secret: &str) -> Cmd {
         .mutates()
 }
 
-/// `docker buildx imagetools inspect --format '{{json .Manifest}}' <ref>`: the pushed
-/// manifest's descriptor (its digest).
-pub fn imagetools_manifest(base: Cmd, reference: &str) -> Cmd {
-    base.args([
-        "buildx",
-        "imagetools",
-        "inspect",
-        "--format",
-        "{{json .Manifest}}",
-        reference,
-    ])
-}
-
-/// What `imagetools inspect --format '{{json .Manifest}}'` prints: a manifest's descriptor, or
-/// an index with its children (the fields we use).
+/// A manifest's descriptor, or an index with its children (the fields we use).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
@@ -400,6 +433,7 @@ pub struct Descriptor {
 /// One entry of an index.
 #[derive(Debug, Deserialize)]
 pub struct Child {
+    pub digest: Option<String>,
     pub platform: Option<ChildPlatform>,
     #[serde(default)]
     pub annotations: std::collections::BTreeMap<String, String>,
@@ -549,7 +583,7 @@ mod tests {
     }
 
     #[test]
-    fn buildx_argv_pins_the_platform_and_reads_metadata() {
+    fn buildx_argv_pins_the_platform() {
         let spec = BuildSpec {
             context: "app".into(),
             dockerfile: "app/Dockerfile".into(),
@@ -558,28 +592,17 @@ mod tests {
             build_args: vec![("PY".into(), "3.12".into())],
             builder: Some("remote".into()),
             no_cache: true,
-            push: false,
             cache_from: vec![],
             cache_to: vec![],
         };
-        let c = buildx_build(
-            Cmd::new("docker", "build").args(["-c", "x"]),
-            &spec,
-            "/tmp/m.json".into(),
-        );
+        let c = buildx_build(Cmd::new("docker", "build").args(["-c", "x"]), &spec);
         assert_eq!(
             c.shown_args().join(" "),
             "-c x buildx build --builder remote --platform linux/amd64 --provenance=false \
-             --metadata-file /tmp/m.json --file app/Dockerfile --tag shop:abc123 --tag shop:latest \
+             --file app/Dockerfile --tag shop:abc123 --tag shop:latest \
              --build-arg PY=3.12 --no-cache --load app"
         );
         assert_eq!(c.effect(), crate::runner::Effect::Mutate);
-        let pushed = buildx_build(
-            Cmd::new("docker", "b"),
-            &BuildSpec { push: true, ..spec },
-            "/m".into(),
-        );
-        assert_eq!(pushed.shown_args()[pushed.shown_args().len() - 2], "--push");
     }
 
     #[test]
@@ -594,6 +617,56 @@ mod tests {
         let (from, to) = registry_cache("docker-container", "r.io/shop", "abc");
         assert_eq!(from, ["type=registry,ref=r.io/shop:buildcache"]);
         assert_eq!(to, ["type=registry,ref=r.io/shop:buildcache,mode=max"]);
+    }
+
+    #[test]
+    fn what_the_registry_holds_from_real_output() {
+        let single: Pushed = serde_json::from_str(include_str!(
+            "../tests/fixtures/captured/imagetools-inspect-json-single.json"
+        ))
+        .unwrap();
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        assert_eq!(single.platforms().unwrap(), ["linux/amd64"]);
+        assert_eq!(
+            single.manifest_for(&amd64),
+            Some(single.manifest.digest.as_str())
+        );
+        let index: Pushed = serde_json::from_str(include_str!(
+            "../tests/fixtures/captured/imagetools-inspect-json-index.json"
+        ))
+        .unwrap();
+        assert_eq!(index.platforms().unwrap(), ["linux/amd64", "linux/arm64"]);
+        let amd64_child = index.manifest_for(&amd64).unwrap();
+        assert_ne!(amd64_child, index.manifest.digest);
+        assert_eq!(
+            amd64_child, single.manifest.digest,
+            "imagetools create kept the amd64 manifest"
+        );
+        assert!(index
+            .manifest_for(&"linux/s390x".parse().unwrap())
+            .is_none());
+        let raw: RawManifest = serde_json::from_str(include_str!(
+            "../tests/fixtures/captured/imagetools-inspect-raw-noprov.json"
+        ))
+        .unwrap();
+        assert!(raw.config.unwrap().digest.starts_with("sha256:"));
+        let raw: RawManifest = serde_json::from_str(include_str!(
+            "../tests/fixtures/captured/imagetools-inspect-raw-index.json"
+        ))
+        .unwrap();
+        assert!(raw.config.is_none(), "an index has no config");
+        assert_eq!(
+            with_digest("r.io/team/shop:1.2", "sha256:aa"),
+            "r.io/team/shop@sha256:aa"
+        );
+        assert_eq!(
+            with_digest("localhost:5000/shop@sha256:bb", "sha256:aa"),
+            "localhost:5000/shop@sha256:aa"
+        );
+        assert_eq!(
+            with_digest("localhost:5000/shop", "sha256:aa"),
+            "localhost:5000/shop@sha256:aa"
+        );
     }
 
     #[test]
@@ -616,11 +689,6 @@ mod tests {
 
     #[test]
     fn parses_real_metadata_and_inspect_output() {
-        let m: BuildMetadata = serde_json::from_str(include_str!(
-            "../tests/fixtures/captured/buildx-metadata-load.json"
-        ))
-        .unwrap();
-        assert!(m.digest.unwrap().starts_with("sha256:"));
         let v: Vec<ImageInspect> = serde_json::from_str(include_str!(
             "../tests/fixtures/captured/image-inspect-amd64.json"
         ))

@@ -208,11 +208,104 @@ pub enum Verdict {
     NoProbe,
 }
 
+/// A sign in a failed build's output that a program could not run for the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sign {
+    /// `exec format error`: the kernel could not start a program of that architecture.
+    ExecFormat(String),
+    /// `qemu: uncaught target signal`: a program crashed under QEMU.
+    QemuCrash(String),
+    /// `rosetta error: …`: Rosetta could not run a program.
+    Rosetta(String),
+    /// `Illegal instruction`: an instruction the emulator lacks (Rosetta has no AVX).
+    IllegalInstruction(String),
+}
+
+impl Sign {
+    /// The output line that shows it.
+    pub fn line(&self) -> &str {
+        match self {
+            Sign::ExecFormat(l)
+            | Sign::QemuCrash(l)
+            | Sign::Rosetta(l)
+            | Sign::IllegalInstruction(l) => l,
+        }
+    }
+}
+
+/// The first sign of an emulation failure in a build's output, if any.
+pub fn failure_sign(output: &str) -> Option<Sign> {
+    let find = |needle: &str| {
+        output
+            .lines()
+            .find(|l| l.contains(needle))
+            .map(|l| strip_step_prefix(l).to_string())
+    };
+    if let Some(l) = find("exec format error") {
+        return Some(Sign::ExecFormat(l));
+    }
+    if let Some(l) = find("qemu: uncaught target signal") {
+        return Some(Sign::QemuCrash(l));
+    }
+    if let Some(l) = find("rosetta error") {
+        return Some(Sign::Rosetta(l));
+    }
+    find("Illegal instruction").map(Sign::IllegalInstruction)
+}
+
+/// `#5 0.149 exec …` → `exec …` (BuildKit's step number and timestamp).
+fn strip_step_prefix(line: &str) -> &str {
+    let mut rest = line.trim();
+    for _ in 0..2 {
+        if let Some((first, after)) = rest.split_once(' ') {
+            if first.trim_start_matches('#').parse::<f64>().is_ok() {
+                rest = after.trim_start();
+            }
+        }
+    }
+    rest
+}
+
+/// The diagnosis of a build that failed with `sign`, and its fix: `emulated` says whether the
+/// engine runs `target` under emulation.
+pub fn diagnose_build(
+    sign: &Sign,
+    target: &Platform,
+    emulated: bool,
+    facts: &HostFacts,
+) -> (String, String) {
+    let line = sign.line();
+    match sign {
+        Sign::ExecFormat(_) if emulated => (
+            format!("{target} programs cannot run on this engine (`{line}`): emulation is missing or was switched off"),
+            format!("{}; `docker azdeploy doctor` proves it works again", emulation_hint(facts, target)),
+        ),
+        Sign::ExecFormat(_) => (
+            format!("`{line}` although this engine runs {target} natively: a program in the build is for another CPU, most likely from a base image whose label says {target} while its files do not"),
+            format!("get a real {target} copy of the base image (`docker pull --platform {target} <base>`, or rebuild it with `docker buildx build --platform {target}`)"),
+        ),
+        Sign::QemuCrash(_) => (
+            format!("a program crashed under QEMU's emulation of {target} (`{line}`)"),
+            "some programs do not run under QEMU: build without emulation (`--remote acr`, or a native `--builder`), or on Docker Desktop turn on Rosetta emulation".into(),
+        ),
+        Sign::Rosetta(_) => (
+            format!("Rosetta could not run a {target} program (`{line}`)"),
+            "turn off \"Use Rosetta for x86_64/amd64 emulation\" in Docker Desktop to fall back to QEMU, or build without emulation (`--remote acr`, or a native `--builder`)".into(),
+        ),
+        Sign::IllegalInstruction(_) => (
+            format!("a program used an instruction the emulator lacks (`{line}`; Rosetta has no AVX)"),
+            "build without emulation (`--remote acr`, or a native `--builder`), or use packages built without AVX (e.g. polars-lts-cpu)".into(),
+        ),
+    }
+}
+
 /// A remembered success: when, and what the probe cost then.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CacheEntry {
     pub at: u64,
     pub ms: u64,
+    /// What the probe proved (see [`fingerprint`]): a pass only holds while this is unchanged.
+    pub fingerprint: String,
 }
 
 /// Reads the verdict from a probe run's output.
@@ -308,15 +401,23 @@ pub fn remember_value(ctx: &Ctx, key: &str, value: &serde_json::Value) {
     }
 }
 
-/// A success remembered under `key` within the last [`CACHE_TTL`].
-pub fn recent_success(ctx: &Ctx, key: &str) -> Option<CacheEntry> {
-    read_cache(&cache_file(ctx, key)?)
+/// A success remembered under `key` within the last [`CACHE_TTL`], if it proved the same
+/// `fingerprint` (see [`fingerprint`]).
+pub fn recent_success(ctx: &Ctx, key: &str, fingerprint: &str) -> Option<CacheEntry> {
+    read_cache(&cache_file(ctx, key)?).filter(|e| e.fingerprint == fingerprint)
 }
 
-/// Remembers a success under `key` (best effort).
-pub fn remember_success(ctx: &Ctx, key: &str, probe: Duration) {
+/// Remembers a success under `key` (best effort), with what it proved.
+pub fn remember_success(ctx: &Ctx, key: &str, fingerprint: &str, probe: Duration) {
     if let Some(f) = cache_file(ctx, key) {
-        write_cache(&f, &probe);
+        write_cache(&f, fingerprint, &probe);
+    }
+}
+
+/// Forgets a remembered success: the emulation it vouched for just failed.
+pub fn forget(ctx: &Ctx, key: &str) {
+    if let Some(f) = cache_file(ctx, key) {
+        let _ = std::fs::remove_file(f);
     }
 }
 
@@ -331,16 +432,81 @@ fn read_cache(file: &Utf8Path) -> Option<CacheEntry> {
 }
 
 /// Best effort: a cache we cannot write only costs the next build a preflight.
-fn write_cache(file: &Utf8PathBuf, elapsed: &Duration) {
+fn write_cache(file: &Utf8PathBuf, fingerprint: &str, elapsed: &Duration) {
     let entry = CacheEntry {
         at: crate::clock::now_secs(),
         ms: elapsed.as_millis() as u64,
+        fingerprint: fingerprint.to_string(),
     };
     if let Some(dir) = file.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     let text = serde_json::to_string(&entry).expect("JSON always serialises");
     let _ = crate::files::write_atomic(file, text.as_bytes(), crate::files::Existing::Replace);
+}
+
+/// Everything that can change the probe's answer besides the engine selector: the engine's
+/// identity and start (its socket: path, inode, change time — a restarted engine makes a new
+/// one) and the host's emulation state (on Linux the binfmt_misc entries for the target; on
+/// macOS Docker Desktop's settings). `None` for an engine we cannot observe (not a local socket):
+/// its passes are never remembered.
+pub fn fingerprint(ctx: &Ctx, target: &Platform) -> Result<Option<String>, Error> {
+    let p = ctx.runner.probe(&crate::docker::endpoint(
+        ctx.docker("find the engine's endpoint")?,
+    ))?;
+    let Some(host) = crate::docker::parse_endpoint(&p.stdout) else {
+        return Ok(None);
+    };
+    let Some(socket) = host.strip_prefix("unix://") else {
+        return Ok(None);
+    };
+    let Some(engine) = socket_identity(Utf8Path::new(socket)) else {
+        return Ok(None);
+    };
+    let host_state = host_state(std::env::consts::OS, &ctx.host_root(), ctx.home(), target);
+    Ok(Some(format!("{host}|{engine}|{host_state}")))
+}
+
+/// A socket's device, inode and change time: new whenever the engine re-creates it.
+fn socket_identity(path: &Utf8Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{}:{}:{}.{}",
+        m.dev(),
+        m.ino(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+/// The host's emulation settings that decide whether `target` runs, as text read below `root`:
+/// binfmt_misc's switch and the target's QEMU and Rosetta entries (Linux), Docker Desktop's
+/// settings files (macOS).
+pub fn host_state(os: &str, root: &Utf8Path, home: Option<&str>, target: &Platform) -> String {
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p.trim_start_matches('/'))).unwrap_or_default();
+    match os {
+        "macos" => {
+            let dir = format!(
+                "{}/Library/Group Containers/group.com.docker",
+                home.unwrap_or("").trim_end_matches('/')
+            );
+            ["settings-store.json", "settings.json"]
+                .iter()
+                .map(|f| read(&format!("{dir}/{f}")))
+                .collect::<Vec<_>>()
+                .join("|")
+        }
+        _ => {
+            let q = qemu_name(&target.arch).unwrap_or(&target.arch);
+            ["status", &format!("qemu-{q}"), "rosetta"]
+                .iter()
+                .map(|e| read(&format!("/proc/sys/fs/binfmt_misc/{e}")))
+                .collect::<Vec<_>>()
+                .join("|")
+        }
+    }
 }
 
 /// FNV-1a, 64 bits: a stable file name for a cache key (not a security boundary).
@@ -455,6 +621,57 @@ mod tests {
     }
 
     #[test]
+    fn the_host_state_changes_with_the_binfmt_entry_and_desktop_settings() {
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        let on = fixture_root(&[
+            ("/proc/sys/fs/binfmt_misc/status", "enabled\n"),
+            (
+                "/proc/sys/fs/binfmt_misc/qemu-aarch64",
+                include_str!("../tests/fixtures/captured/binfmt-qemu-aarch64-enabled.txt"),
+            ),
+        ]);
+        let off = fixture_root(&[
+            ("/proc/sys/fs/binfmt_misc/status", "enabled\n"),
+            (
+                "/proc/sys/fs/binfmt_misc/qemu-aarch64",
+                include_str!("../tests/fixtures/captured/binfmt-qemu-aarch64-disabled.txt"),
+            ),
+        ]);
+        let state = |d: &tempfile::TempDir, os: &str| {
+            host_state(
+                os,
+                Utf8Path::from_path(d.path()).unwrap(),
+                Some("/Users/ann"),
+                &arm64,
+            )
+        };
+        assert_ne!(state(&on, "linux"), state(&off, "linux"));
+        assert!(
+            state(&on, "linux").contains("interpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P")
+        );
+        let desktop = |rosetta: bool| {
+            fixture_root(&[(
+                "/Users/ann/Library/Group Containers/group.com.docker/settings-store.json",
+                &format!(r#"{{"UseVirtualizationFrameworkRosetta": {rosetta}}}"#),
+            )])
+        };
+        assert_ne!(
+            state(&desktop(true), "macos"),
+            state(&desktop(false), "macos")
+        );
+        let d = tempfile::tempdir().unwrap();
+        let sock = d.path().join("docker.sock");
+        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let before = socket_identity(Utf8Path::from_path(&sock).unwrap()).unwrap();
+        drop(_l);
+        std::fs::remove_file(&sock).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let after = socket_identity(Utf8Path::from_path(&sock).unwrap()).unwrap();
+        assert_ne!(before, after, "a re-created socket is a new engine start");
+    }
+
+    #[test]
     fn verdicts_from_real_output() {
         use std::os::unix::process::ExitStatusExt;
         let p = |code: i32, stderr: &str| Probe {
@@ -481,22 +698,70 @@ mod tests {
     }
 
     #[test]
+    fn build_failures_are_read_for_emulation_signs() {
+        let out = include_str!("../tests/fixtures/captured/buildx-build-exec-format-error.stderr");
+        let sign = failure_sign(out).unwrap();
+        assert_eq!(
+            sign,
+            Sign::ExecFormat("exec /bin/busybox: exec format error".into())
+        );
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        let facts = HostFacts {
+            os: "linux".into(),
+            binfmt: Some(Binfmt {
+                enabled: false,
+                interpreter: "/usr/libexec/qemu-binfmt/aarch64-binfmt-P".into(),
+                flags: "PF".into(),
+            }),
+            ..Default::default()
+        };
+        let (why, hint) = diagnose_build(&sign, &arm64, true, &facts);
+        assert_eq!(why, "linux/arm64 programs cannot run on this engine (`exec /bin/busybox: exec format error`): emulation is missing or was switched off");
+        assert!(
+            hint.starts_with("the binfmt_misc entry qemu-aarch64 is disabled: `echo 1 | sudo tee"),
+            "{hint}"
+        );
+        let (why, _) = diagnose_build(&sign, &arm64, false, &facts);
+        assert!(
+            why.contains("although this engine runs linux/arm64 natively"),
+            "{why}"
+        );
+        assert!(matches!(
+            failure_sign("#7 12.3 qemu: uncaught target signal 11 (Segmentation fault) - core dumped\n"),
+            Some(Sign::QemuCrash(l)) if l == "qemu: uncaught target signal 11 (Segmentation fault) - core dumped"
+        ));
+        assert!(matches!(
+            failure_sign("rosetta error: failed to open elf at /lib64/ld-linux-x86-64.so.2\n"),
+            Some(Sign::Rosetta(_))
+        ));
+        assert!(matches!(
+            failure_sign("#9 3.1 Illegal instruction (core dumped)"),
+            Some(Sign::IllegalInstruction(l)) if l == "Illegal instruction (core dumped)"
+        ));
+        assert_eq!(
+            failure_sign("ERROR: failed to solve: pip install: exit code: 1"),
+            None
+        );
+    }
+
+    #[test]
     fn the_cache_expires() {
         let d = tempfile::tempdir().unwrap();
         let f = Utf8PathBuf::from_path_buf(d.path().join("x/e.json")).unwrap();
         assert!(read_cache(&f).is_none());
-        write_cache(&f, &Duration::from_millis(1234));
+        write_cache(&f, "fp", &Duration::from_millis(1234));
         assert_eq!(
             read_cache(&f),
             Some(CacheEntry {
                 at: crate::clock::now_secs(),
-                ms: 1234
+                ms: 1234,
+                fingerprint: "fp".into(),
             })
         );
         std::fs::write(
             &f,
             format!(
-                "{{\"at\": {}, \"ms\": 5}}",
+                "{{\"at\": {}, \"ms\": 5, \"fingerprint\": \"fp\"}}",
                 crate::clock::now_secs() - CACHE_TTL.as_secs() - 1
             ),
         )

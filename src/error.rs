@@ -27,6 +27,8 @@ pub enum Error {
         origin: String,
         key: String,
         message: String,
+        /// A fix better than the generic one.
+        hint: Option<String>,
     },
 
     /// A program we need is not installed (or not where an override says).
@@ -166,10 +168,10 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Usage { hint, .. } | Error::Failed { hint, .. } => hint.clone(),
-            Error::Config { .. } => Some(
+            Error::Config { hint, .. } => Some(hint.clone().unwrap_or_else(|| {
                 "fix the value, then run `docker azdeploy config` to see the resolved settings"
-                    .into(),
-            ),
+                    .into()
+            })),
             Error::ToolMissing { hint, .. } => Some(hint.clone()),
             Error::Spawn { .. } => {
                 Some("check that the program is installed and executable".into())
@@ -187,7 +189,7 @@ impl Error {
     /// The process exit code: a child's simple exit code passes through.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage { .. } => USAGE_CODE,
+            Error::Usage { .. } | Error::Config { .. } => USAGE_CODE,
             Error::Failed { code, .. } => *code,
             Error::Cancelled(code) | Error::Reported(code) => *code,
             Error::Process(p) => match p.status.code() {

@@ -117,9 +117,17 @@ mod tests {
         let e = check(&index, &target, Some(("FROM base\n", "Dockerfile".into()))).unwrap_err();
         assert!(e.to_string().contains("unknown/unknown"), "{e}");
         assert!(e.hint().unwrap().contains("--provenance=false"));
-        let variant: Platform = "linux/arm64/v8".parse().unwrap();
-        assert!(check(&["linux/arm64/v8".to_string()], &variant, None).is_ok());
-        assert!(check(&arm, &variant, Some(("", "Dockerfile".into()))).is_err());
+        // A registry may say arm64/v8 for what we call linux/arm64; a variant we ask for must match.
+        let arm64: Platform = "linux/arm64/v8".parse().unwrap();
+        assert!(check(&["linux/arm64/v8".to_string()], &arm64, None).is_ok());
+        let v7: Platform = "linux/arm/v7".parse().unwrap();
+        assert!(check(&["linux/arm/v7".to_string()], &v7, None).is_ok());
+        assert!(check(
+            &["linux/arm/v6".to_string()],
+            &v7,
+            Some(("", "Dockerfile".into()))
+        )
+        .is_err());
     }
 
     #[test]

@@ -20,6 +20,8 @@ struct From<'a> {
     text: &'a str,
     platform: Option<&'a str>,
     image: &'a str,
+    /// `AS name`.
+    alias: Option<&'a str>,
 }
 
 fn froms(dockerfile: &str) -> Vec<From<'_>> {
@@ -40,14 +42,58 @@ fn froms(dockerfile: &str) -> Vec<From<'_>> {
                 }
                 image = words.next()?;
             }
+            let alias = match (words.next(), words.next()) {
+                (Some(a), Some(name)) if a.eq_ignore_ascii_case("AS") => Some(name),
+                _ => None,
+            };
             Some(From {
                 line: i + 1,
                 text,
                 platform,
                 image,
+                alias,
             })
         })
         .collect()
+}
+
+/// The image the final stage is built from (`FROM image [AS name]` of the last stage), with a
+/// stage name followed back to its own base and `${ARG}`s filled in from `args` (the build
+/// arguments) or the `ARG` defaults before the first `FROM`: where the image's files come from.
+pub fn final_base(dockerfile: &str, args: &[(String, String)]) -> Option<String> {
+    let stages = froms(dockerfile);
+    let mut image = stages.last()?.image;
+    // `FROM builder` where builder is an earlier stage: that stage's base.
+    for _ in 0..stages.len() {
+        match stages
+            .iter()
+            .find(|f| f.alias.is_some_and(|a| a.eq_ignore_ascii_case(image)))
+        {
+            Some(stage) => image = stage.image,
+            None => break,
+        }
+    }
+    let mut vars: Vec<(String, String)> = dockerfile
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("FROM")))
+        .filter_map(|l| {
+            let rest = l.strip_prefix("ARG ").or_else(|| l.strip_prefix("arg "))?;
+            let (k, v) = rest.trim().split_once('=')?;
+            Some((k.to_string(), v.trim_matches('"').to_string()))
+        })
+        .collect();
+    vars.splice(0..0, args.iter().cloned());
+    let value = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let mut out = image.to_string();
+    for (k, _) in &vars {
+        if let Some(v) = value(k) {
+            out = out
+                .replace(&format!("${{{k}}}"), &v)
+                .replace(&format!("${k}"), &v);
+        }
+    }
+    Some(out)
 }
 
 /// Docker Hub namespaces that hold images for one architecture only.
@@ -191,6 +237,30 @@ mod tests {
             8501
         )
         .is_empty());
+    }
+
+    #[test]
+    fn the_final_base_follows_stage_names() {
+        let none: &[(String, String)] = &[];
+        assert_eq!(
+            final_base(
+                "FROM python:3.12-slim AS b\nRUN x\nFROM b AS final\nFROM final\n",
+                none
+            )
+            .as_deref(),
+            Some("python:3.12-slim")
+        );
+        let df = "ARG PYTHON_IMAGE=python:3.12-slim\nFROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS b\nFROM ${PYTHON_IMAGE}\n";
+        assert_eq!(final_base(df, none).as_deref(), Some("python:3.12-slim"));
+        let args = [(
+            "PYTHON_IMAGE".to_string(),
+            "127.0.0.1:5001/python:3.11".to_string(),
+        )];
+        assert_eq!(
+            final_base(df, &args).as_deref(),
+            Some("127.0.0.1:5001/python:3.11")
+        );
+        assert_eq!(final_base("# nothing\n", none), None);
     }
 
     #[test]

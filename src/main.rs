@@ -32,6 +32,7 @@ macro_rules! say_inline {
 
 mod argv;
 mod azure;
+mod binaries;
 mod cancel;
 mod checks;
 mod cli;
@@ -50,6 +51,7 @@ mod http;
 mod lint;
 mod output;
 mod probe_elf;
+mod pty;
 mod runner;
 mod state;
 mod tools;

@@ -496,6 +496,68 @@ impl Runner {
         })))
     }
 
+    /// Runs with live output that is also kept, like [`Runner::stream_tail`], but a child on a
+    /// terminal keeps one: its output goes through a pseudo-terminal that we copy to ours, so
+    /// buildx still draws its live progress, and the tail is there for the diagnosis when it
+    /// fails (`exec format error` and friends).
+    pub fn stream_watch(&self, cmd: &Cmd) -> Result<String, Error> {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return self.stream_tail(cmd);
+        }
+        self.stream_pty(cmd)
+    }
+
+    /// [`Runner::stream_watch`] through a pseudo-terminal.
+    fn stream_pty(&self, cmd: &Cmd) -> Result<String, Error> {
+        if self.skip_in_dry_run(cmd) {
+            return Ok(String::new());
+        }
+        self.echo(cmd);
+        self.cancel.check()?;
+        let spawn_err = |source| Error::Spawn {
+            purpose: cmd.purpose.clone(),
+            command: cmd.to_string(),
+            source,
+        };
+        let (master, slave) = crate::pty::open().map_err(spawn_err)?;
+        let slave_err = slave.try_clone().map_err(spawn_err)?;
+        let handle = {
+            // The expression owns our copies of the terminal's child side; they close with it,
+            // so the copier sees the end once the child and its children are gone.
+            let expr = expression(cmd).stdout_file(slave).stderr_file(slave_err);
+            expr.start().map_err(spawn_err)?
+        };
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let copier = {
+            let kept = kept.clone();
+            std::thread::spawn(move || crate::pty::copy_to_stderr(master, &kept))
+        };
+        let out = self.wait_handle(cmd, &handle, true);
+        // A grandchild that kept the terminal open must not hang us: give the copier a moment.
+        let end = Instant::now() + GRACE;
+        while !copier.is_finished() && Instant::now() < end {
+            std::thread::sleep(POLL);
+        }
+        let out = out?;
+        let text = {
+            let k = kept.lock().unwrap_or_else(|e| e.into_inner());
+            cmd.redact(&String::from_utf8_lossy(&k).replace('\r', ""))
+        };
+        if out.status.success() {
+            return Ok(tail(&text, STDERR_TAIL_LINES));
+        }
+        self.cancel.check()?;
+        Err(Error::Process(Box::new(ProcessError {
+            purpose: cmd.purpose.clone(),
+            command: cmd.to_string(),
+            status: out.status,
+            stderr_tail: tail(&text, STDERR_TAIL_LINES),
+            streamed: true,
+            fallback_hint: cmd.hint.clone(),
+        })))
+    }
+
     /// Waits for a started child, watching the token and the timeout.
     fn wait_handle(
         &self,
@@ -775,6 +837,31 @@ mod tests {
             Err(Error::Cancelled(130))
         ));
         assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_child_on_a_pseudo_terminal_is_shown_and_its_tail_kept() {
+        let r = Runner::new(false, false, Cancel::new());
+        let t = Instant::now();
+        let out = r
+            .stream_pty(&sh(
+                "echo one; [ -t 1 ] && [ -t 2 ] && echo on-a-tty >&2",
+                "say",
+            ))
+            .unwrap();
+        assert_eq!(out, "one\non-a-tty");
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        let err = r
+            .stream_pty(&sh(
+                "echo 'exec /bin/sh: exec format error'; exit 3",
+                "build",
+            ))
+            .unwrap_err();
+        match &err {
+            Error::Process(p) => assert!(p.stderr_tail.contains("exec format error"), "{p}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(err.exit_code(), 3);
     }
 
     #[test]

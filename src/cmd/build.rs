@@ -6,18 +6,20 @@
 //! target os/arch; otherwise the build fails, naming the `FROM --platform=…` line that caused it.
 //! stdout carries only the image reference, for scripts.
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use serde_json::json;
 
+use crate::binaries;
 use crate::checks;
 use crate::cli::BuildArgs;
 use crate::clock;
 use crate::config::{valid_tag, ImageName, Overrides};
 use crate::context::Ctx;
-use crate::docker::{self, BuildMetadata, BuildSpec, ImageInspect};
+use crate::docker::{self, BuildSpec, ImageInspect};
+use crate::emulation;
 use crate::error::Error;
-use crate::files;
 use crate::gate;
+use crate::lint;
 use crate::output;
 use crate::runner::Cmd;
 use crate::state;
@@ -121,7 +123,6 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         build_args: settings.build_args.value.clone().into_iter().collect(),
         builder: settings.builder.value.as_ref().map(|b| b.0.clone()),
         no_cache: args.no_cache,
-        push: args.push,
         cache_from: Vec::new(),
         cache_to: Vec::new(),
     };
@@ -137,78 +138,131 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         _ => spec,
     };
 
-    let meta_dir = files::temp_dir("azdeploy-build-")?;
-    let meta_file =
-        Utf8PathBuf::from_path_buf(meta_dir.path().join("metadata.json")).map_err(|p| {
-            Error::failed(
-                format!("temporary path {} is not UTF-8", p.display()),
-                "set TMPDIR to a plain UTF-8 path",
-            )
-        })?;
     say!("Building {} for {}", spec.refs[0], spec.platform);
-    let (base, builder_flag) = ctx.docker_on_builder(
-        "build the image with docker buildx",
-        spec.builder.as_deref(),
-    )?;
+    let builder = spec.builder.clone();
+    let (base, builder_flag) =
+        ctx.docker_on_builder("build the image with docker buildx", builder.as_deref())?;
+    // Always loaded here first: with --push, nothing leaves before the gate passed.
     let spec = BuildSpec {
         builder: builder_flag,
         ..spec
     };
-    let build = docker::buildx_build(base, &spec, &meta_file)
+    let build = docker::buildx_build(base, &spec)
     .dir(ctx.cwd.as_std_path())
     .hint("read buildx's output above; `docker azdeploy doctor` checks the engine, buildx and emulation");
-    ctx.runner.stream(&build)?;
+    if let Err(e) = ctx.runner.stream_watch(&build) {
+        return Err(diagnose_failed_build(
+            ctx,
+            &spec.platform,
+            builder.as_deref(),
+            e,
+        ));
+    }
     if ctx.runner.dry_run {
         return output::stdout_line(&spec.refs[0]);
     }
 
-    let meta: Option<BuildMetadata> = std::fs::read_to_string(&meta_file)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let digest = meta.as_ref().and_then(|m| m.digest.clone());
-    let (found, id, result) = if spec.push {
-        // The gate reads back what the registry now holds.
-        let found = crate::cmd::push::read_back(ctx, &spec.refs[0])?.platforms;
-        let digest = digest.clone().ok_or_else(|| {
-            Error::failed(
-                "buildx reported no digest for the pushed image",
-                "check the registry with `docker buildx imagetools inspect`",
-            )
-        })?;
-        let id = meta
-            .as_ref()
-            .and_then(|m| m.config_digest.clone())
-            .unwrap_or_default();
-        let pinned = format!("{}@{digest}", spec.refs[0]);
-        (found, id, pinned)
-    } else {
-        let inspect = image_inspect(ctx, &spec.refs[0])?;
-        (vec![inspect.platform()], inspect.id, spec.refs[0].clone())
-    };
+    let inspect = image_inspect(ctx, &spec.refs[0])?;
+    let base = lint::final_base(&dockerfile_text, &spec.build_args);
     gate::check(
-        &found,
+        &[inspect.platform()],
         &spec.platform,
         Some((&dockerfile_text, &spec.dockerfile)),
     )?;
+    binaries::check(ctx, &inspect, &spec.platform, base.as_deref())?;
+    let (result, digest) = if args.push {
+        let digest = push_checked(ctx, &spec.refs, &inspect, &spec.platform)?;
+        (format!("{}@{digest}", spec.refs[0]), Some(digest))
+    } else {
+        (spec.refs[0].clone(), None)
+    };
     say!(
         "{} {} ({}, image id {})",
-        if spec.push { "Pushed" } else { "Built" },
+        if args.push { "Pushed" } else { "Built" },
         result,
-        found.join(", "),
-        short_id(&id)
+        inspect.platform(),
+        short_id(&inspect.id)
     );
 
     let record = json!({
         "image": spec.refs[0],
         "refs": spec.refs,
-        "id": id,
+        "id": inspect.id,
         "digest": digest,
-        "pushed": spec.push,
+        "pushed": args.push,
         "platform": spec.platform.to_string(),
+        "base": base,
         "built_at": clock::now_secs(),
     });
     state::write(ctx, state::LAST_BUILD, &record)?;
     output::stdout_line(&result)
+}
+
+/// `build --push`, after the gate passed on the local image: pushes each reference, then reads
+/// the registry's copy back; it must be the very image that was checked. Returns the digest.
+fn push_checked(
+    ctx: &Ctx,
+    refs: &[String],
+    inspect: &ImageInspect,
+    target: &crate::config::Platform,
+) -> Result<String, Error> {
+    for r in refs {
+        say!("Pushing {r}");
+        let host = r.split('/').next().unwrap_or(r);
+        ctx.runner.stream_tail(
+            &docker::push(ctx.docker("push the image")?, r)
+                .hint(format!("log in to {host} first: `docker login {host}`")),
+        )?;
+    }
+    let back = crate::cmd::push::read_back(ctx, &refs[0], target)?;
+    gate::check(&back.platforms, target, None)?;
+    if back.config.as_deref() != Some(inspect.id.as_str()) {
+        return Err(Error::failed(
+            format!(
+                "the registry's copy of {} is not the image checked here (its image id is {}, this one's {})",
+                refs[0],
+                back.config.as_deref().unwrap_or("unknown"),
+                inspect.id
+            ),
+            "push again; if it persists, something else writes to that tag",
+        ));
+    }
+    Ok(back.digest)
+}
+
+/// A failed build whose output shows that a program could not run for the target (`exec
+/// format error`, a QEMU crash, Rosetta's errors) drops the remembered preflight pass, which
+/// vouched for emulation that just failed, and says what happened and how to fix it.
+fn diagnose_failed_build(
+    ctx: &Ctx,
+    target: &crate::config::Platform,
+    builder: Option<&str>,
+    e: Error,
+) -> Error {
+    let Error::Process(p) = &e else {
+        return e;
+    };
+    let Some(sign) = emulation::failure_sign(&p.stderr_tail) else {
+        return e;
+    };
+    emulation::forget(ctx, &checks::preflight_key(ctx, target, builder));
+    let emulated = match checks::engine(ctx) {
+        Ok((_, Some(server))) => server.arch != target.arch || builder.is_some(),
+        _ => true,
+    };
+    let facts = emulation::host_facts(
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        &ctx.host_root(),
+        ctx.home(),
+        target,
+    );
+    let (why, hint) = emulation::diagnose_build(&sign, target, emulated, &facts);
+    Error::Failed {
+        message: format!("{p}\n  cause: {why}"),
+        hint: Some(hint),
+        code: e.exit_code(),
+    }
 }
 
 fn image_inspect(ctx: &Ctx, reference: &str) -> Result<ImageInspect, Error> {

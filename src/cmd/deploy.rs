@@ -76,7 +76,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
         ));
     }
 
-    gate_registry_copy(ctx, &image, &settings.platform.value)?;
+    gate_registry_copy(ctx, &image)?;
     let before: App = ctx.runner.query_json(&azure::app_show(
         ctx.az("read the container app")?,
         t.app,
@@ -199,24 +199,23 @@ fn finish(
 }
 
 /// The architecture gate once more, on what the registry holds under `image`, before Azure is
-/// touched. An image we cannot read (no login to that registry here) gets a warning: `push`
-/// checked it on the way out.
-fn gate_registry_copy(
-    ctx: &Ctx,
-    image: &str,
-    target: &crate::config::Platform,
-) -> Result<(), Error> {
-    match crate::cmd::push::read_back(ctx, image) {
-        Ok(back) => gate::check(&back.platforms, target, None),
-        Err(e @ Error::Cancelled(_)) => Err(e),
+/// touched: Container Apps runs linux/amd64 only, whatever the settings say, and the image's
+/// program must be an x86-64 one. An image the gate cannot read is refused: it never fails open.
+pub fn gate_registry_copy(ctx: &Ctx, image: &str) -> Result<(), Error> {
+    let target = crate::config::default_platform();
+    let back = match crate::cmd::push::read_back(ctx, image, &target) {
+        Ok(b) => b,
+        Err(e @ Error::Cancelled(_)) => return Err(e),
         Err(e) => {
-            let why = e.to_string();
-            let why = why.lines().last().unwrap_or("no answer").trim();
-            say!("warning: could not read the platform of {image} from its registry ({why})");
-            say!("  hint: `docker login` to that registry lets deploy check it; `docker azdeploy push` checked it when pushing");
-            Ok(())
+            let host = image.split('/').next().unwrap_or(image);
+            return Err(Error::failed(
+                format!("the architecture gate cannot read {image} from its registry, so nothing was deployed\n  {}", e.to_string().replace('\n', "\n  ")),
+                format!("log in to {host} here (`docker login {host}`; for ACR `az acr login --name <acr>`) so the image can be checked before Azure runs it"),
+            ));
         }
-    }
+    };
+    gate::check(&back.platforms, &target, None)?;
+    crate::binaries::check_pushed(ctx, image, &back, &target)
 }
 
 /// The app's URL: `https://<fqdn>` (an FQDN that already names a scheme is kept as it is).

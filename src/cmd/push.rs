@@ -9,8 +9,9 @@ use serde_json::json;
 use crate::azure::{self, Token};
 use crate::cli::PushArgs;
 use crate::config::Overrides;
+use crate::config::Platform;
 use crate::context::Ctx;
-use crate::docker::{self, Descriptor, ImageInspect};
+use crate::docker::{self, ImageInspect, Pushed, RawManifest};
 use crate::error::Error;
 use crate::gate;
 use crate::output;
@@ -44,7 +45,33 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         registry: args.registry.clone(),
         ..Default::default()
     })?;
-    let target = settings.platform.value.clone();
+    // The registry `deploy` takes images from only ever receives what Azure runs.
+    let deploy_registry = ctx
+        .settings(&Overrides {
+            platform: args.platform.clone(),
+            ..Default::default()
+        })?
+        .registry
+        .value;
+    let feeds_deploy =
+        deploy_registry.is_some() && (args.registry.is_none() || args.registry == deploy_registry);
+    if feeds_deploy && !settings.platform.value.is_azure() {
+        return Err(Error::failed(
+            format!(
+                "azure.registry {} is where `deploy` takes images from, and Azure Container Apps runs linux/amd64 only: \
+                 refusing to push a {} image ({}) there",
+                deploy_registry.as_ref().map(|r| r.0.as_str()).unwrap_or_default(),
+                settings.platform.value,
+                settings.platform.source
+            ),
+            "build for linux/amd64 (the default platform), or push this image elsewhere with --registry HOST",
+        ));
+    }
+    let target = if feeds_deploy {
+        crate::config::default_platform()
+    } else {
+        settings.platform.value.clone()
+    };
     let Some(registry) = settings
         .registry
         .value
@@ -65,8 +92,13 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         &docker::image_inspect(ctx.docker("inspect the image to push")?, &image)
             .hint("build it first: `docker azdeploy build` (or name an image: `docker azdeploy push IMAGE`)"),
     )?;
-    // Before anything leaves this machine: the local image must be for the target.
+    // Before anything leaves this machine: the local image must be for the target, by its
+    // label and by the program it starts.
     gate::check(&[inspect.platform()], &target, None)?;
+    let base = state::read(ctx, state::LAST_BUILD)
+        .filter(|b| b["id"] == inspect.id.as_str())
+        .and_then(|b| b["base"].as_str().map(str::to_string));
+    crate::binaries::check(ctx, &inspect, &target, base.as_deref())?;
     check_tested(ctx, &inspect.id, args.require_tested)?;
 
     let server = match &registry {
@@ -107,9 +139,20 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         return output::stdout_line(&format!("{}@<digest after the push>", refs[0]));
     }
 
-    let back = read_back(ctx, &refs[0])?;
+    let back = read_back(ctx, &refs[0], &target)?;
+    gate::check(&back.platforms, &target, None)?;
+    if back.config.as_deref() != Some(inspect.id.as_str()) {
+        return Err(Error::failed(
+            format!(
+                "the registry's copy of {} is not the image checked here (its image id is {}, this one's {})",
+                refs[0],
+                back.config.as_deref().unwrap_or("unknown"),
+                inspect.id
+            ),
+            "push again; if it persists, something else writes to that tag",
+        ));
+    }
     let (digest, found) = (back.digest, back.platforms);
-    gate::check(&found, &target, None)?;
     let pinned = format!("{}@{digest}", refs[0]);
     let record = json!({
         "image": image,
@@ -133,35 +176,39 @@ pub struct ReadBack {
     /// `os/arch[/variant]` of the image, or of each child of an index (`unknown/unknown` for
     /// attestations).
     pub platforms: Vec<String>,
+    /// The manifest for the target (the index's child, or the manifest itself).
+    pub manifest: Option<String>,
+    /// Its config's digest: the image id, which names the very same files everywhere.
+    pub config: Option<String>,
 }
 
 /// Reads back what the registry holds under `reference`: the manifest (its digest, and for an
-/// index its children, attestations included), and for a single manifest its config's platform.
-pub fn read_back(ctx: &Ctx, reference: &str) -> Result<ReadBack, Error> {
-    let manifest: Descriptor = ctx.runner.query_json(&docker::imagetools_manifest(
-        ctx.docker("read the manifest from the registry")?,
-        reference,
-    ))?;
-    let children = manifest.child_platforms();
-    if !children.is_empty() {
-        return Ok(ReadBack {
-            digest: manifest.digest,
-            platforms: children,
-        });
-    }
-    let cmd = docker::imagetools_image(
-        ctx.docker("read the image's platform from the registry")?,
-        reference,
-    );
-    let config: serde_json::Value = ctx.runner.query_json(&cmd)?;
-    let platforms = docker::pushed_platforms(&config).ok_or_else(|| Error::Parse {
-        purpose: "read the image's platform from the registry".into(),
+/// index its children, attestations included), the platforms, and the image id of the manifest
+/// for `target`.
+pub fn read_back(ctx: &Ctx, reference: &str, target: &Platform) -> Result<ReadBack, Error> {
+    let cmd = docker::imagetools_json(ctx.docker("read what the registry holds")?, reference);
+    let pushed: Pushed = ctx.runner.query_json(&cmd)?;
+    let platforms = pushed.platforms().ok_or_else(|| Error::Parse {
+        purpose: "read what the registry holds".into(),
         command: cmd.to_string(),
         detail: "no os/architecture in the image config".into(),
     })?;
+    let manifest = pushed.manifest_for(target).map(str::to_string);
+    let config = match &manifest {
+        Some(d) => {
+            let raw: RawManifest = ctx.runner.query_json(&docker::imagetools_raw(
+                ctx.docker("read the image's manifest from the registry")?,
+                &docker::with_digest(reference, d),
+            ))?;
+            raw.config.map(|c| c.digest)
+        }
+        None => None,
+    };
     Ok(ReadBack {
-        digest: manifest.digest,
+        digest: pushed.manifest.digest,
         platforms,
+        manifest,
+        config,
     })
 }
 

@@ -114,6 +114,7 @@ pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
             "pass --to with another revision or digest",
         ));
     }
+    crate::cmd::deploy::gate_registry_copy(ctx, &to)?;
     say!("Rolling back {} from {current} to {to}", t.app);
     let timeout = Duration::from_secs(settings.deploy_timeout.value.0);
     let outcome = match update_and_wait(ctx, &t, &to, app.latest_revision(), timeout, false) {

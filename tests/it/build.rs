@@ -4,14 +4,8 @@ const INSPECT_AMD64: &str = r#"{"Id":"sha256:92c52ff51ca4b8a8a00f90c87267e7e7d94
 const INSPECT_ARM64: &str =
     r#"{"Id":"sha256:1111","Os":"linux","Architecture":"arm64","Variant":"v8"}"#;
 
-/// A fake buildx that writes the metadata file like the real one.
+/// A fake buildx that prints progress like the real one.
 const FAKE_BUILDX: &str = r##"
-while [ $# -gt 0 ]; do
-  if [ "$1" = "--metadata-file" ]; then
-    printf '{"containerimage.digest": "sha256:92c52ff51ca4b8a8a00f90c87267e7e7d9419b6668f1c51449ab98300d8903ea"}' > "$2"
-  fi
-  shift
-done
 echo "step 1: building (fake)" >&2
 echo "#5 0.101 azdeploy-probe-ok" >&2
 "##;
@@ -30,6 +24,16 @@ pub fn healthy_engine(s: &Sandbox) {
         "docker-buildx-inspect",
         "stdout",
         include_str!("../fixtures/captured/buildx-inspect.txt"),
+    );
+    // The engine's socket: the remembered preflight is tied to it (a restart makes a new one).
+    s.write("engine.sock", "");
+    s.answer(
+        "docker-context-inspect",
+        "stdout",
+        &format!(
+            r#"{{"Host":"unix://{}","SkipTLSVerify":false}}"#,
+            s.path("engine.sock").display()
+        ),
     );
 }
 
@@ -71,8 +75,7 @@ fn build_pins_the_platform_and_prints_only_the_reference() {
     assert_eq!(stdout_of(&out), "shop:1.0\n");
     let calls = s.calls();
     let build = call_of(&calls, &["buildx", "build", "--load"]).expect("buildx ran");
-    let meta = build.iter().position(|a| a == "--metadata-file").unwrap();
-    let mut expected: Vec<String> = [
+    let expected: Vec<String> = [
         "docker",
         "-c",
         "ctx1",
@@ -81,26 +84,19 @@ fn build_pins_the_platform_and_prints_only_the_reference() {
         "--platform",
         "linux/amd64",
         "--provenance=false",
-        "--metadata-file",
+        "--file",
+        "./Dockerfile",
+        "--tag",
+        "shop:1.0",
+        "--tag",
+        "shop:latest",
+        "--build-arg",
+        "PY=3.12",
+        "--load",
+        ".",
     ]
     .map(String::from)
     .to_vec();
-    expected.push(build[meta + 1].clone());
-    expected.extend(
-        [
-            "--file",
-            "./Dockerfile",
-            "--tag",
-            "shop:1.0",
-            "--tag",
-            "shop:latest",
-            "--build-arg",
-            "PY=3.12",
-            "--load",
-            ".",
-        ]
-        .map(String::from),
-    );
     assert_eq!(build, &expected);
     let inspect = call_of(&calls, &["image", "inspect"]).unwrap();
     assert_eq!(
@@ -112,10 +108,6 @@ fn build_pins_the_platform_and_prints_only_the_reference() {
         serde_json::from_str(&read(&s.path("work/.azdeploy/last-build.json"))).unwrap();
     assert_eq!(state["image"], "shop:1.0");
     assert_eq!(state["platform"], "linux/amd64");
-    assert!(
-        !std::path::Path::new(&build[meta + 1]).exists(),
-        "the metadata temp file is cleaned up"
-    );
 }
 
 #[test]
@@ -234,7 +226,12 @@ fn dry_run_runs_no_mutation() {
 #[test]
 fn bad_input_fails_before_anything_runs() {
     for (args, file, needle, code) in [
-        (vec!["build", "--platform", "amd64"], true, "os/arch", 125),
+        (
+            vec!["build", "--platform", "linux/amd64x"],
+            true,
+            "did you mean linux/amd64?",
+            125,
+        ),
         (
             vec!["build", "--build-arg", "NOEQUALS"],
             true,
@@ -303,7 +300,7 @@ fn engine_down_is_caught_by_the_preflight_with_its_hint() {
     );
     assert!(err.contains("hint: start the Docker engine"), "{err}");
     assert!(call_of(&s.calls(), &["--load"]).is_none());
-    // Without the preflight, buildx's own message is above and the hint points at doctor.
+    // Without the preflight, buildx's own message is above, and read for the hint.
     s.answer(
         "docker-buildx-build",
         "sh",
@@ -317,10 +314,7 @@ fn engine_down_is_caught_by_the_preflight_with_its_hint() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr_of(&out);
     assert!(err.contains("Cannot connect to the Docker daemon"), "{err}");
-    assert!(
-        err.contains("hint: read buildx's output above; `docker azdeploy doctor`"),
-        "{err}"
-    );
+    assert!(err.contains("hint: start the Docker engine"), "{err}");
 }
 
 #[test]
@@ -449,31 +443,40 @@ fn preflight_fails_without_emulation_and_never_runs_the_build() {
 }
 
 #[test]
-fn a_successful_probe_is_cached_for_the_next_build() {
+fn a_successful_probe_is_remembered_only_while_what_it_proved_holds() {
     let s = Sandbox::new();
     app(&s);
     s.answer("docker-image-inspect", "stdout", INSPECT_ARM64);
-    for round in 0..2 {
+    let binfmt = |state: &str| {
+        s.write("host/proc/sys/fs/binfmt_misc/status", "enabled\n");
+        s.write(
+            "host/proc/sys/fs/binfmt_misc/qemu-aarch64",
+            &format!("{state}\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\n"),
+        );
+    };
+    binfmt("enabled");
+    let build = || {
         let out = s
             .plugin()
+            .env("AZDEPLOY_HOST_ROOT", s.path("host"))
             .args(["build", "--platform", "linux/arm64", "-t", "shop:1"])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr_of(&out));
-        if round == 0 {
-            // Emulated: the preflight says so, with the routes that avoid it.
-            let err = stderr_of(&out);
-            assert!(
-                err.contains("note: linux/arm64 is emulated here; builds without emulation:"),
-                "{err}"
-            );
-        }
-    }
+        stderr_of(&out)
+    };
+    // Emulated: the preflight says so, with the routes that avoid it.
+    let err = build();
+    assert!(
+        err.contains("note: linux/arm64 is emulated here; builds without emulation:"),
+        "{err}"
+    );
+    build();
     assert_eq!(probe_calls(&s), 1, "the second build reused the probe");
     let version_calls = s.calls().iter().filter(|c| c[1] == "version").count();
     assert_eq!(
         version_calls, 1,
-        "the second build's preflight asked docker nothing"
+        "the second build's preflight ran no docker version"
     );
     let probe = s
         .calls()
@@ -484,6 +487,86 @@ fn a_successful_probe_is_cached_for_the_next_build() {
         probe.contains(&"--no-cache".to_string()) && probe.contains(&"linux/arm64".to_string()),
         "{probe:?}"
     );
+    // The binfmt entry changed (switched off and on again): what the pass proved no longer holds.
+    binfmt("disabled");
+    build();
+    assert_eq!(probe_calls(&s), 2, "a changed binfmt entry is probed again");
+    build();
+    assert_eq!(probe_calls(&s), 2);
+    // The engine restarted: a new socket.
+    std::fs::remove_file(s.path("engine.sock")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    s.write("engine.sock", "");
+    build();
+    assert_eq!(probe_calls(&s), 3, "a restarted engine is probed again");
+}
+
+#[test]
+fn a_remote_engine_is_probed_every_time() {
+    let s = Sandbox::new();
+    app(&s);
+    s.answer("docker-image-inspect", "stdout", INSPECT_ARM64);
+    s.answer(
+        "docker-context-inspect",
+        "stdout",
+        r#"{"Host":"ssh://builder@arm-box","SkipTLSVerify":false}"#,
+    );
+    for _ in 0..2 {
+        s.plugin()
+            .args(["build", "--platform", "linux/arm64", "-t", "shop:1"])
+            .assert()
+            .success();
+    }
+    assert_eq!(
+        probe_calls(&s),
+        2,
+        "nothing proves a remote engine unchanged"
+    );
+}
+
+#[test]
+fn a_build_that_meets_exec_format_error_forgets_the_pass_and_says_why() {
+    let s = Sandbox::new();
+    app(&s);
+    s.answer("docker-image-inspect", "stdout", INSPECT_ARM64);
+    s.write("host/proc/sys/fs/binfmt_misc/status", "enabled\n");
+    s.write(
+        "host/proc/sys/fs/binfmt_misc/qemu-aarch64",
+        "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\n",
+    );
+    let build = || {
+        s.plugin()
+            .env("AZDEPLOY_HOST_ROOT", s.path("host"))
+            .args(["build", "--platform", "linux/arm64", "-t", "shop:1"])
+            .output()
+            .unwrap()
+    };
+    assert!(build().status.success());
+    // The next real build meets the failure the preflight vouched against.
+    s.answer(
+        "docker-buildx-build",
+        "sh",
+        &format!(
+            "case \"$*\" in *cacheonly*) echo '#5 0.101 azdeploy-probe-ok' >&2; exit 0 ;; esac\ncat >&2 <<'EOF'\n{}EOF\nexit 1\n",
+            include_str!("../fixtures/captured/buildx-build-exec-format-error.stderr")
+        ),
+    );
+    let out = build();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("error: failed to build the image with docker buildx"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cause: linux/arm64 programs cannot run on this engine (`exec /bin/busybox: exec format error`): emulation is missing or was switched off"),
+        "{err}"
+    );
+    assert!(err.contains("hint: install QEMU user emulation"), "{err}");
+    assert_eq!(probe_calls(&s), 1);
+    // The pass was dropped: the next build probes again.
+    build();
+    assert_eq!(probe_calls(&s), 2, "the remembered pass was forgotten");
 }
 
 #[test]

@@ -42,8 +42,11 @@ fn config_shows_each_value_and_its_source() {
 fn bad_config_values_are_clear_errors() {
     for (file, needles) in [
         (
-            "{\n  \"platform\": \"amd64\"\n}",
-            vec!["invalid setting `platform` in azdeploy.json:2:", "os/arch"],
+            "{\n  \"platform\": \"linux/amd46\"\n}",
+            vec![
+                "invalid setting `platform` in azdeploy.json:2:",
+                "did you mean linux/amd64?",
+            ],
         ),
         (
             "{\"port\": 0}",
@@ -63,7 +66,7 @@ fn bad_config_values_are_clear_errors() {
         let s = Sandbox::new();
         s.write("work/azdeploy.json", file);
         let out = s.plugin().arg("config").output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{file}");
+        assert_eq!(out.status.code(), Some(125), "{file}");
         let err = stderr_of(&out);
         assert!(err.starts_with("error: "), "{err}");
         for n in needles {

@@ -52,21 +52,7 @@ printf '{"id": "/x/revisions/%s", "name": "%s", "properties": {"active": true, "
         "stdout",
         "2026-11-28T06:00:05Z shop--r2 ContainerCrashing: Container 'shop' was terminated with exit code '3'\n",
     );
-    registry_copy(s, r#"{"architecture": "amd64", "os": "linux"}"#);
-}
-
-/// The fake `docker buildx imagetools inspect`: a single manifest whose config is `config`.
-fn registry_copy(s: &Sandbox, config: &str) {
-    s.write("fake/image-config.json", config);
-    s.answer(
-        "docker-buildx-imagetools",
-        "sh",
-        r#"case "$*" in
-  *.Manifest*) echo '{"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": "sha256:2222222222222222222222222222222222222222222222222222222222222222", "size": 527}' ;;
-  *) cat "$FAKE_DIR/image-config.json" ;;
-esac
-"#,
-    );
+    fake_registry_image(s, "linux/amd64", "amd64");
 }
 
 fn sequence(s: &Sandbox, revision: &str, states: &[&str]) {
@@ -328,10 +314,7 @@ fn refuses_a_reference_without_digest_unless_allowed() {
 fn a_wrong_platform_in_the_registry_is_refused_before_azure_is_touched() {
     let s = Sandbox::new();
     azure(&s);
-    registry_copy(
-        &s,
-        r#"{"architecture": "arm64", "os": "linux", "variant": "v8"}"#,
-    );
+    fake_registry_image(&s, "linux/arm64/v8", "arm64");
     let out = deploy(&s, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -346,16 +329,17 @@ fn a_wrong_platform_in_the_registry_is_refused_before_azure_is_touched() {
     azure(&s);
     s.write(
         "fake/index.json",
-        r#"{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:aa", "size": 856, "manifests": [
+        r#"{"name": "x", "manifest": {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:aa", "size": 856, "manifests": [
             {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:bb", "size": 673, "platform": {"architecture": "amd64", "os": "linux"}},
             {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:cc", "size": 566,
              "annotations": {"vnd.docker.reference.digest": "sha256:bb", "vnd.docker.reference.type": "attestation-manifest"},
-             "platform": {"architecture": "unknown", "os": "unknown"}}]}"#,
+             "platform": {"architecture": "unknown", "os": "unknown"}}]},
+           "image": {"linux/amd64": {"architecture": "amd64", "os": "linux"}}}"#,
     );
     s.answer(
         "docker-buildx-imagetools",
         "sh",
-        "cat \"$FAKE_DIR/index.json\"\n",
+        "case \"$*\" in *--raw*) echo '{\"config\": {\"digest\": \"sha256:dd\"}}' ;; *) cat \"$FAKE_DIR/index.json\" ;; esac\n",
     );
     let out = deploy(&s, &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -620,4 +604,92 @@ printf '{{"name": "x", "properties": {{"healthState": "Healthy", "provisioningSt
     let history: serde_json::Value =
         serde_json::from_str(&read(&s.path("work/.azdeploy/history.json"))).unwrap();
     assert_eq!(history[0]["revision"], "shop--r2");
+}
+
+#[test]
+fn a_program_for_another_cpu_under_an_amd64_label_is_refused() {
+    let s = Sandbox::new();
+    azure(&s);
+    fake_registry_image(&s, "linux/amd64", "arm64");
+    let out = deploy(&s, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("error: the image is labelled linux/amd64, but the program it starts, /bin/app, is an AArch64 executable (arm64), not linux/amd64"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: rebuild the image for linux/amd64"),
+        "{err}"
+    );
+    assert!(az_calls(&s).is_empty(), "az was called: {:?}", az_calls(&s));
+    // The container created to read the program is removed.
+    let calls = s.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c[1..] == ["rm", "--force", "fakecontainer"]),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn an_image_not_here_is_pulled_for_the_check_and_removed_again() {
+    let s = Sandbox::new();
+    azure(&s);
+    fake_registry_image(&s, "linux/amd64", "amd64");
+    // Not in the engine until pulled.
+    s.answer(
+        "docker-image-inspect",
+        "sh",
+        &format!(
+            "[ -f \"$FAKE_DIR/pulled\" ] || {{ echo 'Error: No such image: x' >&2; exit 1; }}\n\
+             echo '{{\"Id\": \"{FAKE_IMAGE_ID}\", \"Os\": \"linux\", \"Architecture\": \"amd64\", \"Config\": {{\"Entrypoint\": [\"/bin/app\"]}}}}'\n"
+        ),
+    );
+    s.answer("docker-pull", "sh", "touch \"$FAKE_DIR/pulled\"\n");
+    sequence(&s, "shop--r2", &["Provisioned Healthy Running"]);
+    let out = deploy(&s, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let calls = s.calls();
+    let pull = calls.iter().position(|c| c[1] == "pull").expect("pulled");
+    assert_eq!(
+        calls[pull][1..],
+        ["pull", "--platform", "linux/amd64", "myacr.azurecr.io/shop@sha256:2222222222222222222222222222222222222222222222222222222222222222"]
+    );
+    let rm = calls
+        .iter()
+        .position(|c| c[1..3] == ["image", "rm"])
+        .expect("the pulled image is removed");
+    let update = calls
+        .iter()
+        .position(|c| c[0] == "az" && c[2] == "update")
+        .unwrap();
+    assert!(pull < rm && rm < update, "{calls:?}");
+}
+
+#[test]
+fn an_unreadable_registry_stops_the_deploy() {
+    let s = Sandbox::new();
+    azure(&s);
+    std::fs::remove_file(s.path("fake/docker-buildx-imagetools.sh")).unwrap();
+    s.answer(
+        "docker-buildx-imagetools",
+        "stderr",
+        "ERROR: failed to authorize: failed to fetch oauth token: unexpected status: 401 Unauthorized\n",
+    );
+    s.answer("docker-buildx-imagetools", "exit", "1");
+    let out = deploy(&s, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("error: the architecture gate cannot read myacr.azurecr.io/shop:abc@sha256:"),
+        "{err}"
+    );
+    assert!(err.contains("401 Unauthorized"), "{err}");
+    assert!(
+        err.contains("hint: log in to myacr.azurecr.io here"),
+        "{err}"
+    );
+    assert!(az_calls(&s).is_empty());
 }

@@ -12,6 +12,8 @@ fn stand_in_base(s: &Sandbox) -> (String, Images) {
     std::fs::copy(busybox("amd64"), s.path(&format!("{dir}/busybox"))).unwrap();
     s.write(&format!("{dir}/bin/pip"), "#!/bin/sh\ncase \"$1\" in\n  wheel) mkdir -p /wheels && touch /wheels/stub-1.0-py3-none-any.whl ;;\nesac\nexit 0\n");
     s.write(&format!("{dir}/bin/python"), "#!/bin/sh\nexit 0\n");
+    // What the generated CMD starts (a real install puts this console script there).
+    s.write(&format!("{dir}/bin/streamlit"), "#!/bin/sh\nexit 0\n");
     s.write(&format!("{dir}/bin/apt-get"), "#!/bin/sh\nexit 0\n");
     s.write(
         &format!("{dir}/bin/useradd"),

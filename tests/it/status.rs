@@ -32,6 +32,7 @@ fn azure(s: &Sandbox) {
         r#"{"azure": {"registry": "myacr", "resource_group": "rg-shop", "app": "shop"}}"#,
     );
     s.answer("az-containerapp-show", "stdout", &app_json(D2, "shop--r2"));
+    fake_registry_image(s, "linux/amd64", "amd64");
     s.write(
         "fake/revision-list.json",
         &format!(

@@ -203,3 +203,70 @@ pub fn python() -> String {
         .expect("python3 is needed for the wheel tests");
     stdout_of(&out).trim().to_string()
 }
+
+/// The first 64 bytes of an ELF executable for `arch` (`amd64` or `arm64`) as `printf` octal
+/// escapes: enough for the architecture gate, which reads only the header.
+pub fn elf_header_printf(arch: &str) -> String {
+    let machine = match arch {
+        "amd64" => r"\076\000", // EM_X86_64 = 62
+        "arm64" => r"\267\000", // EM_AARCH64 = 183
+        other => panic!("no ELF header for {other}"),
+    };
+    format!(
+        r"printf '\177ELF\002\001\001\000\000\000\000\000\000\000\000\000\002\000{machine}\001\000\000\000'; head -c 40 /dev/zero"
+    )
+}
+
+/// The image id (config digest) the fake registry and engine agree on.
+pub const FAKE_IMAGE_ID: &str =
+    "sha256:4444444444444444444444444444444444444444444444444444444444444444";
+
+/// Fakes what a registry holds (`docker buildx imagetools inspect`, `{{json .}}` and `--raw`): a
+/// single manifest labelled `platform` (`os/arch[/variant]`), and the engine's copy of it (by
+/// its id) whose program `/bin/app` is an ELF for `elf_arch`, read through `docker create`,
+/// `docker cp` and `docker rm` as the architecture gate does.
+pub fn fake_registry_image(s: &Sandbox, platform: &str, elf_arch: &str) {
+    let mut p = platform.split('/');
+    let (os, arch, variant) = (p.next().unwrap(), p.next().unwrap(), p.next());
+    let variant = variant.map_or(String::new(), |v| format!(r#", "variant": "{v}""#));
+    s.write(
+        "fake/pushed.json",
+        &format!(
+            r#"{{"name": "x", "manifest": {{"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+  "digest": "sha256:2222222222222222222222222222222222222222222222222222222222222222", "size": 527}},
+  "image": {{"architecture": "{arch}", "os": "{os}"{variant}, "config": {{"Entrypoint": ["/bin/app"]}}}}}}"#
+        ),
+    );
+    s.write(
+        "fake/raw.json",
+        &format!(
+            r#"{{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+  "config": {{"mediaType": "application/vnd.docker.container.image.v1+json", "size": 661, "digest": "{FAKE_IMAGE_ID}"}}, "layers": []}}"#
+        ),
+    );
+    s.answer(
+        "docker-buildx-imagetools",
+        "sh",
+        r#"case "$*" in
+  *--raw*) cat "$FAKE_DIR/raw.json" ;;
+  *) cat "$FAKE_DIR/pushed.json" ;;
+esac
+"#,
+    );
+    s.answer(
+        "docker-image-inspect",
+        "stdout",
+        &format!(
+            r#"{{"Id": "{FAKE_IMAGE_ID}", "Os": "{os}", "Architecture": "{arch}", "Config": {{"Entrypoint": ["/bin/app"], "Env": ["PATH=/bin"]}}}}"#
+        ),
+    );
+    s.answer("docker-create", "stdout", "fakecontainer\n");
+    s.answer(
+        "docker-cp",
+        "sh",
+        &format!(
+            "for a in \"$@\"; do dest=$a; done\n{{ {}; }} > \"$dest\"\n",
+            elf_header_printf(elf_arch)
+        ),
+    );
+}

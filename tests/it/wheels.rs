@@ -190,11 +190,7 @@ fn the_build_preflight_warns_about_source_builds_and_remembers() {
     let s = Sandbox::new();
     links(&s);
     crate::build::healthy_engine(&s);
-    s.answer(
-        "docker-buildx-build",
-        "sh",
-        "while [ $# -gt 0 ]; do [ \"$1\" = --metadata-file ] && echo '{}' > \"$2\"; shift; done\n",
-    );
+    s.answer("docker-buildx-build", "sh", "echo building >&2\n");
     s.answer(
         "docker-image-inspect",
         "stdout",
