@@ -15,6 +15,7 @@ use crate::config::Platform;
 use crate::context::Ctx;
 use crate::docker::{self, ImageInspect};
 use crate::error::Error;
+use crate::reference::ImageRef;
 
 /// How many `#!` hops are followed (`streamlit` → `python3.12` is one).
 const MAX_HOPS: usize = 4;
@@ -229,7 +230,7 @@ pub fn verdict(ctx: &Ctx, inspect: &ImageInspect, target: &Platform) -> Result<V
 /// on a copy pulled for the check (and removed after it).
 pub fn check_pushed(
     ctx: &Ctx,
-    reference: &str,
+    reference: &ImageRef,
     back: &crate::cmd::push::ReadBack,
     target: &Platform,
 ) -> Result<(), Error> {
@@ -253,7 +254,7 @@ pub fn check_pushed(
     {
         return check(ctx, &inspect, target, None);
     }
-    let pinned = docker::with_digest(reference, manifest);
+    let pinned = reference.pinned(manifest);
     say!("Pulling {pinned} to read the program it starts (the gate reads binaries, not labels)");
     ctx.runner
         .stream(&ctx.docker("pull the image to check its program")?.args([

@@ -9,8 +9,10 @@ use camino::Utf8PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{
-    parse_build_arg, valid_tag, CacheMode, HealthPath, Name, Platform, Remote, Seconds,
+    parse_build_arg, AppName, CacheMode, HealthPath, Name, Platform, RegistryName, Remote,
+    ResourceGroup, Seconds,
 };
+use crate::reference::valid_tag;
 
 /// Build linux/amd64 images on any Mac or PC, prove they run, and ship them to Azure Container Apps.
 #[derive(Debug, Parser)]
@@ -167,7 +169,7 @@ pub struct PushArgs {
 
     /// An ACR name (logged in with az) or a registry host [default: azure.registry]
     #[arg(long, value_name = "NAME|HOST")]
-    pub registry: Option<Name>,
+    pub registry: Option<RegistryName>,
 
     /// A tag to push under (repeatable) [default: the local image's tag]
     #[arg(long = "tag", value_name = "TAG", value_parser = parse_tag)]
@@ -202,11 +204,11 @@ fn parse_tag(s: &str) -> Result<String, String> {
 pub struct DeployArgs {
     /// The container app [default: azure.app]
     #[arg(long, value_name = "NAME")]
-    pub app: Option<Name>,
+    pub app: Option<AppName>,
 
     /// Its resource group [default: azure.resource_group]
     #[arg(long, value_name = "RG")]
-    pub resource_group: Option<Name>,
+    pub resource_group: Option<ResourceGroup>,
 
     /// The image to deploy [default: the reference the last `push` printed]
     #[arg(long, value_name = "REF@DIGEST")]
@@ -238,11 +240,11 @@ pub struct DeployArgs {
 pub struct AppArgs {
     /// The container app [default: azure.app]
     #[arg(long, value_name = "NAME")]
-    pub app: Option<Name>,
+    pub app: Option<AppName>,
 
     /// Its resource group [default: azure.resource_group]
     #[arg(long, value_name = "RG")]
-    pub resource_group: Option<Name>,
+    pub resource_group: Option<ResourceGroup>,
 }
 
 #[derive(Debug, Args)]
@@ -373,6 +375,40 @@ pub struct InitArgs {
     pub dockerfile: bool,
 }
 
+/// clap's error text in our shape: `error: …` then `hint: …` (clap's own tip, else where the
+/// flags are described), without the usage block. `args` are the arguments clap was given.
+pub fn usage_error_text(rendered: &str, args: &[OsString]) -> String {
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error: invalid arguments");
+    let rest: Vec<&str> = lines.collect();
+    let tip = rest.iter().find_map(|l| l.strip_prefix("tip: "));
+    let command = rest
+        .iter()
+        .find_map(|l| l.strip_prefix("Usage: "))
+        .map(|u| {
+            u.split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| {
+            let known = command();
+            match args
+                .iter()
+                .filter_map(|a| a.to_str())
+                .find(|a| known.find_subcommand(a).is_some())
+            {
+                Some(sub) => format!("docker azdeploy {sub}"),
+                None => "docker azdeploy".into(),
+            }
+        });
+    let hint = match tip {
+        Some(t) => format!("{t}; `{command} --help` lists the flags"),
+        None => format!("`{command} --help` lists the flags and what they take"),
+    };
+    format!("{first}\nhint: {hint}")
+}
+
 /// The clap command, for help and completion.
 pub fn command() -> clap::Command {
     Cli::command()
@@ -412,6 +448,24 @@ mod tests {
         for bad in ["", "h", "0h", "1w", "31d", "-1h", "1.5h"] {
             assert!(parse_since(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn usage_errors_read_like_ours() {
+        let args: Vec<OsString> = vec!["build".into(), "--platfrom".into(), "x".into()];
+        let e = parse(&args, false).unwrap_err();
+        assert_eq!(
+            usage_error_text(&e.render().to_string(), &args),
+            "error: unexpected argument '--platfrom' found\n\
+             hint: a similar argument exists: '--platform'; `docker azdeploy build --help` lists the flags"
+        );
+        let args: Vec<OsString> = vec!["logs".into(), "--tail".into(), "500".into()];
+        let e = parse(&args, false).unwrap_err();
+        assert_eq!(
+            usage_error_text(&e.render().to_string(), &args),
+            "error: invalid value '500' for '--tail <TAIL>': 500 is not in 0..=300\n\
+             hint: `docker azdeploy logs --help` lists the flags and what they take"
+        );
     }
 
     #[test]

@@ -224,40 +224,11 @@ impl FromStr for ImageName {
         let err = || {
             format!("\"{s}\" is not an image name (lowercase letters, digits, and . _ - / separators; no tag)")
         };
-        let mut parts: Vec<&str> = s.split('/').collect();
-        // A first part with a dot or colon (or `localhost`) is a registry host.
-        if parts.len() > 1
-            && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
-        {
-            let host = parts.remove(0);
-            if host
-                .chars()
-                .any(|c| !(c.is_ascii_alphanumeric() || ".-:".contains(c)))
-            {
-                return Err(err());
-            }
-        }
-        if parts.iter().all(|p| path_component_ok(p)) {
-            Ok(ImageName(s.to_string()))
-        } else {
-            Err(err())
+        match s.parse::<crate::reference::ImageRef>() {
+            Ok(r) if r.tag.is_none() && r.digest.is_none() => Ok(ImageName(s.to_string())),
+            _ => Err(err()),
         }
     }
-}
-
-/// One path component of a repository name: `[a-z0-9]+` joined by `.`, `_`, `__` or dashes.
-fn path_component_ok(p: &str) -> bool {
-    let bytes = p.as_bytes();
-    if bytes.is_empty()
-        || !bytes[0].is_ascii_alphanumeric()
-        || !bytes[bytes.len() - 1].is_ascii_alphanumeric()
-    {
-        return false;
-    }
-    p.chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-        && !p.contains("..")
-        && !p.contains("___")
 }
 
 /// A name for an Azure resource or a registry: non-empty, no spaces.
@@ -274,6 +245,79 @@ impl FromStr for Name {
             ))
         } else {
             Ok(Name(s.to_string()))
+        }
+    }
+}
+
+/// A container app's name as Azure accepts it: 2-32 lowercase letters, digits and single
+/// hyphens, starting with a letter and ending with a letter or digit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct AppName(pub String);
+
+impl FromStr for AppName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AppName, String> {
+        let b = s.as_bytes();
+        let ok = (2..=32).contains(&b.len())
+            && b[0].is_ascii_lowercase()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !s.contains("--");
+        if ok {
+            Ok(AppName(s.to_string()))
+        } else {
+            Err(format!(
+                "\"{s}\" is not a container app name (2-32 lowercase letters, digits and single hyphens, starting with a letter)"
+            ))
+        }
+    }
+}
+
+/// A resource group's name as Azure accepts it: 1-90 letters, digits, `_`, `-`, `.`, `(`, `)`,
+/// not ending with a dot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct ResourceGroup(pub String);
+
+impl FromStr for ResourceGroup {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ResourceGroup, String> {
+        let ok = (1..=90).contains(&s.chars().count())
+            && !s.ends_with('.')
+            && s.chars()
+                .all(|c| c.is_alphanumeric() || "_-.()".contains(c));
+        if ok {
+            Ok(ResourceGroup(s.to_string()))
+        } else {
+            Err(format!(
+                "\"{s}\" is not a resource group name (1-90 letters, digits, _ - . ( ), not ending with a dot)"
+            ))
+        }
+    }
+}
+
+/// Where images go: an Azure Container Registry's name (5-50 letters and digits) or a registry
+/// host (`myacr.azurecr.io`, `localhost:5000`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct RegistryName(pub String);
+
+impl FromStr for RegistryName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RegistryName, String> {
+        let acr = (5..=50).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric());
+        let host = crate::reference::is_registry_host(s)
+            && format!("{s}/x")
+                .parse::<crate::reference::ImageRef>()
+                .is_ok();
+        if acr || host {
+            Ok(RegistryName(s.to_string()))
+        } else {
+            Err(format!(
+                "\"{s}\" is neither an ACR name (5-50 letters and digits) nor a registry host (myacr.azurecr.io, localhost:5000)"
+            ))
         }
     }
 }
@@ -305,7 +349,17 @@ macro_rules! string_newtype_conversions {
         }
     )*};
 }
-string_newtype_conversions!(Platform, HealthPath, ImageName, Name, Remote, CacheMode);
+string_newtype_conversions!(
+    Platform,
+    HealthPath,
+    ImageName,
+    Name,
+    Remote,
+    CacheMode,
+    AppName,
+    ResourceGroup,
+    RegistryName
+);
 
 macro_rules! integer_newtype_conversions {
     ($($t:ty),*) => {$(
@@ -340,7 +394,18 @@ macro_rules! display_inner {
         }
     )*};
 }
-display_inner!(Port, Seconds, HealthPath, ImageName, Name, Remote, CacheMode);
+display_inner!(
+    Port,
+    Seconds,
+    HealthPath,
+    ImageName,
+    Name,
+    Remote,
+    CacheMode,
+    AppName,
+    ResourceGroup,
+    RegistryName
+);
 
 impl From<Port> for u16 {
     fn from(p: Port) -> u16 {
@@ -351,15 +416,6 @@ impl From<Seconds> for u64 {
     fn from(s: Seconds) -> u64 {
         s.0
     }
-}
-
-/// A docker tag: 1-128 letters, digits, `_`, `.`, `-`, not starting with `.` or `-`.
-pub fn valid_tag(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 128
-        && !t.starts_with(['.', '-'])
-        && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// A build argument: `KEY=VALUE` with a non-empty key.
@@ -457,11 +513,11 @@ pub struct TimeoutsSection {
 #[serde(deny_unknown_fields)]
 pub struct AzureSection {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub registry: Option<Name>,
+    pub registry: Option<RegistryName>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_group: Option<Name>,
+    pub resource_group: Option<ResourceGroup>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub app: Option<Name>,
+    pub app: Option<AppName>,
 }
 
 /// Where a value came from.
@@ -506,9 +562,9 @@ pub struct Overrides {
     pub health_path: Option<HealthPath>,
     pub health_timeout: Option<Seconds>,
     pub deploy_timeout: Option<Seconds>,
-    pub registry: Option<Name>,
-    pub resource_group: Option<Name>,
-    pub app: Option<Name>,
+    pub registry: Option<RegistryName>,
+    pub resource_group: Option<ResourceGroup>,
+    pub app: Option<AppName>,
     pub remote: Option<Remote>,
     pub builder: Option<Name>,
     pub cache: Option<CacheMode>,
@@ -535,9 +591,9 @@ pub struct Settings {
     pub health_path: Sourced<Option<HealthPath>>,
     pub health_timeout: Sourced<Seconds>,
     pub deploy_timeout: Sourced<Seconds>,
-    pub registry: Sourced<Option<Name>>,
-    pub resource_group: Sourced<Option<Name>>,
-    pub app: Sourced<Option<Name>>,
+    pub registry: Sourced<Option<RegistryName>>,
+    pub resource_group: Sourced<Option<ResourceGroup>>,
+    pub app: Sourced<Option<AppName>>,
 }
 
 /// One setting as `config` shows it.
@@ -599,6 +655,12 @@ pub fn read_file(
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::usage(
+                format!("{FILE_VAR} names {path}, which does not exist"),
+                format!("point {FILE_VAR} at your config file, or unset it to use ./{FILE_NAME}"),
+            ))
+        }
         Err(source) => {
             return Err(Error::Io {
                 action: "read the config file",
@@ -1179,11 +1241,54 @@ mod tests {
             &[("AZDEPLOY_CONFIG", "other.json")],
             &Overrides::default(),
         );
-        let e = r.unwrap_err().to_string();
+        let e = r.unwrap_err();
         assert!(
-            e.starts_with("failed to read the config file") && e.contains("other.json"),
+            e.to_string().starts_with("AZDEPLOY_CONFIG names ")
+                && e.to_string().ends_with("other.json, which does not exist"),
             "{e}"
         );
+        assert_eq!(e.exit_code(), crate::error::USAGE_CODE);
+    }
+
+    #[test]
+    fn azure_names() {
+        for ok in ["web", "shop-2", "a1"] {
+            assert!(ok.parse::<AppName>().is_ok(), "{ok}");
+        }
+        for bad in [
+            "a",
+            "Web",
+            "2web",
+            "web-",
+            "we--b",
+            "my app",
+            &"a".repeat(33),
+        ] {
+            assert!(bad.parse::<AppName>().is_err(), "{bad}");
+        }
+        for ok in ["rg", "my_rg-1.(prod)", "ré"] {
+            assert!(ok.parse::<ResourceGroup>().is_ok(), "{ok}");
+        }
+        for bad in ["", "rg.", "my rg", &"r".repeat(91)] {
+            assert!(bad.parse::<ResourceGroup>().is_err(), "{bad}");
+        }
+        for ok in [
+            "myacr",
+            "myacr.azurecr.io",
+            "127.0.0.1:5000",
+            "localhost:5000",
+        ] {
+            assert!(ok.parse::<RegistryName>().is_ok(), "{ok}");
+        }
+        for bad in [
+            "acr",
+            "my-acr",
+            "my acr",
+            "myacr.azurecr.io:port",
+            &"a".repeat(51),
+        ] {
+            assert!(bad.parse::<RegistryName>().is_err(), "{bad}");
+        }
     }
 
     #[test]

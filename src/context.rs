@@ -135,11 +135,16 @@ impl Ctx {
             .ok()
             .and_then(|v| v.get("currentContext")?.as_str().map(str::to_string))
             .unwrap_or_default();
+        // buildx writes `current` on its first run even when no builder was chosen (`"Name":
+        // ""`): only a chosen builder's name changes what builds.
+        let builder = serde_json::from_str::<serde_json::Value>(&read("buildx/current"))
+            .ok()
+            .and_then(|v| v.get("Name")?.as_str().map(str::to_string))
+            .unwrap_or_default();
         format!(
-            "{}|{}|{context}|{}",
+            "{}|{}|{context}|{builder}",
             globals.join(" "),
             env.join("|"),
-            read("buildx/current")
         )
     }
 

@@ -161,16 +161,6 @@ pub fn pushed_platforms(image: &serde_json::Value) -> Option<Vec<String>> {
     Some(map.keys().cloned().collect())
 }
 
-/// `reference` pinned to `digest` in the same repository: `host/repo:tag` → `host/repo@digest`.
-pub fn with_digest(reference: &str, digest: &str) -> String {
-    let repo = reference.split('@').next().unwrap_or(reference);
-    let repo = match repo.rfind(':') {
-        Some(i) if !repo[i..].contains('/') => &repo[..i],
-        _ => repo,
-    };
-    format!("{repo}@{digest}")
-}
-
 /// `docker image inspect --format '{{json .}}' <ref>`.
 pub fn image_inspect(base: Cmd, reference: &str) -> Cmd {
     base.args(["image", "inspect", "--format", "{{json .}}", reference])
@@ -471,24 +461,6 @@ impl Descriptor {
     }
 }
 
-/// Splits a local image reference into repository path (without any registry host) and tag.
-pub fn repo_and_tag(reference: &str) -> (String, Option<String>) {
-    let reference = reference.split('@').next().unwrap_or(reference);
-    let (name, tag) = match reference.rfind(':') {
-        Some(i) if !reference[i..].contains('/') => {
-            (&reference[..i], Some(reference[i + 1..].to_string()))
-        }
-        _ => (reference, None),
-    };
-    let path = match name.split_once('/') {
-        Some((host, rest)) if host.contains('.') || host.contains(':') || host == "localhost" => {
-            rest
-        }
-        _ => name,
-    };
-    (path.to_string(), tag)
-}
-
 /// `docker context inspect --format '{{json .Endpoints.docker}}'`: the engine endpoint in force
 /// (without a name it also resolves `-H` and `DOCKER_HOST`).
 pub fn endpoint(base: Cmd) -> Cmd {
@@ -655,18 +627,6 @@ mod tests {
         ))
         .unwrap();
         assert!(raw.config.is_none(), "an index has no config");
-        assert_eq!(
-            with_digest("r.io/team/shop:1.2", "sha256:aa"),
-            "r.io/team/shop@sha256:aa"
-        );
-        assert_eq!(
-            with_digest("localhost:5000/shop@sha256:bb", "sha256:aa"),
-            "localhost:5000/shop@sha256:aa"
-        );
-        assert_eq!(
-            with_digest("localhost:5000/shop", "sha256:aa"),
-            "localhost:5000/shop@sha256:aa"
-        );
     }
 
     #[test]
@@ -748,19 +708,6 @@ mod tests {
             "tok",
         );
         assert_eq!(l.to_string(), "docker login r.azurecr.io --username 00000000-0000-0000-0000-000000000000 --password-stdin <<< ***");
-        assert_eq!(
-            repo_and_tag("shop:abc"),
-            ("shop".into(), Some("abc".into()))
-        );
-        assert_eq!(repo_and_tag("team/shop"), ("team/shop".into(), None));
-        assert_eq!(
-            repo_and_tag("localhost:5000/shop:1"),
-            ("shop".into(), Some("1".into()))
-        );
-        assert_eq!(
-            repo_and_tag("myacr.azurecr.io/team/shop:v2"),
-            ("team/shop".into(), Some("v2".into()))
-        );
         let d: Descriptor = serde_json::from_str(r#"{"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": "sha256:3d6c", "size": 527}"#).unwrap();
         assert_eq!(d.digest, "sha256:3d6c");
         assert!(d.child_platforms().is_empty());

@@ -52,6 +52,7 @@ mod lint;
 mod output;
 mod probe_elf;
 mod pty;
+mod reference;
 mod runner;
 mod state;
 mod tools;
@@ -96,9 +97,13 @@ fn run(args: &[OsString]) -> i32 {
     };
     let cli = match cli::parse(&args, help) {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            say!("{}", cli::usage_error_text(&e.render().to_string(), &args));
+            return USAGE_CODE;
+        }
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { USAGE_CODE } else { 0 };
+            return 0;
         }
     };
     let Some(command) = cli.command else {

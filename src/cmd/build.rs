@@ -13,7 +13,7 @@ use crate::binaries;
 use crate::checks;
 use crate::cli::BuildArgs;
 use crate::clock;
-use crate::config::{valid_tag, ImageName, Overrides};
+use crate::config::{ImageName, Overrides};
 use crate::context::Ctx;
 use crate::docker::{self, BuildSpec, ImageInspect};
 use crate::emulation;
@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::gate;
 use crate::lint;
 use crate::output;
+use crate::reference::{valid_tag, ImageRef};
 use crate::runner::Cmd;
 use crate::state;
 
@@ -69,7 +70,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         };
         return crate::cmd::remote::build(ctx, &settings, &tag, &dockerfile_text);
     }
-    if args.push && !has_registry(&settings.image.value.0) {
+    if args.push && image_ref(&settings.image.value).host.is_none() {
         return Err(Error::usage(
             format!("--push needs a registry in the image name, not \"{}\"", settings.image.value),
             "tag it for your registry: -t myacr.azurecr.io/app:tag (or `docker azdeploy push` later)",
@@ -214,7 +215,10 @@ fn push_checked(
                 .hint(format!("log in to {host} first: `docker login {host}`")),
         )?;
     }
-    let back = crate::cmd::push::read_back(ctx, &refs[0], target)?;
+    let first: ImageRef = refs[0]
+        .parse()
+        .map_err(|e: String| Error::usage(e, "use -t NAME[:TAG]"))?;
+    let back = crate::cmd::push::read_back(ctx, &first, target)?;
     gate::check(&back.platforms, target, None)?;
     if back.config.as_deref() != Some(inspect.id.as_str()) {
         return Err(Error::failed(
@@ -270,24 +274,15 @@ fn image_inspect(ctx: &Ctx, reference: &str) -> Result<ImageInspect, Error> {
     ctx.runner.query_json(&cmd)
 }
 
-/// Splits `NAME[:TAG]` (a `:` after the last `/`, so `host:5000/app` has no tag).
+/// Splits `-t NAME[:TAG]` (a `:` after the last `/`, so `host:5000/app` has no tag).
 pub fn split_tag(s: &str) -> Result<(Option<ImageName>, Option<String>), String> {
-    let slash = s.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match s[slash..].rfind(':') {
-        Some(i) => (&s[..slash + i], Some(&s[slash + i + 1..])),
-        None => (s, None),
-    };
-    let name: ImageName = name
-        .parse()
-        .map_err(|e| format!("invalid tag \"{s}\": {e}"))?;
-    if let Some(t) = tag {
-        if !valid_tag(t) {
-            return Err(format!(
-                "invalid tag \"{s}\": \"{t}\" must be 1-128 letters, digits, _ . - and not start with . or -"
-            ));
-        }
+    let r: ImageRef = s.parse().map_err(|e| format!("invalid tag: {e}"))?;
+    if r.digest.is_some() {
+        return Err(format!(
+            "invalid tag \"{s}\": a build cannot be named by a digest"
+        ));
     }
-    Ok((Some(name), tag.map(str::to_string)))
+    Ok((Some(ImageName(r.repository())), r.tag))
 }
 
 /// The git commit (`abc1234`, `abc1234-dirty`), or a UTC timestamp outside git.
@@ -343,13 +338,13 @@ fn registry_cache(
             ))
         }
     };
-    let (repo, _) = docker::repo_and_tag(&settings.image.value.0);
+    let repo = image_ref(&settings.image.value).path;
     let last_tag = state::field(ctx, state::LAST_PUSH, "ref")
         .or_else(|| {
             let built = state::read(ctx, state::LAST_BUILD)?;
             (built["pushed"] == true).then(|| built["image"].as_str().map(str::to_string))?
         })
-        .and_then(|r| docker::repo_and_tag(&r).1)
+        .and_then(|r| r.parse::<ImageRef>().ok()?.tag)
         .unwrap_or_else(|| "latest".into());
     let (base, builder_flag) = ctx.docker_on_builder("find the builder's driver", builder)?;
     let mut inspect = base.args(["buildx", "inspect"]);
@@ -364,10 +359,9 @@ fn registry_cache(
     ))
 }
 
-/// Whether a repository name starts with a registry host (`myacr.azurecr.io/…`, `localhost:5000/…`).
-fn has_registry(name: &str) -> bool {
-    name.split_once('/')
-        .is_some_and(|(host, _)| host.contains('.') || host.contains(':') || host == "localhost")
+/// A validated image name as a reference.
+fn image_ref(name: &ImageName) -> ImageRef {
+    name.0.parse().expect("an ImageName is a reference")
 }
 
 fn short_id(id: &str) -> &str {

@@ -14,6 +14,7 @@ use crate::context::Ctx;
 use crate::error::Error;
 use crate::gate;
 use crate::output;
+use crate::reference::ImageRef;
 use crate::state;
 
 /// az has no timeout of its own when the network hangs.
@@ -69,14 +70,20 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
             )
         })?,
     };
-    if !image.contains("@sha256:") && !args.allow_tag {
+    let pinned: ImageRef = image.parse().map_err(|e: String| {
+        Error::usage(
+            e,
+            "pass --image REF@sha256:… as `docker azdeploy push` printed it",
+        )
+    })?;
+    if pinned.digest.is_none() && !args.allow_tag {
         return Err(Error::usage(
             format!("{image} has no digest: a tag can move, and Azure may keep running the old image"),
             "deploy the pinned reference `docker azdeploy push` printed (REF@sha256:…), or pass --allow-tag",
         ));
     }
 
-    gate_registry_copy(ctx, &image)?;
+    gate_registry_copy(ctx, &pinned)?;
     let before: App = ctx.runner.query_json(&azure::app_show(
         ctx.az("read the container app")?,
         t.app,
@@ -201,13 +208,13 @@ fn finish(
 /// The architecture gate once more, on what the registry holds under `image`, before Azure is
 /// touched: Container Apps runs linux/amd64 only, whatever the settings say, and the image's
 /// program must be an x86-64 one. An image the gate cannot read is refused: it never fails open.
-pub fn gate_registry_copy(ctx: &Ctx, image: &str) -> Result<(), Error> {
+pub fn gate_registry_copy(ctx: &Ctx, image: &ImageRef) -> Result<(), Error> {
     let target = crate::config::default_platform();
     let back = match crate::cmd::push::read_back(ctx, image, &target) {
         Ok(b) => b,
         Err(e @ Error::Cancelled(_)) => return Err(e),
         Err(e) => {
-            let host = image.split('/').next().unwrap_or(image);
+            let host = image.host.as_deref().unwrap_or("docker.io");
             return Err(Error::failed(
                 format!("the architecture gate cannot read {image} from its registry, so nothing was deployed\n  {}", e.to_string().replace('\n', "\n  ")),
                 format!("log in to {host} here (`docker login {host}`; for ACR `az acr login --name <acr>`) so the image can be checked before Azure runs it"),

@@ -15,6 +15,7 @@ use crate::docker::{self, ImageInspect, Pushed, RawManifest};
 use crate::error::Error;
 use crate::gate;
 use crate::output;
+use crate::reference::{is_registry_host, ImageRef};
 use crate::state;
 
 /// `az acr login` probes the registry with no timeout of its own.
@@ -31,7 +32,7 @@ impl Registry {
     /// A host contains a dot or a colon (`myacr.azurecr.io`, `localhost:5000`); anything else is
     /// an ACR name.
     pub fn parse(s: &str) -> Registry {
-        if s.contains('.') || s.contains(':') {
+        if is_registry_host(s) {
             Registry::Host(s.to_string())
         } else {
             Registry::Acr(s.to_string())
@@ -88,6 +89,9 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         None => state::field(ctx, state::LAST_BUILD, "image")
             .unwrap_or_else(|| format!("{}:latest", settings.image.value)),
     };
+    let local: ImageRef = image
+        .parse()
+        .map_err(|e: String| Error::usage(e, "name a local image: NAME[:TAG], e.g. shop:1.2"))?;
     let inspect: ImageInspect = ctx.runner.query_json(
         &docker::image_inspect(ctx.docker("inspect the image to push")?, &image)
             .hint("build it first: `docker azdeploy build` (or name an image: `docker azdeploy push IMAGE`)"),
@@ -108,7 +112,7 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
                 .hint("check the registry name with `az acr list --output table`"),
         )?,
     };
-    let (repo, local_tag) = docker::repo_and_tag(&image);
+    let (repo, local_tag) = (local.path.clone(), local.tag.clone());
     let tags: Vec<String> = if args.tags.is_empty() {
         vec![local_tag.unwrap_or_else(|| "latest".into())]
     } else {
@@ -124,12 +128,24 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
     let use_token =
         args.expose_token || !ctx.globals.forward.is_empty() || !ctx.tools.docker_is_on_path();
     login(ctx, &registry, &server, use_token)?;
+    let mut tags = Tags {
+        ctx,
+        created: Vec::new(),
+        keep: false,
+    };
     for r in &refs {
+        let existed = ctx
+            .runner
+            .probe(&docker::image_inspect(ctx.docker("look for the tag")?, r))?
+            .success();
         ctx.runner.run(&docker::tag(
             ctx.docker("tag the image for the registry")?,
             &image,
             r,
         ))?;
+        if !existed && !ctx.runner.dry_run {
+            tags.created.push(r.clone());
+        }
     }
     for r in &refs {
         say!("Pushing {r}");
@@ -139,7 +155,13 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         return output::stdout_line(&format!("{}@<digest after the push>", refs[0]));
     }
 
-    let back = read_back(ctx, &refs[0], &target)?;
+    let pushed: ImageRef = refs[0].parse().map_err(|e: String| {
+        Error::usage(
+            e,
+            "pass --registry as a host (myacr.azurecr.io) or an ACR name",
+        )
+    })?;
+    let back = read_back(ctx, &pushed, &target)?;
     gate::check(&back.platforms, &target, None)?;
     if back.config.as_deref() != Some(inspect.id.as_str()) {
         return Err(Error::failed(
@@ -166,8 +188,31 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         "pushed_at": crate::clock::now_secs(),
     });
     state::write(ctx, state::LAST_PUSH, &record)?;
+    tags.keep = true;
     say!("Pushed {pinned} ({})", found.join(", "));
     output::stdout_line(&pinned)
+}
+
+/// The registry tags `push` created here: removed again unless the push succeeded, so a failed
+/// push leaves the local image list as it found it.
+struct Tags<'a> {
+    ctx: &'a Ctx,
+    created: Vec<String>,
+    keep: bool,
+}
+
+impl Drop for Tags<'_> {
+    fn drop(&mut self) {
+        if self.keep || self.created.is_empty() {
+            return;
+        }
+        if let Ok(base) = self.ctx.docker("remove the tags of the failed push") {
+            let _ = self
+                .ctx
+                .runner
+                .cleanup(&base.args(["image", "rm"]).args(&self.created).mutates());
+        }
+    }
 }
 
 /// What a registry holds under a reference.
@@ -185,8 +230,11 @@ pub struct ReadBack {
 /// Reads back what the registry holds under `reference`: the manifest (its digest, and for an
 /// index its children, attestations included), the platforms, and the image id of the manifest
 /// for `target`.
-pub fn read_back(ctx: &Ctx, reference: &str, target: &Platform) -> Result<ReadBack, Error> {
-    let cmd = docker::imagetools_json(ctx.docker("read what the registry holds")?, reference);
+pub fn read_back(ctx: &Ctx, reference: &ImageRef, target: &Platform) -> Result<ReadBack, Error> {
+    let cmd = docker::imagetools_json(
+        ctx.docker("read what the registry holds")?,
+        &reference.to_string(),
+    );
     let pushed: Pushed = ctx.runner.query_json(&cmd)?;
     let platforms = pushed.platforms().ok_or_else(|| Error::Parse {
         purpose: "read what the registry holds".into(),
@@ -198,7 +246,7 @@ pub fn read_back(ctx: &Ctx, reference: &str, target: &Platform) -> Result<ReadBa
         Some(d) => {
             let raw: RawManifest = ctx.runner.query_json(&docker::imagetools_raw(
                 ctx.docker("read the image's manifest from the registry")?,
-                &docker::with_digest(reference, d),
+                &reference.pinned(d),
             ))?;
             raw.config.map(|c| c.digest)
         }

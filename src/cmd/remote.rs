@@ -4,6 +4,8 @@
 //! architecture gate runs on ACR's own record of it, and `.azdeploy/last-push.json` holds the
 //! pinned reference `deploy` takes. Only az is needed.
 
+use std::str::FromStr;
+
 use camino::Utf8Path;
 use serde_json::json;
 
@@ -13,7 +15,6 @@ use crate::clock;
 use crate::cmd::push::Registry;
 use crate::config::Settings;
 use crate::context::Ctx;
-use crate::docker;
 use crate::error::Error;
 use crate::gate;
 use crate::output;
@@ -68,7 +69,9 @@ pub fn build(
             "move the Dockerfile into the context directory",
         )
     })?;
-    let (repo, _) = docker::repo_and_tag(&settings.image.value.0);
+    let repo = crate::reference::ImageRef::from_str(&settings.image.value.0)
+        .map(|r| r.path)
+        .unwrap_or_else(|_| settings.image.value.0.clone());
     let mut images = vec![format!("{repo}:{tag}")];
     if tag != "latest" {
         images.push(format!("{repo}:latest"));

@@ -14,6 +14,7 @@ use crate::cmd::deploy::{
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::output;
+use crate::reference::ImageRef;
 use crate::state;
 
 /// The image to go back to when no `--to` is given, from this app's history: the newest image
@@ -46,19 +47,29 @@ pub fn previous_image(history: &[serde_json::Value], app: &str, current: &str) -
         .filter(|p| p != current)
 }
 
-/// `sha256:…` next to the current image's repository; a full `REF@sha256:…` as it is.
-pub fn image_for_digest(to: &str, current: &str) -> Option<String> {
-    if to.contains("@sha256:") {
-        return Some(to.to_string());
+/// `--to` as a digest: `sha256:…` joins the current image's repository; a full
+/// `REF@sha256:…` stands as it is. `None` when `to` is no digest at all (a revision name).
+pub fn image_for_digest(to: &str, current: &str) -> Option<Result<ImageRef, String>> {
+    if to.contains('@') {
+        return Some(to.parse());
     }
-    let digest = to.strip_prefix("sha256:").map(|_| to)?;
-    let repo = current.split('@').next()?;
-    // Drop a tag after the last slash.
-    let repo = match repo.rfind(':') {
-        Some(i) if !repo[i..].contains('/') => &repo[..i],
-        _ => repo,
-    };
-    Some(format!("{repo}@{digest}"))
+    if !to.starts_with("sha256:") {
+        return None;
+    }
+    if !crate::reference::valid_digest(to) {
+        return Some(Err(format!(
+            "\"{to}\" is not a digest: sha256: and 64 lowercase hex digits"
+        )));
+    }
+    Some(
+        current
+            .parse::<ImageRef>()
+            .map(|c| c.pinned(to))
+            .and_then(|p| p.parse())
+            .map_err(|_| {
+                format!("cannot tell the repository for {to} from the app's image \"{current}\"")
+            }),
+    )
 }
 
 pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
@@ -70,15 +81,15 @@ pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
         t.rg,
     ))?;
     let current = app.image().unwrap_or_default().to_string();
+    let digest = args
+        .to
+        .as_deref()
+        .and_then(|to| image_for_digest(to, &current));
     let to = match &args.to {
-        Some(to) if to.starts_with("sha256:") || to.contains("@sha256:") => {
-            image_for_digest(to, &current).ok_or_else(|| {
-                Error::usage(
-                    format!("cannot tell the repository for {to}"),
-                    "pass --to REF@sha256:…",
-                )
-            })?
-        }
+        Some(_) if digest.is_some() => digest
+            .expect("checked")
+            .map_err(|e| Error::usage(e, "pass --to REF@sha256:… or a revision name"))?
+            .to_string(),
         Some(revision) => {
             let cmd = azure::revision_show(
                 ctx.az("read the revision to go back to")?,
@@ -114,7 +125,13 @@ pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
             "pass --to with another revision or digest",
         ));
     }
-    crate::cmd::deploy::gate_registry_copy(ctx, &to)?;
+    let to_ref: ImageRef = to.parse().map_err(|e: String| {
+        Error::failed(
+            e,
+            "pass --to with a revision that runs a valid image, or REF@sha256:…",
+        )
+    })?;
+    crate::cmd::deploy::gate_registry_copy(ctx, &to_ref)?;
     say!("Rolling back {} from {current} to {to}", t.app);
     let timeout = Duration::from_secs(settings.deploy_timeout.value.0);
     let outcome = match update_and_wait(ctx, &t, &to, app.latest_revision(), timeout, false) {
@@ -193,18 +210,28 @@ mod tests {
 
     #[test]
     fn digests_join_the_current_repository() {
-        let cur = "myacr.azurecr.io/shop:abc@sha256:2222";
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let cur = format!("myacr.azurecr.io/shop:abc@{}", d('2'));
+        let to = |to: &str, current: &str| {
+            image_for_digest(to, current).map(|r| r.map(|r| r.to_string()))
+        };
         assert_eq!(
-            image_for_digest("sha256:1111", cur).as_deref(),
-            Some("myacr.azurecr.io/shop@sha256:1111")
+            to(&d('1'), &cur),
+            Some(Ok(format!("myacr.azurecr.io/shop@{}", d('1'))))
         );
         assert_eq!(
-            image_for_digest("r.io/x@sha256:1", cur).as_deref(),
-            Some("r.io/x@sha256:1")
+            to(&format!("r.io/x@{}", d('1')), &cur),
+            Some(Ok(format!("r.io/x@{}", d('1'))))
         );
         assert_eq!(
-            image_for_digest("sha256:1", "localhost:5000/shop").as_deref(),
-            Some("localhost:5000/shop@sha256:1")
+            to(&d('1'), "localhost:5000/shop"),
+            Some(Ok(format!("localhost:5000/shop@{}", d('1'))))
         );
+        assert_eq!(to("shop--r3", &cur), None, "a revision name");
+        assert!(to("sha256:123", &cur)
+            .unwrap()
+            .unwrap_err()
+            .contains("is not a digest"));
+        assert!(to("r.io/x@sha256:1", &cur).unwrap().is_err());
     }
 }

@@ -130,10 +130,22 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     }
     let target = settings.platform.value.clone();
     let image = match &args.image {
-        Some(i) => i.clone(),
+        Some(i) => {
+            i.parse::<crate::reference::ImageRef>()
+                .map_err(|e| Error::usage(e, "name a local image: NAME[:TAG], e.g. shop:1.2"))?;
+            i.clone()
+        }
         None => state::field(ctx, state::LAST_BUILD, "image")
             .unwrap_or_else(|| format!("{}:latest", settings.image.value)),
     };
+    if let Some(f) = &args.env_file {
+        if !ctx.cwd.join(f).is_file() {
+            return Err(Error::usage(
+                format!("--env-file {f} is not a readable file; nothing was started"),
+                "pass a file of KEY=VALUE lines, as `docker run --env-file` takes",
+            ));
+        }
+    }
 
     // The image must exist here and be for the target: an arm64 image on an amd64 target is
     // exactly the bug this tool exists to catch.
@@ -168,6 +180,9 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     } else {
         None
     };
+    if !target.is_azure() {
+        say!("note: {target} is not what Azure will run: Container Apps runs linux/amd64 only, so this tests the image for local use, not for Azure");
+    }
     match &emulator {
         Some((e, detail)) => say!(
             "Running {image} ({target}) emulated by {e}{detail}: expect a slower start than on Azure"

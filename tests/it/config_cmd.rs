@@ -96,9 +96,9 @@ fn azdeploy_config_variable_names_the_file() {
         .arg("config")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(125));
     assert!(
-        stderr_of(&out).contains("failed to read the config file"),
+        stderr_of(&out).contains("AZDEPLOY_CONFIG names "),
         "{}",
         stderr_of(&out)
     );

@@ -7,7 +7,7 @@ use crate::support::*;
 
 const HTTPD: &str = "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\nENTRYPOINT [\"/bin/busybox\",\"httpd\",\"-f\",\"-p\",\"8501\"]\n";
 
-/// Installs the fake az's answers for registry `myacr` (the CI registry) and `nope` (missing).
+/// Installs the fake az's answers for registry `myacr` (the CI registry) and `nopeacr` (missing).
 fn fake_acr(s: &Sandbox) {
     let registry = ci_fact("AZDEPLOY_CI_REGISTRY");
     let token = ci_fact("AZDEPLOY_CI_REGISTRY_TOKEN");
@@ -17,7 +17,7 @@ fn fake_acr(s: &Sandbox) {
         &format!(
             r#"case "$*" in
   *"--name myacr"*) echo "{registry}" ;;
-  *) echo "ERROR: The resource with name 'nope' and type 'Microsoft.ContainerRegistry/registries' could not be found in subscription 'Azure subscription 1 (00000000-1111-2222-3333-444444444444)'." >&2; exit 3 ;;
+  *) echo "ERROR: The resource with name 'nopeacr' and type 'Microsoft.ContainerRegistry/registries' could not be found in subscription 'Azure subscription 1 (00000000-1111-2222-3333-444444444444)'." >&2; exit 3 ;;
 esac
 "#
         ),
@@ -242,7 +242,10 @@ fn a_missing_registry_and_an_untested_image_are_clear_errors() {
     let (s, _tag, _images, out) = build_busybox("amd64", HTTPD, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     fake_acr(&s);
-    s.write("work/azdeploy.json", r#"{"azure": {"registry": "nope"}}"#);
+    s.write(
+        "work/azdeploy.json",
+        r#"{"azure": {"registry": "nopeacr"}}"#,
+    );
     let out = push(&s, &[], &[]);
     assert_eq!(out.status.code(), Some(3), "az's exit code passes through");
     let err = stderr_of(&out);

@@ -138,6 +138,13 @@ fn arm64_runs_emulated_by_qemu() {
         "{v}"
     );
     assert!(stderr_of(&out).contains("emulated by QEMU"));
+    assert!(
+        stderr_of(&out).contains(
+            "note: linux/arm64 is not what Azure will run: Container Apps runs linux/amd64 only"
+        ),
+        "{}",
+        stderr_of(&out)
+    );
     assert_eq!(containers_of(&image), 0);
 }
 

@@ -2,6 +2,8 @@
 
 mod support;
 
+/// Bad input, counted: one clear error, its exit code, nothing left behind.
+mod bad_input;
 /// `build`: buildx argv, the architecture gate, dry-run, bad input.
 mod build;
 /// `config` and `init`: settings, precedence and clear errors.
@@ -18,6 +20,8 @@ mod engine_init;
 mod engine_push;
 /// `test-local` on the real engine.
 mod engine_test_local;
+/// Only linux/amd64 reaches Azure: the four ways it used to break, on the real engine.
+mod engine_trust;
 /// Docker's global flags reach every child docker call; standalone runs.
 mod forwarding;
 /// The plugin contract through the real docker CLI (no engine needed).
