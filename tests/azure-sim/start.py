@@ -29,6 +29,9 @@ import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from azsim.core import apply_scenario  # noqa: E402
+from azsim.server import SCENARIOS  # noqa: E402
 CI_DIR = os.environ.get("AZDEPLOY_CI_DIR", "/opt/azdeploy-ci")
 
 SUBSCRIPTION_ID = "3b5a1f0e-7c2d-4e8a-9f61-2d4c8b7a9e10"
@@ -125,6 +128,8 @@ def test_env(state: str, config_dir: str) -> dict:
     return {
         "AZURE_CONFIG_DIR": config_dir,
         "REQUESTS_CA_BUNDLE": os.path.join(state, "ca-bundle.pem"),
+        # Go clients (docker buildx imagetools) read SSL_CERT_FILE: the same bundle.
+        "SSL_CERT_FILE": os.path.join(state, "ca-bundle.pem"),
         "AZURE_CORE_COLLECT_TELEMETRY": "false",
         "AZURE_CORE_INSTANCE_DISCOVERY": "false",
         "AZURE_EXTENSION_USE_DYNAMIC_INSTALL": "no",
@@ -210,6 +215,9 @@ def start(args) -> int:
     with open(os.path.join(state, "sim.json"), "w") as f:
         json.dump(config, f, indent=1)
     scenario = parse_scenario(args.scenario)
+    if scenario.get("name") not in SCENARIOS:
+        print(f"unknown scenario {scenario.get('name')!r}; known: {', '.join(sorted(SCENARIOS))}", file=sys.stderr)
+        return 2
     with open(os.path.join(state, "scenario.json"), "w") as f:
         json.dump(scenario, f)
 
@@ -252,10 +260,7 @@ def start(args) -> int:
                 "wrong_subscription": normal.replace(SUBSCRIPTION_ID, OTHER_SUBSCRIPTION_ID)}
     with open(os.path.join(state, "profiles.json"), "w") as f:
         json.dump(profiles, f)
-    if scenario["name"] in ("logged-out", "wrong-subscription"):
-        key = scenario["name"].replace("-", "_")
-        with open(os.path.join(config_dir, "azureProfile.json"), "w", encoding="utf-8-sig") as f:
-            f.write(profiles[key])
+    apply_scenario(state, scenario)
     timings["config_dir"] = ms_since(t2)
     timings["total"] = ms_since(t0)
 
@@ -270,11 +275,11 @@ def start(args) -> int:
 
 
 def set_scenario(args) -> int:
-    path = os.path.join(args.state, "scenario.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(parse_scenario(args.value), f)
-    os.replace(tmp, path)
+    value = parse_scenario(args.value)
+    if value.get("name") not in SCENARIOS:
+        print(f"unknown scenario {value.get('name')!r}; known: {', '.join(sorted(SCENARIOS))}", file=sys.stderr)
+        return 2
+    apply_scenario(args.state, value)
     return 0
 
 

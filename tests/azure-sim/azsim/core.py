@@ -187,12 +187,36 @@ def loggable_body(req: Request):
         return {"bytes": len(raw)}
 
 
+CONFIG_DIR_SCENARIOS = {"logged-out": "logged_out", "wrong-subscription": "wrong_subscription"}
+
+
+def apply_scenario(state_dir: str, value: dict) -> None:
+    """Switches the scenario: `scenario.json` (read by the server on its next request) and, for
+    the scenarios that live in az's config dir, azureProfile.json (az reads it before any
+    request). The one way to switch: start.py, the control endpoint and the Rust helper use it."""
+    try:
+        with open(os.path.join(state_dir, "profiles.json")) as f:
+            profiles = json.load(f)
+    except (OSError, ValueError):
+        profiles = None
+    if profiles and profiles.get("config_dir"):
+        text = profiles[CONFIG_DIR_SCENARIOS.get(value.get("name"), "normal")]
+        path = os.path.join(profiles["config_dir"], "azureProfile.json")
+        with open(path + ".tmp", "w", encoding="utf-8-sig") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+    path = os.path.join(state_dir, "scenario.json")
+    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
+    with open(tmp, "w") as f:
+        json.dump(value, f)
+    os.replace(tmp, path)
+
+
 class ScenarioFile:
     """`scenario.json` in the state dir: `{"name": …, …params}`; re-read when it changes."""
 
-    def __init__(self, path: str, on_change=None):
+    def __init__(self, path: str):
         self.path = path
-        self.on_change = on_change
         self.lock = threading.Lock()
         self._mtime = None
         self._value = {"name": "healthy"}
@@ -207,23 +231,13 @@ class ScenarioFile:
         with self.lock:
             if stamp != self._mtime:
                 self._mtime = stamp
-                old = self._value
                 try:
                     with open(self.path) as f:
                         self._value = json.load(f) if stamp else {"name": "healthy"}
                 except (OSError, ValueError):
                     self._value = {"name": "healthy"}
                 self.counters = {}
-                if self.on_change and old != self._value:
-                    self.on_change(old, self._value)
             return self._value
-
-    def set(self, value: dict) -> None:
-        tmp = f"{self.path}.tmp.{os.getpid()}.{threading.get_ident()}"
-        with open(tmp, "w") as f:
-            json.dump(value, f)
-        os.replace(tmp, self.path)
-        self.get()
 
     def take(self, key: str, limit) -> bool:
         """Counts one use of fault `key`; False once `limit` uses are spent (None: no limit)."""

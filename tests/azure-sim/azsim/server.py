@@ -18,7 +18,7 @@ import time
 import uuid
 
 from . import aad, acr, arm
-from .core import DualServer, RequestLog, Response, Router, ScenarioFile, json_response
+from .core import DualServer, RequestLog, Response, Router, ScenarioFile, apply_scenario, json_response
 from .shapes import shape
 from .world import World
 
@@ -153,11 +153,12 @@ def console_logstream(sim, req):
     rev = app.revision(req.params["rev"]) if app else None
     if not rev:
         return Response(404, b"")
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.00000", time.gmtime())
     records = shape("containerapp_logstream_body.ndjson")[:1]
-    records[0]["Log"] = f"Connecting to the container '{req.params['container']}'..."
-    records.append({"TimeStamp": records[0]["TimeStamp"], "Log": f"Successfully Connected to container: '{req.params['container']}' [Revision: '{rev.name}', Replica: '{req.params['replica']}']"})
+    records[0].update(TimeStamp=now, Log=f"Connecting to the container '{req.params['container']}'...")
+    records.append({"TimeStamp": now, "Log": f"Successfully Connected to container: '{req.params['container']}' [Revision: '{rev.name}', Replica: '{req.params['replica']}']"})
     lines = sim.world.console_logs or default_console_logs(rev)
-    records += [{"TimeStamp": time.strftime("%Y-%m-%dT%H:%M:%S.00000", time.gmtime()), "Log": line} for line in lines]
+    records += [{"TimeStamp": now, "Log": line} for line in lines]
     tail = int(req.query.get("tailLines") or 20)
     records = records[:2] + records[2:][-tail:] if tail else records[:2]
     fmt = req.query.get("output", "json")
@@ -215,7 +216,7 @@ def control_scenario(sim, req):
         value = req.json() or {}
         if value.get("name") not in SCENARIOS:
             return json_response(400, {"error": f"unknown scenario; known: {sorted(SCENARIOS)}"})
-        sim.scenario_file.set(value)
+        apply_scenario(sim.state_dir, value)
     return json_response(200, sim.scenario())
 
 
@@ -257,7 +258,7 @@ class Sim:
         self.router = Router(routes())
         self.tokens = aad.Tokens()
         self.log = RequestLog(os.path.join(state_dir, "requests.jsonl"))
-        self.scenario_file = ScenarioFile(os.path.join(state_dir, "scenario.json"), self.on_scenario_change)
+        self.scenario_file = ScenarioFile(os.path.join(state_dir, "scenario.json"))
         self.provider_state: dict[str, str] = {}
         reg = config.get("upstream") or {}
         self.upstream = reg.get("host", "127.0.0.1:5000")
@@ -280,23 +281,6 @@ class Sim:
     def fault_acr_unauthorized(self) -> bool:
         s = self.scenario()
         return s["name"] == "registry-unauthorized" and self.scenario_file.take("acr401", s.get("count"))
-
-    def on_scenario_change(self, old: dict, new: dict) -> None:
-        """Scenarios that live in az's config dir rewrite azureProfile.json."""
-        try:
-            with open(os.path.join(self.state_dir, "profiles.json")) as f:
-                profiles = json.load(f)
-        except (OSError, ValueError):
-            return
-        name = new.get("name")
-        which = {"logged-out": "logged_out", "wrong-subscription": "wrong_subscription"}.get(name, "normal")
-        text = profiles.get(which)
-        if text is not None and profiles.get("config_dir"):
-            path = os.path.join(profiles["config_dir"], "azureProfile.json")
-            tmp = path + ".sim-tmp"
-            with open(tmp, "w", encoding="utf-8-sig") as f:
-                f.write(text)
-            os.replace(tmp, path)
 
     # -- one request ---------------------------------------------------------------------------
 
