@@ -2,6 +2,11 @@
 
 mod support;
 
+/// The simulated Azure (tests/azure-sim) for the real az.
+mod azsim;
+/// The real az against the simulated Azure.
+mod azure_real;
+
 /// `build`: buildx argv, the architecture gate, dry-run, bad input.
 mod build;
 /// `config` and `init`: settings, precedence and clear errors.
