@@ -173,7 +173,7 @@ def _app(sim, req) -> tuple[App | None, Response | None]:
 def _read(sim, app: App, render):
     """Renders, then lets the app's revisions advance one read."""
     out = render()
-    app.tick(sim.revision_outcome(), int(sim.scenario().get("reads_per_step", 1)))
+    app.tick(sim.revision_outcome, int(sim.scenario().get("reads_per_step", 1)))
     return out
 
 
@@ -215,7 +215,7 @@ def app_patch(sim, req):
     deep_merge(app.body, {k: v for k, v in patch.items() if k in ("properties", "tags", "identity")})
     after = app.body["properties"]["template"]
     if _template_changed(before, after):
-        app.new_revision(sim.revision_outcome(), sim.scenario().get("provisioning_error"))
+        app.new_revision(sim.revision_outcome(after["containers"][0].get("image")), sim.scenario().get("provisioning_error"))
     op = _new_op(sim, req, app, "update")
     return Response(202, headers={"Azure-AsyncOperation": op.status_url, "Location": op.location,
                                   "Retry-After": "0", "x-ms-async-operation-timeout": "PT15M"})
@@ -252,7 +252,7 @@ def app_put(sim, req):
         app = w.add_app(rg, app_body, ready=False)
     if app_body["properties"]["configuration"].get("ingress"):
         app_body["properties"]["configuration"]["ingress"]["fqdn"] = f"{name}.{app.env_domain}"
-    app.new_revision(sim.revision_outcome(), sim.scenario().get("provisioning_error"))
+    app.new_revision(sim.revision_outcome(containers[0].get("image")), sim.scenario().get("provisioning_error"))
     op = _new_op(sim, req, app, "create")
     first = shape("containerapp_create_put_201")
     first.update({k: copy.deepcopy(app.body[k]) for k in ("id", "name", "location", "systemData")})

@@ -272,8 +272,14 @@ class Sim:
     def scenario(self) -> dict:
         return self.scenario_file.get()
 
-    def revision_outcome(self) -> str:
-        return {"activation-failed": "failed", "activating-forever": "forever"}.get(self.scenario()["name"], "healthy")
+    def revision_outcome(self, image: str | None = None) -> str:
+        """How a new revision ends under the scenario; with `"image": "<substring>"` only
+        revisions whose image contains it are affected (so a rollback can succeed)."""
+        s = self.scenario()
+        want = s.get("image")
+        if want and image is not None and want not in image:
+            return "healthy"
+        return {"activation-failed": "failed", "activating-forever": "forever"}.get(s["name"], "healthy")
 
     def follow_hold(self) -> float:
         return float(self.scenario().get("follow_seconds", 30))

@@ -120,6 +120,10 @@ class Revision:
     def healthy(self) -> bool:
         return self.final == "healthy" and not self.retired
 
+    @property
+    def image(self) -> str:
+        return ((self.template.get("containers") or [{}])[0]).get("image", "")
+
     def body(self) -> dict:
         """`containerapp_revision_show.json` with this revision's values."""
         b = shape("containerapp_revision_show")
@@ -184,12 +188,13 @@ class App:
         self.body["properties"]["latestRevisionFqdn"] = f"{name}.{self.env_domain}"
         return r
 
-    def tick(self, outcome_now: str, reads_per_step: int):
-        """One read happened: move unfinished revisions on; a newly healthy latest revision takes
-        the traffic (single revision mode) and becomes latestReadyRevisionName."""
+    def tick(self, outcome_for, reads_per_step: int):
+        """One read happened: move unfinished revisions on (`outcome_for(image)` says how each
+        ends under the current scenario); a newly healthy latest revision takes the traffic
+        (single revision mode) and becomes latestReadyRevisionName."""
         for r in self.revisions:
             was = r.healthy
-            r.step(outcome_now, reads_per_step)
+            r.step(outcome_for(r.image), reads_per_step)
             if r.healthy and not was:
                 self.promote(r)
 
