@@ -61,7 +61,7 @@ def authorized(sim, req) -> bool:
 
 
 def v2_ping(sim, req):
-    if not authorized(sim, req) or sim.fault_acr_unauthorized():
+    if not authorized(sim, req):
         return unauthorized(sim)
     return Response(200, b"{}", {"Docker-Distribution-Api-Version": "registry/2.0",
                                   "Content-Type": "application/json; charset=utf-8"})
