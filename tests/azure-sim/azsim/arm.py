@@ -407,14 +407,27 @@ def env_get(sim, req):
 
 
 def env_put(sim, req):
-    """Environments are created at once (201, provisioningState Succeeded): no recording of the
-    environment's own LRO was available, so none is invented."""
+    """`containerapp env create`: 201 + Azure-AsyncOperation (az refuses a 201 without it), as
+    for apps; the status answers Succeeded (the environment is ready at once)."""
     if (e := check_scope(sim, req)):
         return e
     body = req.json() or {}
     existed = (req.params["rg"].lower(), req.params["env"].lower()) in sim.world.envs
-    env = sim.world.put_env(req.params["rg"], req.params["env"], body.get("location") or "eastus")
-    return json_response(200 if existed else 201, copy.deepcopy(env))
+    loc = body.get("location") or "eastus"
+    env = sim.world.put_env(req.params["rg"], req.params["env"], loc)
+    first = copy.deepcopy(env)
+    first["properties"]["provisioningState"] = "InProgress"
+    op_id = str(uuid.uuid4())
+    url = (f"{sim.base_url}/subscriptions/{sim.world.sub}/providers/Microsoft.App/locations/{short_location(loc)}"
+           f"/managedEnvironmentOperationStatuses/{op_id}?api-version={api_version(req)}&azureAsyncOperation=true")
+    return json_response(200 if existed else 201, first, {"Azure-AsyncOperation": url, "Retry-After": "0"})
+
+
+def env_op_status(sim, req):
+    """`…/managedEnvironmentOperationStatuses/{id}`: the container-app status body, Succeeded."""
+    body = shape("containerapp_operationstatus_succeeded")
+    body.update(id=req.path, name=req.params["op"], status="Succeeded", startTime=now_iso())
+    return json_response(200, body, {"Retry-After": "0"})
 
 
 def list_envs(sim, req):

@@ -86,6 +86,7 @@ def routes():
         # Container Apps
         ("GET", OPS + r"/containerappOperationStatuses/(?P<op>[^/]+)", {"arm", "operation"}, arm.op_status),
         ("GET", OPS + r"/containerappOperationResults/(?P<op>[^/]+)", {"arm", "operation"}, arm.op_result),
+        ("GET", OPS + r"/managedEnvironmentOperationStatuses/(?P<op>[^/]+)", {"arm", "operation"}, arm.env_op_status),
         ("GET", SUB + r"/providers/Microsoft\.App/containerApps", {"arm"}, arm.list_apps),
         ("GET", RG + r"/providers/Microsoft\.App/containerApps", {"arm"}, arm.list_apps),
         ("GET", APP, {"arm", "app"}, arm.app_get),

@@ -53,6 +53,15 @@ def suffix(n=7) -> str:
     return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(n))
 
 
+def strip_none(v):
+    """Drops null members of objects (the service omits what az sent as null, e.g. `env`)."""
+    if isinstance(v, dict):
+        return {k: strip_none(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list):
+        return [strip_none(x) for x in v]
+    return v
+
+
 def deep_merge(base: dict, patch: dict) -> dict:
     """ARM PATCH as az uses it: objects merge, lists and scalars replace, nulls leave a value."""
     for k, v in patch.items():
@@ -60,6 +69,8 @@ def deep_merge(base: dict, patch: dict) -> dict:
             base.setdefault(k, None)
         elif isinstance(v, dict) and isinstance(base.get(k), dict):
             deep_merge(base[k], v)
+        elif isinstance(v, list):
+            base[k] = strip_none(v)
         else:
             base[k] = copy.deepcopy(v)
     return base
