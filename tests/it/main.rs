@@ -2,6 +2,10 @@
 
 mod support;
 
+/// The simulated Azure (tests/azure-sim) for the real az.
+mod azsim;
+/// The real az against the simulated Azure.
+mod azure_real;
 /// Bad input, counted: one clear error, its exit code, nothing left behind.
 mod bad_input;
 /// `build`: buildx argv, the architecture gate, dry-run, bad input.

@@ -1,0 +1,457 @@
+//! The **real** `az` (ci/az-install.sh) against the simulated Azure (tests/azure-sim): what az
+//! really sends, prints and exits with. Skipped without az unless AZDEPLOY_AZURE_SIM=1.
+
+use serde_json::Value;
+
+use crate::azsim::{AzureSim, APP, REGISTRY, RG};
+use crate::support::*;
+
+fn az(sim: &AzureSim, args: &[&str]) -> std::process::Output {
+    sim.az_command(args).output().expect("run az")
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "az failed: {}", stderr_of(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("az printed no JSON ({e}): {}", stdout_of(out)))
+}
+
+fn revision_states(sim: &AzureSim, revision: &str) -> (String, String, String) {
+    let r = json_of(&az(
+        sim,
+        &[
+            "containerapp",
+            "revision",
+            "show",
+            "--name",
+            APP,
+            "--resource-group",
+            RG,
+            "--revision",
+            revision,
+            "--output",
+            "json",
+        ],
+    ));
+    let p = &r["properties"];
+    let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
+    (s("provisioningState"), s("healthState"), s("runningState"))
+}
+
+#[test]
+fn update_makes_a_revision_that_becomes_healthy_over_polls() {
+    if !AzureSim::available("update_makes_a_revision_that_becomes_healthy_over_polls") {
+        return;
+    }
+    let sim = AzureSim::start("healthy");
+    let before = json_of(&az(
+        &sim,
+        &[
+            "containerapp",
+            "show",
+            "--name",
+            APP,
+            "--resource-group",
+            RG,
+            "--output",
+            "json",
+        ],
+    ));
+    let old = before["properties"]["latestRevisionName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        before["properties"]["latestReadyRevisionName"],
+        old.as_str()
+    );
+
+    let image = format!("{}/shop@sha256:{}", sim.login_server(), "2".repeat(64));
+    let out = az(
+        &sim,
+        &[
+            "containerapp",
+            "update",
+            "--name",
+            APP,
+            "--resource-group",
+            RG,
+            "--image",
+            &image,
+            "--output",
+            "json",
+        ],
+    );
+    let updated = json_of(&out);
+    let p = &updated["properties"];
+    let new = p["latestRevisionName"].as_str().unwrap().to_string();
+    assert!(new.starts_with(&format!("{APP}--")) && new != old, "{new}");
+    // "Succeeded" is not ready: the ready revision lags behind.
+    assert_eq!(p["provisioningState"], "Succeeded");
+    assert_eq!(p["latestReadyRevisionName"], old.as_str());
+    assert_eq!(p["template"]["containers"][0]["image"], image.as_str());
+    // The spinner goes to stderr; stdout is only the JSON.
+    assert!(stderr_of(&out).contains("Running"), "{:?}", stderr_of(&out));
+
+    // What az sent: GET, PATCH with the template, polls of the Azure-AsyncOperation URL, GET.
+    let reqs = sim.requests();
+    let patch = reqs
+        .iter()
+        .find(|r| r["method"] == "PATCH")
+        .expect("a PATCH");
+    assert_eq!(
+        patch["body"]["properties"]["template"]["containers"][0]["image"],
+        image.as_str()
+    );
+    assert!(reqs.iter().any(|r| r["path"]
+        .as_str()
+        .unwrap()
+        .contains("/containerappOperationStatuses/")));
+
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let st = revision_states(&sim, &new);
+        seen.push(st.clone());
+        if st == ("Provisioned".into(), "Healthy".into(), "Running".into()) {
+            break;
+        }
+    }
+    assert_eq!(seen.last().unwrap().1, "Healthy", "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s.2 == "Activating"),
+        "passes through Activating: {seen:?}"
+    );
+    let after = json_of(&az(
+        &sim,
+        &[
+            "containerapp",
+            "show",
+            "--name",
+            APP,
+            "--resource-group",
+            RG,
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(after["properties"]["latestReadyRevisionName"], new.as_str());
+}
+
+#[test]
+fn activation_failure_shows_in_the_revision() {
+    if !AzureSim::available("activation_failure_shows_in_the_revision") {
+        return;
+    }
+    let sim = AzureSim::start("activation-failed");
+    let updated = json_of(&az(
+        &sim,
+        &[
+            "containerapp",
+            "update",
+            "--name",
+            APP,
+            "--resource-group",
+            RG,
+            "--image",
+            "x.io/a:1",
+            "--output",
+            "json",
+        ],
+    ));
+    let new = updated["properties"]["latestRevisionName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut last = Value::Null;
+    for _ in 0..4 {
+        last = json_of(&az(
+            &sim,
+            &[
+                "containerapp",
+                "revision",
+                "show",
+                "--name",
+                APP,
+                "--resource-group",
+                RG,
+                "--revision",
+                &new,
+                "--output",
+                "json",
+            ],
+        ));
+    }
+    assert_eq!(last["properties"]["runningState"], "ActivationFailed");
+    assert!(last["properties"]["provisioningError"]
+        .as_str()
+        .unwrap()
+        .contains("Activation failed"));
+    let app = json_of(&az(
+        &sim,
+        &[
+            "containerapp",
+            "show",
+            "--name",
+            APP,
+            "--resource-group",
+            RG,
+            "--output",
+            "json",
+        ],
+    ));
+    assert_ne!(app["properties"]["latestReadyRevisionName"], new.as_str());
+}
+
+#[test]
+fn a_missing_app_is_an_arm_404_with_exit_code_1() {
+    if !AzureSim::available("a_missing_app_is_an_arm_404_with_exit_code_1") {
+        return;
+    }
+    let sim = AzureSim::start("app-missing");
+    let out = az(
+        &sim,
+        &[
+            "containerapp",
+            "show",
+            "--name",
+            APP,
+            "--resource-group",
+            RG,
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "az 2.91 exits 1 here, not 3");
+    assert_eq!(
+        stderr_of(&out),
+        "ERROR: (ResourceNotFound) The Resource 'Microsoft.App/containerApps/simapp' under resource group 'rg-sim' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix\n"
+    );
+    assert_eq!(stdout_of(&out), "");
+    // Switched while running: the same simulator answers again.
+    sim.set_scenario("healthy");
+    assert!(az(
+        &sim,
+        &[
+            "containerapp",
+            "show",
+            "--name",
+            APP,
+            "--resource-group",
+            RG
+        ]
+    )
+    .status
+    .success());
+}
+
+#[test]
+fn acr_login_expose_token_prints_the_token_json_and_warnings() {
+    if !AzureSim::available("acr_login_expose_token_prints_the_token_json_and_warnings") {
+        return;
+    }
+    let sim = AzureSim::start("healthy");
+    let out = az(
+        &sim,
+        &[
+            "acr",
+            "login",
+            "--name",
+            REGISTRY,
+            "--expose-token",
+            "--output",
+            "json",
+        ],
+    );
+    let t = json_of(&out);
+    assert_eq!(t["loginServer"], sim.login_server().as_str());
+    assert_eq!(t["username"], "00000000-0000-0000-0000-000000000000");
+    assert!(t["accessToken"].as_str().unwrap().starts_with("eyJ"));
+    let stderr = stderr_of(&out);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("WARNING:"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{}", stderr_of(&out));
+    let paths: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r["method"], r["path"].as_str().unwrap()))
+        .collect();
+    assert!(paths.iter().any(|p| p == "\"GET\" /v2/"), "{paths:?}");
+    assert!(
+        paths.iter().any(|p| p == "\"POST\" /oauth2/exchange"),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server() {
+    if !AzureSim::available(
+        "acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server",
+    ) || !engine_available(
+        "acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server",
+    ) {
+        return;
+    }
+    let sim = AzureSim::start("healthy");
+    let docker_config = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        "/usr/libexec/docker/cli-plugins",
+        docker_config.path().join("cli-plugins"),
+    )
+    .unwrap();
+    let docker = |args: &[&str]| {
+        std::process::Command::new("docker")
+            .args(args)
+            .envs(sim.env())
+            .env("DOCKER_CONFIG", docker_config.path())
+            .output()
+            .unwrap()
+    };
+
+    let login = sim
+        .az_command(["acr", "login", "--name", REGISTRY])
+        .env("DOCKER_CONFIG", docker_config.path())
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "{}", stderr_of(&login));
+    assert!(
+        stdout_of(&login).contains("Login Succeeded"),
+        "{}",
+        stdout_of(&login)
+    );
+    let cfg = read(&docker_config.path().join("config.json"));
+    assert!(cfg.contains(&sim.login_server()), "{cfg}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        ci_fact("AZDEPLOY_CI_BUSYBOX_AMD64"),
+        dir.path().join("busybox"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT [\"/bin/busybox\",\"true\"]\n",
+    )
+    .unwrap();
+    let repo = crate::engine::unique("azsim-push");
+    let tag = format!("{}/{repo}:v1", sim.login_server());
+    let _images = crate::engine::Images(vec![tag.clone()]);
+    let built = docker(&[
+        "buildx",
+        "build",
+        "--platform",
+        "linux/amd64",
+        "--provenance=false",
+        "-t",
+        &tag,
+        "--load",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(built.status.success(), "{}", stderr_of(&built));
+    let pushed = docker(&["push", &tag]);
+    assert!(pushed.status.success(), "{}", stderr_of(&pushed));
+
+    // The client side (buildx) reads it back through the login server, trusting our CA.
+    let raw = docker(&["buildx", "imagetools", "inspect", "--raw", &tag]);
+    assert!(raw.status.success(), "{}", stderr_of(&raw));
+    let manifest: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+
+    // The blobs and the manifest went through the simulator to the real registry.
+    let reqs = sim.requests();
+    let v2 = |m: &str| {
+        reqs.iter()
+            .filter(|r| {
+                r["method"] == m
+                    && r["path"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("/v2/{repo}/"))
+            })
+            .count()
+    };
+    assert!(
+        v2("PUT") >= 3 && v2("PATCH") >= 1 && v2("HEAD") >= 1,
+        "{reqs:?}"
+    );
+
+    // And az reads it back through the ACR metadata API.
+    let shown = json_of(&az(
+        &sim,
+        &[
+            "acr",
+            "repository",
+            "show",
+            "--name",
+            REGISTRY,
+            "--image",
+            &format!("{repo}:v1"),
+            "--output",
+            "json",
+        ],
+    ));
+    assert!(shown["digest"].as_str().unwrap().starts_with("sha256:"));
+    let listed = json_of(&az(
+        &sim,
+        &[
+            "acr",
+            "manifest",
+            "list-metadata",
+            "--registry",
+            REGISTRY,
+            "--name",
+            &repo,
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(listed[0]["architecture"], "amd64");
+    assert_eq!(listed[0]["digest"], shown["digest"]);
+}
+
+#[test]
+fn a_throttled_call_is_retried_by_az_and_a_persistent_500_fails() {
+    if !AzureSim::available("a_throttled_call_is_retried_by_az_and_a_persistent_500_fails") {
+        return;
+    }
+    let sim = AzureSim::start(r#"{"name": "throttled", "count": 1, "retry_after": 0}"#);
+    let ok = az(
+        &sim,
+        &[
+            "containerapp",
+            "show",
+            "--name",
+            APP,
+            "--resource-group",
+            RG,
+            "--output",
+            "json",
+        ],
+    );
+    assert!(ok.status.success(), "{}", stderr_of(&ok));
+    assert!(sim.requests().iter().any(|r| r["status"] == 429));
+    sim.set_scenario(r#"{"name": "server-error"}"#);
+    let bad = az(
+        &sim,
+        &[
+            "containerapp",
+            "show",
+            "--name",
+            APP,
+            "--resource-group",
+            RG,
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr_of(&bad).contains("(InternalServerError)"),
+        "{}",
+        stderr_of(&bad)
+    );
+}
