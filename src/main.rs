@@ -30,41 +30,29 @@ macro_rules! say_inline {
     }};
 }
 
-mod argv;
 mod azure;
-mod binaries;
-mod cancel;
 mod checks;
 mod cli;
-mod clock;
 mod cmd;
-mod complete;
 mod config;
-mod context;
-mod docker;
-mod emulation;
-mod error;
-mod files;
-mod gate;
-mod hints;
-mod http;
-mod lint;
-mod output;
-mod probe_elf;
-mod pty;
-mod reference;
-mod runner;
-mod state;
-mod tools;
-mod wheels;
+mod ctx;
+mod engine;
+mod image;
+mod process;
+mod project;
+mod python;
+mod report;
+mod sys;
 
 use std::ffi::OsString;
 use std::io::Write;
 
 use camino::Utf8PathBuf;
 
-use crate::argv::Invocation;
-use crate::error::{Error, USAGE_CODE};
+use crate::cli::argv::{self, Invocation};
+use crate::cli::{args as cli_args, complete};
+use crate::report::error::{Error, USAGE_CODE};
+use crate::report::output;
 
 /// The metadata docker reads at every `docker --help`, `docker info` and `docker azdeploy …`.
 const METADATA: &str = include_str!("../plugin-metadata.json");
@@ -95,10 +83,13 @@ fn run(args: &[OsString]) -> i32 {
             help,
         } => (globals, args, help),
     };
-    let cli = match cli::parse(&args, help) {
+    let cli = match cli_args::parse(&args, help) {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
-            say!("{}", cli::usage_error_text(&e.render().to_string(), &args));
+            say!(
+                "{}",
+                cli_args::usage_error_text(&e.render().to_string(), &args)
+            );
             return USAGE_CODE;
         }
         Err(e) => {
@@ -107,7 +98,7 @@ fn run(args: &[OsString]) -> i32 {
         }
     };
     let Some(command) = cli.command else {
-        let _ = cli::command().print_help();
+        let _ = cli_args::command().print_help();
         return 0;
     };
     match start(globals, cli.verbose, cli.dry_run, command) {
@@ -120,14 +111,15 @@ fn start(
     globals: argv::Globals,
     verbose: bool,
     dry_run: bool,
-    command: cli::Command,
+    command: cli_args::Command,
 ) -> Result<(), Error> {
     let socket = std::env::var("DOCKER_CLI_PLUGIN_SOCKET").ok();
-    let cancel = cancel::Cancel::install(socket.as_deref()).map_err(|e| Error::Failed {
-        message: format!("failed to set up signal handling: {e}"),
-        hint: None,
-        code: 1,
-    })?;
+    let cancel =
+        process::cancel::Cancel::install(socket.as_deref()).map_err(|e| Error::Failed {
+            message: format!("failed to set up signal handling: {e}"),
+            hint: None,
+            code: 1,
+        })?;
     let cwd = std::env::current_dir()
         .ok()
         .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
@@ -137,9 +129,10 @@ fn start(
                 "run from a directory whose path is plain UTF-8",
             )
         })?;
-    let runner = runner::Runner::new(verbose || globals.debug || globals.verbose, dry_run, cancel);
-    let tools = tools::Tools::from_env(cwd.as_std_path());
-    let ctx = context::Ctx::new(globals, runner, tools, cwd);
+    let runner =
+        process::runner::Runner::new(verbose || globals.debug || globals.verbose, dry_run, cancel);
+    let tools = process::tools::Tools::from_env(cwd.as_std_path());
+    let ctx = ctx::Ctx::new(globals, runner, tools, cwd);
     cmd::dispatch(&ctx, command)
 }
 

@@ -9,21 +9,21 @@
 use camino::Utf8Path;
 use serde_json::json;
 
-use crate::binaries;
 use crate::checks;
-use crate::cli::BuildArgs;
-use crate::clock;
+use crate::cli::args::BuildArgs;
 use crate::config::{ImageName, Overrides};
-use crate::context::Ctx;
-use crate::docker::{self, BuildSpec, ImageInspect};
-use crate::emulation;
-use crate::error::Error;
-use crate::gate;
-use crate::lint;
-use crate::output;
-use crate::reference::{valid_tag, ImageRef};
-use crate::runner::Cmd;
-use crate::state;
+use crate::ctx::Ctx;
+use crate::engine::docker::{self, BuildSpec, ImageInspect};
+use crate::engine::emulation;
+use crate::image::binaries;
+use crate::image::dockerfile;
+use crate::image::gate;
+use crate::image::reference::{valid_tag, ImageRef};
+use crate::process::runner::Cmd;
+use crate::project::state;
+use crate::report::error::Error;
+use crate::report::output;
+use crate::sys::clock;
 
 pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
     let (name, tag) = match &args.tag {
@@ -164,7 +164,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
     }
 
     let inspect = image_inspect(ctx, &spec.refs[0])?;
-    let base = lint::final_base(&dockerfile_text, &spec.build_args);
+    let base = dockerfile::final_base(&dockerfile_text, &spec.build_args);
     gate::check(
         &[inspect.platform()],
         &spec.platform,
@@ -393,7 +393,7 @@ mod tests {
                   from --platform=linux/arm64 python:3.12-slim\n\
                   FROM scratch\n";
         assert_eq!(
-            crate::gate::pinned_from_lines(df),
+            crate::image::gate::pinned_from_lines(df),
             vec![(
                 3,
                 "from --platform=linux/arm64 python:3.12-slim".to_string()

@@ -2,11 +2,11 @@
 
 use serde_json::{json, Map};
 
-use crate::cli::ConfigArgs;
+use crate::cli::args::ConfigArgs;
 use crate::config::Overrides;
-use crate::context::Ctx;
-use crate::error::Error;
-use crate::output;
+use crate::ctx::Ctx;
+use crate::report::error::Error;
+use crate::report::output;
 
 pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result<(), Error> {
     let settings = ctx.settings(&Overrides::default())?;

@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::azure::{self, App, Revision, Verdict};
-use crate::cli::DeployArgs;
-use crate::clock;
+use crate::cli::args::DeployArgs;
 use crate::config::Overrides;
-use crate::context::Ctx;
-use crate::error::Error;
-use crate::gate;
-use crate::output;
-use crate::reference::ImageRef;
-use crate::state;
+use crate::ctx::Ctx;
+use crate::image::gate;
+use crate::image::reference::ImageRef;
+use crate::project::state;
+use crate::report::error::Error;
+use crate::report::output;
+use crate::sys::clock;
 
 /// az has no timeout of its own when the network hangs.
 const AZ_TIMEOUT: Duration = Duration::from_secs(120);
@@ -31,7 +31,7 @@ pub struct Target<'a> {
 /// The settings for an Azure-side command: its `--app`/`--resource-group` on top.
 pub fn app_settings(
     ctx: &Ctx,
-    args: &crate::cli::AppArgs,
+    args: &crate::cli::args::AppArgs,
     deploy_timeout: Option<crate::config::Seconds>,
 ) -> Result<crate::config::Settings, Error> {
     ctx.settings(&Overrides {
@@ -222,7 +222,7 @@ pub fn gate_registry_copy(ctx: &Ctx, image: &ImageRef) -> Result<(), Error> {
         }
     };
     gate::check(&back.platforms, &target, None)?;
-    crate::binaries::check_pushed(ctx, image, &back, &target)
+    crate::image::binaries::check_pushed(ctx, image, &back, &target)
 }
 
 /// The app's URL: `https://<fqdn>` (an FQDN that already names a scheme is kept as it is).
@@ -247,7 +247,7 @@ fn smoke(ctx: &Ctx, url: &str) -> Result<(String, Option<u64>, Option<Error>), E
         None => "/".into(),
     };
     let target = format!("{url}{path}");
-    let http = crate::http::Http::public(Duration::from_secs(120));
+    let http = crate::sys::http::Http::public(Duration::from_secs(120));
     ctx.runner.cancel().check()?;
     Ok(match http.get(&target) {
         Ok(a) if a.probe_ok() => {

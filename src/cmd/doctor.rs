@@ -9,12 +9,12 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::checks::{self, Check, Status};
-use crate::cli::DoctorArgs;
+use crate::cli::args::DoctorArgs;
 use crate::config::Overrides;
-use crate::context::Ctx;
-use crate::error::Error;
-use crate::output;
-use crate::wheels;
+use crate::ctx::Ctx;
+use crate::python::requirements;
+use crate::report::error::Error;
+use crate::report::output;
 
 /// Runs `f` and stamps how long it took on every check it returns.
 fn timed(f: impl FnOnce() -> Result<Vec<Check>, Error>) -> Result<Vec<Check>, Error> {
@@ -79,9 +79,9 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
                         .unwrap_or_else(|| settings.context.value.join("requirements.txt"));
                     let opts = checks::WheelOptions {
                         index: match (&args.find_links, &args.index_url) {
-                            (Some(d), _) => wheels::Index::Links(ctx.cwd.join(d).to_string()),
-                            (None, Some(u)) => wheels::Index::Url(u.clone()),
-                            (None, None) => wheels::Index::Default,
+                            (Some(d), _) => requirements::Index::Links(ctx.cwd.join(d).to_string()),
+                            (None, Some(u)) => requirements::Index::Url(u.clone()),
+                            (None, None) => requirements::Index::Default,
                         },
                         python_version: args.python_version.clone(),
                     };

@@ -6,12 +6,12 @@
 
 use camino::Utf8Path;
 
-use crate::cli::InitArgs;
+use crate::cli::args::InitArgs;
 use crate::config::{self, FileConfig, HealthPath, Port};
-use crate::context::Ctx;
-use crate::error::Error;
-use crate::files::{self, Existing};
-use crate::output;
+use crate::ctx::Ctx;
+use crate::report::error::Error;
+use crate::report::output;
+use crate::sys::files::{self, Existing};
 
 /// What the directory says about the app.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -180,7 +180,7 @@ pub fn shape(files: &AppFiles, facts: &AppFacts, compile: Compile, port: u16) ->
     let flask = !streamlit
         && (files.requirements.as_deref().is_some_and(|r| {
             r.lines().any(|l| {
-                crate::wheels::parse_requirements(l)
+                crate::python::requirements::parse_requirements(l)
                     .first()
                     .is_some_and(|q| q.name == "flask")
             })
@@ -303,7 +303,7 @@ fn write_dockerfile(
     let compile = if files.requirements.is_some() {
         let settings = ctx.settings(&config::Overrides::default())?;
         let opts = crate::checks::WheelOptions {
-            index: crate::wheels::Index::Default,
+            index: crate::python::requirements::Index::Default,
             python_version: "3.12".into(),
         };
         let checks = crate::checks::wheels(
@@ -498,9 +498,9 @@ mod tests {
         );
         let amd64: crate::config::Platform = "linux/amd64".parse().unwrap();
         assert!(
-            crate::lint::lint(&d, &amd64, 8501).is_empty(),
+            crate::image::dockerfile::lint(&d, &amd64, 8501).is_empty(),
             "{:?}",
-            crate::lint::lint(&d, &amd64, 8501)
+            crate::image::dockerfile::lint(&d, &amd64, 8501)
         );
     }
 

@@ -2,10 +2,10 @@
 //! show`, straight to stdout; Ctrl-C stops az and exits 130.
 
 use crate::azure;
-use crate::cli::LogsArgs;
+use crate::cli::args::LogsArgs;
 use crate::cmd::deploy::{app_settings, target};
-use crate::context::Ctx;
-use crate::error::Error;
+use crate::ctx::Ctx;
+use crate::report::error::Error;
 
 pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<(), Error> {
     let settings = app_settings(ctx, &args.target, None)?;

@@ -13,9 +13,9 @@ mod status;
 pub mod test_local;
 mod version;
 
-use crate::cli::Command;
-use crate::context::Ctx;
-use crate::error::Error;
+use crate::cli::args::Command;
+use crate::ctx::Ctx;
+use crate::report::error::Error;
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<(), Error> {
     match command {

@@ -7,16 +7,16 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::azure::{self, Token};
-use crate::cli::PushArgs;
+use crate::cli::args::PushArgs;
 use crate::config::Overrides;
 use crate::config::Platform;
-use crate::context::Ctx;
-use crate::docker::{self, ImageInspect, Pushed, RawManifest};
-use crate::error::Error;
-use crate::gate;
-use crate::output;
-use crate::reference::{is_registry_host, ImageRef};
-use crate::state;
+use crate::ctx::Ctx;
+use crate::engine::docker::{self, ImageInspect, Pushed, RawManifest};
+use crate::image::gate;
+use crate::image::reference::{is_registry_host, ImageRef};
+use crate::project::state;
+use crate::report::error::Error;
+use crate::report::output;
 
 /// `az acr login` probes the registry with no timeout of its own.
 const AZ_LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -102,7 +102,7 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
     let base = state::read(ctx, state::LAST_BUILD)
         .filter(|b| b["id"] == inspect.id.as_str())
         .and_then(|b| b["base"].as_str().map(str::to_string));
-    crate::binaries::check(ctx, &inspect, &target, base.as_deref())?;
+    crate::image::binaries::check(ctx, &inspect, &target, base.as_deref())?;
     check_tested(ctx, &inspect.id, args.require_tested)?;
 
     let server = match &registry {
@@ -185,7 +185,7 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         "pinned": pinned,
         "registry": server,
         "platforms": found,
-        "pushed_at": crate::clock::now_secs(),
+        "pushed_at": crate::sys::clock::now_secs(),
     });
     state::write(ctx, state::LAST_PUSH, &record)?;
     tags.keep = true;

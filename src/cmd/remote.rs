@@ -11,14 +11,14 @@ use serde_json::json;
 
 use crate::azure::{self, ManifestMetadata, RepositoryImage};
 use crate::checks::{self, Status};
-use crate::clock;
 use crate::cmd::push::Registry;
 use crate::config::Settings;
-use crate::context::Ctx;
-use crate::error::Error;
-use crate::gate;
-use crate::output;
-use crate::state;
+use crate::ctx::Ctx;
+use crate::image::gate;
+use crate::project::state;
+use crate::report::error::Error;
+use crate::report::output;
+use crate::sys::clock;
 
 pub fn build(
     ctx: &Ctx,
@@ -69,7 +69,7 @@ pub fn build(
             "move the Dockerfile into the context directory",
         )
     })?;
-    let repo = crate::reference::ImageRef::from_str(&settings.image.value.0)
+    let repo = crate::image::reference::ImageRef::from_str(&settings.image.value.0)
         .map(|r| r.path)
         .unwrap_or_else(|_| settings.image.value.0.clone());
     let mut images = vec![format!("{repo}:{tag}")];

@@ -6,16 +6,16 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::azure::{self, App, Revision};
-use crate::cli::RollbackArgs;
-use crate::clock;
+use crate::cli::args::RollbackArgs;
 use crate::cmd::deploy::{
     app_settings, append_history, record_stop, show_logs, target, update_and_wait,
 };
-use crate::context::Ctx;
-use crate::error::Error;
-use crate::output;
-use crate::reference::ImageRef;
-use crate::state;
+use crate::ctx::Ctx;
+use crate::image::reference::ImageRef;
+use crate::project::state;
+use crate::report::error::Error;
+use crate::report::output;
+use crate::sys::clock;
 
 /// The image to go back to when no `--to` is given, from this app's history: the newest image
 /// that was healthy, is not the current one, and was not rolled back from since (so a second
@@ -56,7 +56,7 @@ pub fn image_for_digest(to: &str, current: &str) -> Option<Result<ImageRef, Stri
     if !to.starts_with("sha256:") {
         return None;
     }
-    if !crate::reference::valid_digest(to) {
+    if !crate::image::reference::valid_digest(to) {
         return Some(Err(format!(
             "\"{to}\" is not a digest: sha256: and 64 lowercase hex digits"
         )));

@@ -8,13 +8,13 @@
 use serde_json::{json, Value};
 
 use crate::azure::{self, App, MetricsResponse, Revision};
-use crate::cli::StatusArgs;
-use crate::clock;
+use crate::cli::args::StatusArgs;
 use crate::cmd::deploy::{app_settings, target};
-use crate::context::Ctx;
-use crate::error::Error;
-use crate::output;
-use crate::state;
+use crate::ctx::Ctx;
+use crate::project::state;
+use crate::report::error::Error;
+use crate::report::output;
+use crate::sys::clock;
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// az has no timeout of its own when the network hangs.

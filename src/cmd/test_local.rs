@@ -11,16 +11,16 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::json;
 
 use crate::checks;
-use crate::cli::TestLocalArgs;
-use crate::clock;
+use crate::cli::args::TestLocalArgs;
 use crate::config::{HealthPath, Overrides, Platform};
-use crate::context::Ctx;
-use crate::docker::{self, ImageInspect, RunSpec, State};
-use crate::emulation;
-use crate::error::Error;
-use crate::http::Http;
-use crate::output;
-use crate::state;
+use crate::ctx::Ctx;
+use crate::engine::docker::{self, ImageInspect, RunSpec, State};
+use crate::engine::emulation;
+use crate::project::state;
+use crate::report::error::Error;
+use crate::report::output;
+use crate::sys::clock;
+use crate::sys::http::Http;
 
 /// The label on every container `test-local` starts.
 pub const LABEL: &str = "io.azdeploy.test";
@@ -131,7 +131,7 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     let target = settings.platform.value.clone();
     let image = match &args.image {
         Some(i) => {
-            i.parse::<crate::reference::ImageRef>()
+            i.parse::<crate::image::reference::ImageRef>()
                 .map_err(|e| Error::usage(e, "name a local image: NAME[:TAG], e.g. shop:1.2"))?;
             i.clone()
         }

@@ -5,12 +5,12 @@
 
 use serde_json::json;
 
-use crate::cli::VersionArgs;
-use crate::context::Ctx;
-use crate::docker;
-use crate::error::Error;
-use crate::hints;
-use crate::output;
+use crate::cli::args::VersionArgs;
+use crate::ctx::Ctx;
+use crate::engine::docker;
+use crate::report::error::Error;
+use crate::report::hints;
+use crate::report::output;
 
 pub fn run(ctx: &Ctx, args: &VersionArgs) -> Result<(), Error> {
     let plugin = env!("CARGO_PKG_VERSION");

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
+use crate::report::error::Error;
 
 /// Exit code after SIGINT or the plugin socket closing.
 pub const SIGINT_CODE: usize = 130;

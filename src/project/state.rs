@@ -2,9 +2,9 @@
 //! made, the figures `test-local` measured, the digest `push` printed, every `deploy`).
 //! Written atomically; a missing or unreadable file reads as "nothing yet".
 
-use crate::context::Ctx;
-use crate::error::Error;
-use crate::files::{self, Existing};
+use crate::ctx::Ctx;
+use crate::report::error::Error;
+use crate::sys::files::{self, Existing};
 
 /// The last image `build` produced.
 pub const LAST_BUILD: &str = ".azdeploy/last-build.json";

@@ -12,10 +12,10 @@
 use camino::Utf8PathBuf;
 
 use crate::config::Platform;
-use crate::context::Ctx;
-use crate::docker::{self, ImageInspect};
-use crate::error::Error;
-use crate::reference::ImageRef;
+use crate::ctx::Ctx;
+use crate::engine::docker::{self, ImageInspect};
+use crate::image::reference::ImageRef;
+use crate::report::error::Error;
 
 /// How many `#!` hops are followed (`streamlit` → `python3.12` is one).
 const MAX_HOPS: usize = 4;
@@ -220,7 +220,11 @@ pub fn verdict(ctx: &Ctx, inspect: &ImageInspect, target: &Platform) -> Result<V
             let _ = std::fs::create_dir_all(dir);
         }
         let text = serde_json::to_string(f).expect("JSON always serialises");
-        let _ = crate::files::write_atomic(path, text.as_bytes(), crate::files::Existing::Replace);
+        let _ = crate::sys::files::write_atomic(
+            path,
+            text.as_bytes(),
+            crate::sys::files::Existing::Replace,
+        );
     }
     Ok(v)
 }
@@ -334,7 +338,7 @@ fn read_program(
         ctx,
         id: id.trim().to_string(),
     };
-    let dir = crate::files::temp_dir("azdeploy-gate-")?;
+    let dir = crate::sys::files::temp_dir("azdeploy-gate-")?;
     let path_env = path_env(inspect);
     let workdir = inspect.config.as_ref().and_then(|c| c.working_dir.clone());
     let mut chain: Vec<String> = Vec::new();
@@ -438,7 +442,7 @@ mod tests {
 
     #[test]
     fn the_probe_programs_are_classified_by_their_machine() {
-        let x86 = crate::probe_elf::for_arch("amd64", None).unwrap();
+        let x86 = crate::engine::probe_elf::for_arch("amd64", None).unwrap();
         assert_eq!(
             classify(x86),
             Kind::Elf {
@@ -446,13 +450,13 @@ mod tests {
                 machine: "x86-64".into()
             }
         );
-        let arm = crate::probe_elf::for_arch("arm64", None).unwrap();
+        let arm = crate::engine::probe_elf::for_arch("arm64", None).unwrap();
         assert!(matches!(classify(arm), Kind::Elf { arch, .. } if arch == "arm64"));
-        let armv7 = crate::probe_elf::for_arch("arm", Some("v7")).unwrap();
+        let armv7 = crate::engine::probe_elf::for_arch("arm", Some("v7")).unwrap();
         assert!(matches!(classify(armv7), Kind::Elf { arch, .. } if arch == "arm"));
-        let s390 = crate::probe_elf::for_arch("s390x", None).unwrap();
+        let s390 = crate::engine::probe_elf::for_arch("s390x", None).unwrap();
         assert!(matches!(classify(s390), Kind::Elf { arch, .. } if arch == "s390x"));
-        let ppc = crate::probe_elf::for_arch("ppc64le", None).unwrap();
+        let ppc = crate::engine::probe_elf::for_arch("ppc64le", None).unwrap();
         assert!(matches!(classify(ppc), Kind::Elf { arch, .. } if arch == "ppc64le"));
         // Only the header is read: a truncated file still classifies.
         assert!(matches!(classify(&x86[..64]), Kind::Elf { arch, .. } if arch == "amd64"));
@@ -487,7 +491,7 @@ mod tests {
             architecture: "amd64".into(),
             variant: None,
             size: None,
-            config: Some(crate::docker::ImageConfig {
+            config: Some(crate::engine::docker::ImageConfig {
                 entrypoint: v(entrypoint),
                 cmd: v(cmd),
                 env: Some(env.iter().map(|s| s.to_string()).collect()),

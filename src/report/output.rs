@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::error::Error;
+use crate::report::error::Error;
 
 /// Writes `text` (and a newline) to stdout.
 pub fn stdout_line(text: &str) -> Result<(), Error> {

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use camino::Utf8PathBuf;
 
-use crate::argv::Globals;
+use crate::cli::argv::Globals;
 use crate::config::{self, Overrides, Settings};
-use crate::error::Error;
-use crate::runner::{Cmd, Runner};
-use crate::tools::Tools;
+use crate::process::runner::{Cmd, Runner};
+use crate::process::tools::Tools;
+use crate::report::error::Error;
 
 pub struct Ctx {
     /// Docker's global flags, forwarded to every child `docker` call.

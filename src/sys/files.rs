@@ -5,7 +5,7 @@ use std::io::Write;
 
 use camino::Utf8Path;
 
-use crate::error::Error;
+use crate::report::error::Error;
 
 /// A temporary directory, removed when dropped.
 pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, Error> {

@@ -5,7 +5,7 @@
 //! `:<directive>` (4 = no file completion). This path spawns nothing and prints nothing else:
 //! any other line would become a candidate.
 
-use crate::cli;
+use crate::cli::args;
 
 /// The completion answer for the words after `azdeploy` (the last one is the partial word).
 pub fn answer(words: &[String]) -> String {
@@ -13,7 +13,7 @@ pub fn answer(words: &[String]) -> String {
         Some((p, b)) => (p.as_str(), b),
         None => ("", &[][..]),
     };
-    let root = cli::command();
+    let root = args::command();
     let sub = before
         .iter()
         .find(|w| !w.starts_with('-'))

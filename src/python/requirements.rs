@@ -7,7 +7,7 @@
 //! offline against `--find-links DIR` (with `--no-index`) or any `--index-url`.
 
 use crate::config::Platform;
-use crate::runner::Cmd;
+use crate::process::runner::Cmd;
 
 /// One requirement line, as pip takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

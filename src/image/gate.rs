@@ -6,9 +6,9 @@
 use camino::Utf8Path;
 
 use crate::config::Platform;
-use crate::docker;
-use crate::error::Error;
-use crate::lint;
+use crate::engine::docker;
+use crate::image::dockerfile;
+use crate::report::error::Error;
 
 /// The architecture gate: the image must be for `target` (for a pushed index: have a `target`
 /// child and no `unknown/unknown` attestation child, which Container Apps rejects), and its final
@@ -22,7 +22,7 @@ pub fn check(
     let dockerfile_text = dockerfile.map_or("", |d| d.0);
     let has_target = found.iter().any(|p| docker::platform_matches(p, target));
     let attestation = found.iter().any(|p| p.starts_with("unknown/unknown"));
-    let pinned_final = lint::lint(dockerfile_text, target, 0)
+    let pinned_final = dockerfile::lint(dockerfile_text, target, 0)
         .into_iter()
         .any(|p| p.error);
     if has_target && !attestation && !pinned_final {

@@ -5,14 +5,14 @@
 use serde::Serialize;
 
 use crate::config::{Platform, Settings};
-use crate::context::Ctx;
-use crate::docker::{self, ServerVersion};
-use crate::emulation::{self, Verdict};
-use crate::error::Error;
-use crate::hints;
-use crate::lint;
-use crate::runner::Cmd;
-use crate::wheels;
+use crate::ctx::Ctx;
+use crate::engine::docker::{self, ServerVersion};
+use crate::engine::emulation::{self, Verdict};
+use crate::image::dockerfile;
+use crate::process::runner::Cmd;
+use crate::python::requirements;
+use crate::report::error::Error;
+use crate::report::hints;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -335,7 +335,7 @@ pub fn dockerfile(ctx: &Ctx, settings: &Settings) -> Vec<Check> {
 
 /// The lint findings as checks, one per problem (or one ok).
 pub fn lint_checks(text: &str, path: &str, target: &Platform, port: u16) -> Vec<Check> {
-    let problems = lint::lint(text, target, port);
+    let problems = dockerfile::lint(text, target, port);
     if problems.is_empty() {
         return vec![Check::ok(
             "dockerfile",
@@ -504,7 +504,7 @@ pub fn preflight(
     match &cached {
         Some(hit) if ctx.runner.verbose => say!(
             "preflight: engine, buildx and {target} emulation passed {} s ago; not checked again",
-            crate::emulation::age_secs(hit)
+            crate::engine::emulation::age_secs(hit)
         ),
         Some(_) => {}
         None => {
@@ -585,7 +585,7 @@ mod tests {
 
     #[test]
     fn avx_only_under_rosetta() {
-        let reqs = wheels::parse_requirements("polars==1.9\nstreamlit\n");
+        let reqs = requirements::parse_requirements("polars==1.9\nstreamlit\n");
         assert!(avx_findings(false, &reqs).is_empty());
         let c = avx_findings(true, &reqs);
         assert_eq!(c.len(), 1);
@@ -665,7 +665,7 @@ mod tests {
 /// Where `wheels` asks pip, and for which Python.
 #[derive(Debug, Clone)]
 pub struct WheelOptions {
-    pub index: wheels::Index,
+    pub index: requirements::Index,
     pub python_version: String,
 }
 
@@ -680,9 +680,9 @@ pub fn wheels(
     let Ok(text) = std::fs::read_to_string(requirements) else {
         return Ok(vec![Check::skip("wheels", format!("no {requirements}"))]);
     };
-    let reqs = wheels::parse_requirements(&text);
+    let reqs = requirements::parse_requirements(&text);
     let mut out = avx_checks(ctx, target, &reqs);
-    let Some(tags) = wheels::platform_tags(target) else {
+    let Some(tags) = requirements::platform_tags(target) else {
         out.push(Check::skip(
             "wheels",
             format!("no manylinux wheels exist for {target}"),
@@ -697,16 +697,16 @@ pub fn wheels(
         ));
         return Ok(out);
     };
-    let dest = crate::files::temp_dir("azdeploy-wheels-")?;
+    let dest = crate::sys::files::temp_dir("azdeploy-wheels-")?;
     let dest_str = dest.path().display().to_string();
     // pip takes about a second per question: four at a time.
-    let mut answers: Vec<(wheels::Requirement, crate::runner::Probe)> = Vec::new();
+    let mut answers: Vec<(requirements::Requirement, crate::process::runner::Probe)> = Vec::new();
     for chunk in reqs.chunks(4) {
-        let got: Vec<Result<crate::runner::Probe, Error>> = std::thread::scope(|s| {
+        let got: Vec<Result<crate::process::runner::Probe, Error>> = std::thread::scope(|s| {
             let handles: Vec<_> = chunk
                 .iter()
                 .map(|r| {
-                    let cmd = wheels::binary_check(
+                    let cmd = requirements::binary_check(
                         Cmd::new(&python, "ask pip for a wheel"),
                         r,
                         &tags,
@@ -732,7 +732,7 @@ pub fn wheels(
             with_wheels += 1;
             continue;
         }
-        if wheels::unreachable(&p.stderr) {
+        if requirements::unreachable(&p.stderr) {
             out.push(Check::warn(
                 "wheels",
                 "the package index is not reachable: cannot check wheels",
@@ -740,12 +740,12 @@ pub fn wheels(
             ));
             return Ok(out);
         }
-        let v = ctx.runner.probe(&wheels::versions(
+        let v = ctx.runner.probe(&requirements::versions(
             Cmd::new(&python, "ask pip for versions"),
             &req,
             &opts.index,
         ))?;
-        let detail = match wheels::newest_version(&v.stdout) {
+        let detail = match requirements::newest_version(&v.stdout) {
             Some(version) => format!(
                 "{} ({version}): no binary wheel for {target}, Python {}: it compiles from source in the build",
                 req.spec, opts.python_version
@@ -775,7 +775,7 @@ pub fn wheels(
 }
 
 /// Rosetta has no AVX: warn about requirements whose amd64 builds need it.
-fn avx_checks(ctx: &Ctx, target: &Platform, reqs: &[wheels::Requirement]) -> Vec<Check> {
+fn avx_checks(ctx: &Ctx, target: &Platform, reqs: &[requirements::Requirement]) -> Vec<Check> {
     let f = host_facts(ctx, target);
     let rosetta = f.apple_silicon
         && target.arch == "amd64"
@@ -784,11 +784,11 @@ fn avx_checks(ctx: &Ctx, target: &Platform, reqs: &[wheels::Requirement]) -> Vec
 }
 
 /// The AVX findings, given whether the target runs under Rosetta.
-pub fn avx_findings(rosetta: bool, reqs: &[wheels::Requirement]) -> Vec<Check> {
+pub fn avx_findings(rosetta: bool, reqs: &[requirements::Requirement]) -> Vec<Check> {
     if !rosetta {
         return Vec::new();
     }
-    wheels::avx_traps(reqs)
+    requirements::avx_traps(reqs)
         .into_iter()
         .map(|(spec, fix)| {
             Check::warn(
@@ -837,7 +837,7 @@ pub fn wheel_preflight(
             Some(v) => serde_json::from_value(v).unwrap_or_default(),
             None => {
                 let opts = WheelOptions {
-                    index: wheels::Index::Default,
+                    index: requirements::Index::Default,
                     python_version,
                 };
                 let checks = wheels(ctx, requirements, target, &opts)?;
@@ -864,7 +864,8 @@ pub fn wheel_preflight(
 /// What the benchmark measured for emulation on a CPU-bound `RUN` step (emulated/native), from
 /// `bench/results.json` as committed.
 pub fn measured_emulation_penalty() -> Option<f64> {
-    let v: serde_json::Value = serde_json::from_str(include_str!("../bench/results.json")).ok()?;
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../../bench/results.json")).ok()?;
     v.pointer("/results/emulation_step/2/median")?.as_f64()
 }
 

@@ -12,7 +12,7 @@ use crate::config::{
     parse_build_arg, AppName, CacheMode, HealthPath, Name, Platform, RegistryName, Remote,
     ResourceGroup, Seconds,
 };
-use crate::reference::valid_tag;
+use crate::image::reference::valid_tag;
 
 /// Build linux/amd64 images on any Mac or PC, prove they run, and ship them to Azure Container Apps.
 #[derive(Debug, Parser)]

@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::error::Error;
+use crate::report::error::Error;
 
 /// Where the tools come from: a snapshot of the variables that matter, taken once at start-up.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@ use camino::Utf8PathBuf;
 use serde::Deserialize;
 
 use crate::config::Platform;
-use crate::runner::Cmd;
+use crate::process::runner::Cmd;
 
 /// Everything `docker buildx build` needs, worked out before anything runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -574,7 +574,7 @@ mod tests {
              --file app/Dockerfile --tag shop:abc123 --tag shop:latest \
              --build-arg PY=3.12 --no-cache --load app"
         );
-        assert_eq!(c.effect(), crate::runner::Effect::Mutate);
+        assert_eq!(c.effect(), crate::process::runner::Effect::Mutate);
     }
 
     #[test]
@@ -752,7 +752,7 @@ mod tests {
 
     #[test]
     fn builders_from_real_output() {
-        let text = include_str!("../tests/fixtures/captured/buildx-ls.jsonl");
+        let text = include_str!("../../tests/fixtures/captured/buildx-ls.jsonl");
         let b = parse_builders(text);
         assert_eq!(b.len(), 1, "the repeated line is dropped");
         assert_eq!(
@@ -766,7 +766,7 @@ mod tests {
 
     #[test]
     fn stats_from_real_output() {
-        let line = include_str!("../tests/fixtures/captured/docker-stats.jsonl");
+        let line = include_str!("../../tests/fixtures/captured/docker-stats.jsonl");
         let st: Stats = serde_json::from_str(line.lines().next().unwrap()).unwrap();
         assert_eq!(st.memory_bytes(), Some(508 * 1024));
         assert_eq!(st.cpu_percent(), Some(0.0));
@@ -779,13 +779,13 @@ mod tests {
 
     #[test]
     fn parses_real_version_output() {
-        let up = include_str!("../tests/fixtures/captured/docker-version.json");
+        let up = include_str!("../../tests/fixtures/captured/docker-version.json");
         let v = parse_version(up).unwrap();
         assert_eq!(v.client.unwrap().version, "28.2.2");
         let s = v.server.unwrap();
         assert_eq!((s.os.as_str(), s.arch.as_str()), ("linux", "amd64"));
         assert!(s.version.starts_with("20.10"), "{}", s.version);
-        let down = include_str!("../tests/fixtures/captured/docker-version-engine-down.stdout");
+        let down = include_str!("../../tests/fixtures/captured/docker-version-engine-down.stdout");
         let v = parse_version(down).unwrap();
         assert!(v.server.is_none() && v.client.is_some());
         assert!(parse_version("not json").is_none());

@@ -14,7 +14,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::report::error::Error;
 
 /// The config file looked for in the current directory.
 pub const FILE_NAME: &str = "azdeploy.json";
@@ -224,7 +224,7 @@ impl FromStr for ImageName {
         let err = || {
             format!("\"{s}\" is not an image name (lowercase letters, digits, and . _ - / separators; no tag)")
         };
-        match s.parse::<crate::reference::ImageRef>() {
+        match s.parse::<crate::image::reference::ImageRef>() {
             Ok(r) if r.tag.is_none() && r.digest.is_none() => Ok(ImageName(s.to_string())),
             _ => Err(err()),
         }
@@ -308,9 +308,9 @@ impl FromStr for RegistryName {
     type Err = String;
     fn from_str(s: &str) -> Result<RegistryName, String> {
         let acr = (5..=50).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric());
-        let host = crate::reference::is_registry_host(s)
+        let host = crate::image::reference::is_registry_host(s)
             && format!("{s}/x")
-                .parse::<crate::reference::ImageRef>()
+                .parse::<crate::image::reference::ImageRef>()
                 .is_ok();
         if acr || host {
             Ok(RegistryName(s.to_string()))
@@ -1152,7 +1152,7 @@ mod tests {
         );
         let e = r.unwrap_err();
         assert_eq!(e.to_string(), "invalid setting `platform` in environment variable AZDEPLOY_PLATFORM: \"linux/amd64x\" is not a platform buildx builds; did you mean linux/amd64? (os/arch[/variant], e.g. linux/amd64)");
-        assert_eq!(e.exit_code(), crate::error::USAGE_CODE);
+        assert_eq!(e.exit_code(), crate::report::error::USAGE_CODE);
     }
 
     #[test]
@@ -1209,7 +1209,7 @@ mod tests {
             .hint()
             .unwrap()
             .contains("remove the platform setting (file azdeploy.json)"));
-        assert_eq!(e.exit_code(), crate::error::USAGE_CODE);
+        assert_eq!(e.exit_code(), crate::report::error::USAGE_CODE);
         let (_d, r) = resolve_with(
             None,
             &[("AZDEPLOY_PLATFORM", "aarch64"), ("AZDEPLOY_APP", "shop")],
@@ -1247,7 +1247,7 @@ mod tests {
                 && e.to_string().ends_with("other.json, which does not exist"),
             "{e}"
         );
-        assert_eq!(e.exit_code(), crate::error::USAGE_CODE);
+        assert_eq!(e.exit_code(), crate::report::error::USAGE_CODE);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Output};
 use std::time::{Duration, Instant};
 
-use crate::cancel::{Cancel, SIGINT_CODE};
-use crate::error::{Error, ProcessError};
+use crate::process::cancel::{Cancel, SIGINT_CODE};
+use crate::report::error::{Error, ProcessError};
 
 /// Shown in place of a secret in echoes, dry-run lines and errors.
 pub const REDACTED: &str = "***";
@@ -520,7 +520,7 @@ impl Runner {
             command: cmd.to_string(),
             source,
         };
-        let (master, slave) = crate::pty::open().map_err(spawn_err)?;
+        let (master, slave) = crate::process::pty::open().map_err(spawn_err)?;
         let slave_err = slave.try_clone().map_err(spawn_err)?;
         let handle = {
             // The expression owns our copies of the terminal's child side; they close with it,
@@ -531,7 +531,7 @@ impl Runner {
         let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
         let copier = {
             let kept = kept.clone();
-            std::thread::spawn(move || crate::pty::copy_to_stderr(master, &kept))
+            std::thread::spawn(move || crate::process::pty::copy_to_stderr(master, &kept))
         };
         let out = self.wait_handle(cmd, &handle, true);
         // A grandchild that kept the terminal open must not hang us: give the copier a moment.
@@ -781,7 +781,7 @@ mod tests {
         let c2 = cancel.clone();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
-            c2.cancel(crate::cancel::SIGTERM_CODE);
+            c2.cancel(crate::process::cancel::SIGTERM_CODE);
         });
         let t = Instant::now();
         let err = r.query(&sh(&script, "sleep")).unwrap_err();
@@ -829,7 +829,7 @@ mod tests {
         let r = Runner::new(false, false, cancel.clone());
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
-            cancel.cancel(crate::cancel::SIGINT_CODE);
+            cancel.cancel(crate::process::cancel::SIGINT_CODE);
         });
         let t = Instant::now();
         assert!(matches!(

@@ -14,10 +14,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Platform;
-use crate::context::Ctx;
-use crate::error::Error;
-use crate::probe_elf;
-use crate::runner::Probe;
+use crate::ctx::Ctx;
+use crate::engine::probe_elf;
+use crate::process::runner::Probe;
+use crate::report::error::Error;
 
 /// How long a successful probe is trusted.
 pub const CACHE_TTL: Duration = Duration::from_secs(10 * 60);
@@ -318,7 +318,7 @@ pub fn judge(p: &Probe) -> Verdict {
     } else if p.success() {
         Verdict::Broken("the build succeeded but the probe's output is missing".into())
     } else {
-        Verdict::Broken(crate::runner::tail(text.trim(), 8))
+        Verdict::Broken(crate::process::runner::tail(text.trim(), 8))
     }
 }
 
@@ -327,7 +327,7 @@ pub fn probe(ctx: &Ctx, target: &Platform, builder: Option<&str>) -> Result<Verd
     let Some(elf) = probe_elf::for_arch(&target.arch, target.variant.as_deref()) else {
         return Ok(Verdict::NoProbe);
     };
-    let dir = crate::files::temp_dir("azdeploy-probe-")?;
+    let dir = crate::sys::files::temp_dir("azdeploy-probe-")?;
     let io = |source| Error::Io {
         action: "write the probe to",
         path: dir.path().display().to_string(),
@@ -345,7 +345,7 @@ pub fn probe(ctx: &Ctx, target: &Platform, builder: Option<&str>) -> Result<Verd
         let nonce = format!(
             "{}-{}-{}\n",
             std::process::id(),
-            crate::clock::now_millis(),
+            crate::sys::clock::now_millis(),
             PROBES.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         );
         std::fs::write(dir.path().join("nonce"), nonce).map_err(io)?;
@@ -386,7 +386,7 @@ pub fn recent_value(ctx: &Ctx, key: &str, ttl: Duration) -> Option<serde_json::V
     let file = cache_file(ctx, key)?;
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
     let at = v.get("at")?.as_u64()?;
-    (crate::clock::now_secs().saturating_sub(at) < ttl.as_secs())
+    (crate::sys::clock::now_secs().saturating_sub(at) < ttl.as_secs())
         .then(|| v.get("value").cloned())?
 }
 
@@ -396,8 +396,13 @@ pub fn remember_value(ctx: &Ctx, key: &str, value: &serde_json::Value) {
         if let Some(dir) = f.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let text = serde_json::json!({"at": crate::clock::now_secs(), "value": value}).to_string();
-        let _ = crate::files::write_atomic(&f, text.as_bytes(), crate::files::Existing::Replace);
+        let text =
+            serde_json::json!({"at": crate::sys::clock::now_secs(), "value": value}).to_string();
+        let _ = crate::sys::files::write_atomic(
+            &f,
+            text.as_bytes(),
+            crate::sys::files::Existing::Replace,
+        );
     }
 }
 
@@ -423,18 +428,18 @@ pub fn forget(ctx: &Ctx, key: &str) {
 
 /// How long ago a remembered success was recorded.
 pub fn age_secs(e: &CacheEntry) -> u64 {
-    crate::clock::now_secs().saturating_sub(e.at)
+    crate::sys::clock::now_secs().saturating_sub(e.at)
 }
 
 fn read_cache(file: &Utf8Path) -> Option<CacheEntry> {
     let e: CacheEntry = serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
-    (crate::clock::now_secs().saturating_sub(e.at) < CACHE_TTL.as_secs()).then_some(e)
+    (crate::sys::clock::now_secs().saturating_sub(e.at) < CACHE_TTL.as_secs()).then_some(e)
 }
 
 /// Best effort: a cache we cannot write only costs the next build a preflight.
 fn write_cache(file: &Utf8PathBuf, fingerprint: &str, elapsed: &Duration) {
     let entry = CacheEntry {
-        at: crate::clock::now_secs(),
+        at: crate::sys::clock::now_secs(),
         ms: elapsed.as_millis() as u64,
         fingerprint: fingerprint.to_string(),
     };
@@ -442,7 +447,11 @@ fn write_cache(file: &Utf8PathBuf, fingerprint: &str, elapsed: &Duration) {
         let _ = std::fs::create_dir_all(dir);
     }
     let text = serde_json::to_string(&entry).expect("JSON always serialises");
-    let _ = crate::files::write_atomic(file, text.as_bytes(), crate::files::Existing::Replace);
+    let _ = crate::sys::files::write_atomic(
+        file,
+        text.as_bytes(),
+        crate::sys::files::Existing::Replace,
+    );
 }
 
 /// Everything that can change the probe's answer besides the engine selector: the engine's
@@ -451,10 +460,10 @@ fn write_cache(file: &Utf8PathBuf, fingerprint: &str, elapsed: &Duration) {
 /// macOS Docker Desktop's settings). `None` for an engine we cannot observe (not a local socket):
 /// its passes are never remembered.
 pub fn fingerprint(ctx: &Ctx, target: &Platform) -> Result<Option<String>, Error> {
-    let p = ctx.runner.probe(&crate::docker::endpoint(
+    let p = ctx.runner.probe(&crate::engine::docker::endpoint(
         ctx.docker("find the engine's endpoint")?,
     ))?;
-    let Some(host) = crate::docker::parse_endpoint(&p.stdout) else {
+    let Some(host) = crate::engine::docker::parse_endpoint(&p.stdout) else {
         return Ok(None);
     };
     let Some(socket) = host.strip_prefix("unix://") else {
@@ -590,7 +599,7 @@ mod tests {
         let arm64: Platform = "linux/arm64".parse().unwrap();
         let d = fixture_root(&[(
             "/proc/sys/fs/binfmt_misc/qemu-aarch64",
-            include_str!("../tests/fixtures/captured/binfmt-qemu-aarch64-disabled.txt"),
+            include_str!("../../tests/fixtures/captured/binfmt-qemu-aarch64-disabled.txt"),
         )]);
         let root = Utf8Path::from_path(d.path()).unwrap();
         let f = host_facts("linux", "x86_64", root, None, &arm64);
@@ -627,14 +636,14 @@ mod tests {
             ("/proc/sys/fs/binfmt_misc/status", "enabled\n"),
             (
                 "/proc/sys/fs/binfmt_misc/qemu-aarch64",
-                include_str!("../tests/fixtures/captured/binfmt-qemu-aarch64-enabled.txt"),
+                include_str!("../../tests/fixtures/captured/binfmt-qemu-aarch64-enabled.txt"),
             ),
         ]);
         let off = fixture_root(&[
             ("/proc/sys/fs/binfmt_misc/status", "enabled\n"),
             (
                 "/proc/sys/fs/binfmt_misc/qemu-aarch64",
-                include_str!("../tests/fixtures/captured/binfmt-qemu-aarch64-disabled.txt"),
+                include_str!("../../tests/fixtures/captured/binfmt-qemu-aarch64-disabled.txt"),
             ),
         ]);
         let state = |d: &tempfile::TempDir, os: &str| {
@@ -681,7 +690,7 @@ mod tests {
             elapsed: Duration::from_millis(900),
         };
         let failed =
-            include_str!("../tests/fixtures/captured/buildx-build-exec-format-error.stderr");
+            include_str!("../../tests/fixtures/captured/buildx-build-exec-format-error.stderr");
         assert_eq!(judge(&p(1, failed)), Verdict::Missing);
         let ok = format!(
             "#5 [2/2] RUN [\"/probe\"]\n#5 0.101 {}\n#5 DONE 0.1s\n",
@@ -699,7 +708,8 @@ mod tests {
 
     #[test]
     fn build_failures_are_read_for_emulation_signs() {
-        let out = include_str!("../tests/fixtures/captured/buildx-build-exec-format-error.stderr");
+        let out =
+            include_str!("../../tests/fixtures/captured/buildx-build-exec-format-error.stderr");
         let sign = failure_sign(out).unwrap();
         assert_eq!(
             sign,
@@ -753,7 +763,7 @@ mod tests {
         assert_eq!(
             read_cache(&f),
             Some(CacheEntry {
-                at: crate::clock::now_secs(),
+                at: crate::sys::clock::now_secs(),
                 ms: 1234,
                 fingerprint: "fp".into(),
             })
@@ -762,7 +772,7 @@ mod tests {
             &f,
             format!(
                 "{{\"at\": {}, \"ms\": 5, \"fingerprint\": \"fp\"}}",
-                crate::clock::now_secs() - CACHE_TTL.as_secs() - 1
+                crate::sys::clock::now_secs() - CACHE_TTL.as_secs() - 1
             ),
         )
         .unwrap();

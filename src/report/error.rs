@@ -7,7 +7,7 @@
 use std::fmt;
 use std::process::ExitStatus;
 
-use crate::hints;
+use crate::report::hints;
 
 /// Exit code for usage errors, as docker and its Go plugins use for flag errors.
 pub const USAGE_CODE: i32 = 125;

@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use crate::runner::Cmd;
+use crate::process::runner::Cmd;
 
 /// The user ACR access tokens log in as (`az acr login --expose-token`).
 pub const TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";

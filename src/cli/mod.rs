@@ -1,0 +1,9 @@
+//! What the docker CLI hands us: its global flags split off our arguments (`argv`), our own
+//! command line as clap types (`args`), and shell completion (`complete`). The only code that
+//! knows clap.
+//!
+//! May import: `config` (the value types flags parse into), `report`.
+
+pub mod args;
+pub mod argv;
+pub mod complete;

@@ -1,0 +1,9 @@
+//! The Docker engine and its builders: docker's command lines and what docker prints
+//! (`docker`), and whether the engine really runs the target architecture (`emulation`, with
+//! the tiny probe programs in `probe_elf`).
+//!
+//! May import: `ctx`, `config`, `process`, `sys`, `report`.
+
+pub mod docker;
+pub mod emulation;
+pub mod probe_elf;
