@@ -477,7 +477,7 @@ mod tests {
     #[test]
     fn metrics_are_summarised_and_missing_ones_are_none() {
         let m: MetricsResponse = serde_json::from_str(include_str!(
-            "../tests/fixtures/az/monitor-metrics-list.json"
+            "../../tests/fixtures/az/monitor-metrics-list.json"
         ))
         .unwrap();
         let cpu = m.summary("UsageNanoCores").unwrap();

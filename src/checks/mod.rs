@@ -577,7 +577,7 @@ mod tests {
     #[test]
     fn buildx_inspect_from_real_output() {
         let (name, driver) = parse_inspect(include_str!(
-            "../tests/fixtures/captured/buildx-inspect.txt"
+            "../../tests/fixtures/captured/buildx-inspect.txt"
         ));
         assert_eq!((name.as_str(), driver.as_str()), ("default", "docker"));
         assert_eq!(parse_inspect(""), ("?".into(), "?".into()));

@@ -594,7 +594,7 @@ mod tests {
     #[test]
     fn what_the_registry_holds_from_real_output() {
         let single: Pushed = serde_json::from_str(include_str!(
-            "../tests/fixtures/captured/imagetools-inspect-json-single.json"
+            "../../tests/fixtures/captured/imagetools-inspect-json-single.json"
         ))
         .unwrap();
         let amd64: Platform = "linux/amd64".parse().unwrap();
@@ -604,7 +604,7 @@ mod tests {
             Some(single.manifest.digest.as_str())
         );
         let index: Pushed = serde_json::from_str(include_str!(
-            "../tests/fixtures/captured/imagetools-inspect-json-index.json"
+            "../../tests/fixtures/captured/imagetools-inspect-json-index.json"
         ))
         .unwrap();
         assert_eq!(index.platforms().unwrap(), ["linux/amd64", "linux/arm64"]);
@@ -618,12 +618,12 @@ mod tests {
             .manifest_for(&"linux/s390x".parse().unwrap())
             .is_none());
         let raw: RawManifest = serde_json::from_str(include_str!(
-            "../tests/fixtures/captured/imagetools-inspect-raw-noprov.json"
+            "../../tests/fixtures/captured/imagetools-inspect-raw-noprov.json"
         ))
         .unwrap();
         assert!(raw.config.unwrap().digest.starts_with("sha256:"));
         let raw: RawManifest = serde_json::from_str(include_str!(
-            "../tests/fixtures/captured/imagetools-inspect-raw-index.json"
+            "../../tests/fixtures/captured/imagetools-inspect-raw-index.json"
         ))
         .unwrap();
         assert!(raw.config.is_none(), "an index has no config");
@@ -650,7 +650,7 @@ mod tests {
     #[test]
     fn parses_real_metadata_and_inspect_output() {
         let v: Vec<ImageInspect> = serde_json::from_str(include_str!(
-            "../tests/fixtures/captured/image-inspect-amd64.json"
+            "../../tests/fixtures/captured/image-inspect-amd64.json"
         ))
         .unwrap();
         let amd64: Platform = "linux/amd64".parse().unwrap();

@@ -533,13 +533,13 @@ mod tests {
     #[test]
     fn binfmt_entries_from_the_real_files() {
         let on = parse_binfmt(include_str!(
-            "../tests/fixtures/captured/binfmt-qemu-aarch64-enabled.txt"
+            "../../tests/fixtures/captured/binfmt-qemu-aarch64-enabled.txt"
         ))
         .unwrap();
         assert!(on.enabled && on.fix_binary());
         assert_eq!(on.interpreter, "/usr/libexec/qemu-binfmt/aarch64-binfmt-P");
         let off = parse_binfmt(include_str!(
-            "../tests/fixtures/captured/binfmt-qemu-aarch64-disabled.txt"
+            "../../tests/fixtures/captured/binfmt-qemu-aarch64-disabled.txt"
         ))
         .unwrap();
         assert!(!off.enabled);
