@@ -24,11 +24,12 @@ pub fn acr_login_server(base: Cmd, registry: &str) -> Cmd {
         "--output",
         "tsv",
     ])
+    .query()
 }
 
 /// `az acr login --name N`: az runs `docker login` itself.
 pub fn acr_login(base: Cmd, registry: &str) -> Cmd {
-    base.args(["acr", "login", "--name", registry]).mutates()
+    base.args(["acr", "login", "--name", registry])
 }
 
 /// `az acr login --name N --expose-token --output json`: prints a token instead of logging in.
@@ -42,6 +43,7 @@ pub fn acr_token(base: Cmd, registry: &str) -> Cmd {
         "--output",
         "json",
     ])
+    .query()
 }
 
 /// What `az acr login --expose-token` prints (unknown fields ignored).
@@ -81,7 +83,7 @@ pub fn acr_build(
     for (k, v) in build_args {
         c = c.args(["--build-arg", &format!("{k}={v}")]);
     }
-    c.arg(context).mutates()
+    c.arg(context)
 }
 
 /// `az acr repository show --name N --image REPO:TAG --output json`: the tag's digest.
@@ -97,6 +99,7 @@ pub fn acr_repository_show(base: Cmd, registry: &str, image: &str) -> Cmd {
         "--output",
         "json",
     ])
+    .query()
 }
 
 /// `az acr manifest list-metadata --registry N --name REPO --output json`: each manifest's
@@ -113,6 +116,7 @@ pub fn acr_manifests(base: Cmd, registry: &str, repo: &str) -> Cmd {
         "--output",
         "json",
     ])
+    .query()
 }
 
 /// One entry of `az acr manifest list-metadata` (the fields we use).
@@ -141,6 +145,7 @@ pub fn app_show(base: Cmd, app: &str, rg: &str) -> Cmd {
         "--output",
         "json",
     ])
+    .query()
 }
 
 /// `az containerapp update --name A --resource-group RG --image I --output json`.
@@ -156,7 +161,6 @@ pub fn app_update(base: Cmd, app: &str, rg: &str, image: &str) -> Cmd {
         image,
     ])
     .args(["--output", "json"])
-    .mutates()
 }
 
 /// `az containerapp revision show --name A --resource-group RG --revision R --output json`.
@@ -171,6 +175,7 @@ pub fn revision_show(base: Cmd, app: &str, rg: &str, revision: &str) -> Cmd {
         rg,
     ])
     .args(["--revision", revision, "--output", "json"])
+    .query()
 }
 
 /// `az containerapp revision list --name A --resource-group RG --all --output json` (without
@@ -186,6 +191,7 @@ pub fn revision_list(base: Cmd, app: &str, rg: &str) -> Cmd {
         rg,
     ])
     .args(["--all", "--output", "json"])
+    .query()
 }
 
 /// `az containerapp logs show`: console logs as text (of one revision, if named); system logs
@@ -226,7 +232,7 @@ pub fn logs(
     if follow {
         c = c.arg("--follow");
     }
-    c
+    c.query()
 }
 
 /// The metrics `status` reads.
@@ -267,6 +273,7 @@ pub fn metrics_list(base: Cmd, resource_id: &str, start_time: &str, end_time: &s
         "--output",
         "json",
     ])
+    .query()
 }
 
 /// What `az monitor metrics list --output json` prints (the parts we use).

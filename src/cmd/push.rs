@@ -210,7 +210,7 @@ impl Drop for Tags<'_> {
             let _ = self
                 .ctx
                 .runner
-                .cleanup(&base.args(["image", "rm"]).args(&self.created).mutates());
+                .cleanup(&base.args(["image", "rm"]).args(&self.created));
         }
     }
 }

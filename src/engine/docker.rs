@@ -71,7 +71,7 @@ pub fn buildx_build(base: Cmd, spec: &BuildSpec) -> Cmd {
         c = c.arg("--no-cache");
     }
     // Loaded into the engine, never pushed from here: the gate reads the local image first.
-    c.arg("--load").arg(spec.context.as_str()).mutates()
+    c.arg("--load").arg(spec.context.as_str())
 }
 
 /// `docker buildx imagetools inspect --format '{{json .}}' <ref>`: what a registry holds under a
@@ -86,11 +86,13 @@ pub fn imagetools_json(base: Cmd, reference: &str) -> Cmd {
         "{{json .}}",
         reference,
     ])
+    .query()
 }
 
 /// `docker buildx imagetools inspect --raw <ref>`: the manifest as the registry stores it.
 pub fn imagetools_raw(base: Cmd, reference: &str) -> Cmd {
     base.args(["buildx", "imagetools", "inspect", "--raw", reference])
+        .query()
 }
 
 /// What [`imagetools_json`] prints (the parts we use).
@@ -164,6 +166,7 @@ pub fn pushed_platforms(image: &serde_json::Value) -> Option<Vec<String>> {
 /// `docker image inspect --format '{{json .}}' <ref>`.
 pub fn image_inspect(base: Cmd, reference: &str) -> Cmd {
     base.args(["image", "inspect", "--format", "{{json .}}", reference])
+        .query()
 }
 
 /// What `docker image inspect` says about an image (the fields we use).
@@ -226,7 +229,7 @@ pub fn platform_matches(found: &str, target: &Platform) -> bool {
 
 /// `docker version --format '{{json .}}'`.
 pub fn version(base: Cmd) -> Cmd {
-    base.args(["version", "--format", "{{json .}}"])
+    base.args(["version", "--format", "{{json .}}"]).query()
 }
 
 /// What `docker version --format '{{json .}}'` prints (the fields we use).
@@ -289,12 +292,13 @@ pub fn run_detached(base: Cmd, spec: &RunSpec) -> Cmd {
     if let Some(f) = &spec.env_file {
         c = c.args(["--env-file", f.as_str()]);
     }
-    c.arg(&spec.image).mutates()
+    c.arg(&spec.image)
 }
 
 /// `docker inspect --format '{{json .State}}' <name>`.
 pub fn container_state(base: Cmd, name: &str) -> Cmd {
     base.args(["container", "inspect", "--format", "{{json .State}}", name])
+        .query()
 }
 
 /// A container's state (the fields we use).
@@ -312,6 +316,7 @@ pub struct State {
 /// `docker port <name> <port>/tcp`.
 pub fn port(base: Cmd, name: &str, container_port: u16) -> Cmd {
     base.args(["port", name, &format!("{container_port}/tcp")])
+        .query()
 }
 
 /// The host port of the `127.0.0.1:<port>` line of `docker port`.
@@ -324,17 +329,18 @@ pub fn parse_port(stdout: &str) -> Option<u16> {
 
 /// `docker logs --tail <n> <name>` (the container's stdout and stderr).
 pub fn logs_tail(base: Cmd, name: &str, n: usize) -> Cmd {
-    base.args(["logs", "--tail", &n.to_string(), name])
+    base.args(["logs", "--tail", &n.to_string(), name]).query()
 }
 
 /// `docker logs --follow <name>`.
 pub fn logs_follow(base: Cmd, name: &str) -> Cmd {
-    base.args(["logs", "--follow", name])
+    base.args(["logs", "--follow", name]).query()
 }
 
 /// `docker stats --no-stream --format '{{json .}}' <name>`.
 pub fn stats(base: Cmd, name: &str) -> Cmd {
     base.args(["stats", "--no-stream", "--format", "{{json .}}", name])
+        .query()
 }
 
 /// One line of `docker stats --format '{{json .}}'` (the fields we use).
@@ -380,7 +386,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
 
 /// `docker rm --force <names…>`.
 pub fn remove(base: Cmd, names: &[String]) -> Cmd {
-    base.args(["rm", "--force"]).args(names).mutates()
+    base.args(["rm", "--force"]).args(names)
 }
 
 /// `docker ps --all --quiet --filter label=<key>`: our containers, running or not.
@@ -392,23 +398,23 @@ pub fn ps_labelled(base: Cmd, key: &str) -> Cmd {
         "--filter",
         &format!("label={key}"),
     ])
+    .query()
 }
 
 /// `docker tag <source> <target>`.
 pub fn tag(base: Cmd, source: &str, target: &str) -> Cmd {
-    base.args(["tag", source, target]).mutates()
+    base.args(["tag", source, target])
 }
 
 /// `docker push <ref>`.
 pub fn push(base: Cmd, reference: &str) -> Cmd {
-    base.args(["push", reference]).mutates()
+    base.args(["push", reference])
 }
 
 /// `docker login <server> --username <user> --password-stdin`, the secret on stdin.
 pub fn login(base: Cmd, server: &str, user: &str, secret: &str) -> Cmd {
     base.args(["login", server, "--username", user, "--password-stdin"])
         .stdin_secret(secret.as_bytes().to_vec())
-        .mutates()
 }
 
 /// A manifest's descriptor, or an index with its children (the fields we use).
@@ -470,6 +476,7 @@ pub fn endpoint(base: Cmd) -> Cmd {
         "--format",
         "{{json .Endpoints.docker}}",
     ])
+    .query()
 }
 
 /// The endpoint's host from `endpoint`'s output.
@@ -493,7 +500,7 @@ pub fn is_local_endpoint(host: &str) -> bool {
 
 /// `docker buildx ls --format json`: one JSON object per line (buildx 0.13 may repeat one).
 pub fn builders(base: Cmd) -> Cmd {
-    base.args(["buildx", "ls", "--format", "json"])
+    base.args(["buildx", "ls", "--format", "json"]).query()
 }
 
 /// A builder from `docker buildx ls --format json` (the fields we use).

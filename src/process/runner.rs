@@ -1,8 +1,9 @@
 //! The only module that starts processes (and the only one that imports duct).
 //!
 //! A [`Cmd`] is a plain value: program, arguments, what it is for (its purpose, the "what" of
-//! every error), and whether it only reads ([`Effect::Query`]) or changes something
-//! ([`Effect::Mutate`]). Commands build `Cmd`s with pure functions; the [`Runner`] runs them in one
+//! every error), and whether it changes something ([`Effect::Mutate`], the default) or only
+//! reads ([`Effect::Query`], which a command must say with [`Cmd::query`]): a forgotten marking
+//! can only make a read skip under `--dry-run`, never make a change run. Commands build `Cmd`s with pure functions; the [`Runner`] runs them in one
 //! of a few ways (capture, stream, passthrough, probe), echoing `+ cmd` first with `--verbose`,
 //! printing and skipping mutations under `--dry-run`, redacting secrets everywhere, and stopping
 //! the child (its whole process group) when the cancel token fires.
@@ -32,15 +33,8 @@ const POLL: Duration = Duration::from_millis(20);
 pub enum Effect {
     /// Reads only: runs even under `--dry-run`.
     Query,
-    /// Changes something: printed, not run, under `--dry-run`.
+    /// Changes something: printed, not run, under `--dry-run`. The default.
     Mutate,
-}
-
-#[derive(Clone)]
-enum Arg {
-    Plain(OsString),
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
-    Secret(OsString),
 }
 
 /// A command to run, as a value. Its `Debug` is its redacted `Display`: no secret can leak
@@ -48,7 +42,7 @@ enum Arg {
 #[derive(Clone)]
 pub struct Cmd {
     program: PathBuf,
-    args: Vec<Arg>,
+    args: Vec<OsString>,
     purpose: String,
     effect: Effect,
     stdin_secret: Option<Vec<u8>>,
@@ -60,13 +54,13 @@ pub struct Cmd {
 }
 
 impl Cmd {
-    /// A query of `program`, for `purpose` ("look up the engine version").
+    /// A run of `program` for `purpose` ("build the image"): a mutation until marked a query.
     pub fn new(program: impl Into<PathBuf>, purpose: impl Into<String>) -> Cmd {
         Cmd {
             program: program.into(),
             args: Vec::new(),
             purpose: purpose.into(),
-            effect: Effect::Query,
+            effect: Effect::Mutate,
             stdin_secret: None,
             dir: None,
             env: Vec::new(),
@@ -76,7 +70,7 @@ impl Cmd {
     }
 
     pub fn arg(mut self, a: impl Into<OsString>) -> Cmd {
-        self.args.push(Arg::Plain(a.into()));
+        self.args.push(a.into());
         self
     }
 
@@ -85,30 +79,31 @@ impl Cmd {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        self.args
-            .extend(args.into_iter().map(|a| Arg::Plain(a.into())));
+        self.args.extend(args.into_iter().map(Into::into));
         self
     }
 
-    /// An argument shown as `***` everywhere. Prefer [`Cmd::stdin_secret`]: argv is visible to
-    /// other users of the machine.
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
-    pub fn secret_arg(mut self, a: impl Into<OsString>) -> Cmd {
-        self.args.push(Arg::Secret(a.into()));
-        self
-    }
-
-    /// Feeds `secret` to the child's stdin; it is never shown.
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
+    /// Feeds `secret` to the child's stdin, the only way a secret reaches a child (argv is
+    /// visible to every user of the machine); it is never shown.
     pub fn stdin_secret(mut self, secret: impl Into<Vec<u8>>) -> Cmd {
         self.stdin_secret = Some(secret.into());
         self
     }
 
-    /// Marks the command as one that changes something.
-    pub fn mutates(mut self) -> Cmd {
-        self.effect = Effect::Mutate;
+    /// Marks the command as one that only reads: it runs under `--dry-run` too.
+    pub fn query(mut self) -> Cmd {
+        self.effect = Effect::Query;
         self
+    }
+
+    /// What the command is for.
+    pub fn purpose(&self) -> &str {
+        &self.purpose
+    }
+
+    /// Whether it changes something.
+    pub fn effect(&self) -> Effect {
+        self.effect
     }
 
     /// Sets a variable for the child. Its value is never displayed.
@@ -123,7 +118,6 @@ impl Cmd {
     }
 
     /// Stops the child and fails once `t` has passed.
-    #[allow(dead_code)] // Used by push (az acr login can hang); tested here.
     pub fn timeout(mut self, t: Duration) -> Cmd {
         self.timeout = Some(t);
         self
@@ -135,47 +129,30 @@ impl Cmd {
         self
     }
 
-    #[cfg(test)]
-    pub fn effect(&self) -> Effect {
-        self.effect
-    }
-
-    /// The arguments as plain text (secrets redacted), for tests.
+    /// The arguments as plain text, for tests.
     #[cfg(test)]
     pub fn shown_args(&self) -> Vec<String> {
         self.args
             .iter()
-            .map(|a| match a {
-                Arg::Plain(s) => s.to_string_lossy().into_owned(),
-                Arg::Secret(_) => REDACTED.to_string(),
-            })
+            .map(|a| a.to_string_lossy().into_owned())
             .collect()
     }
 
     fn os_args(&self) -> Vec<&OsStr> {
-        self.args
-            .iter()
-            .map(|a| match a {
-                Arg::Plain(s) | Arg::Secret(s) => s.as_os_str(),
-            })
-            .collect()
+        self.args.iter().map(OsString::as_os_str).collect()
     }
 
-    /// Replaces every secret value in `text` with `***`.
+    /// Replaces the secret, wherever the child echoed it, with `***`.
     fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        let secrets = self.args.iter().filter_map(|a| match a {
-            Arg::Secret(s) => Some(s.to_string_lossy().into_owned()),
-            Arg::Plain(_) => None,
-        });
-        let stdin = self
+        match self
             .stdin_secret
             .as_ref()
-            .map(|s| String::from_utf8_lossy(s).trim().to_string());
-        for s in secrets.chain(stdin).filter(|s| !s.is_empty()) {
-            out = out.replace(&s, REDACTED);
+            .map(|s| String::from_utf8_lossy(s).trim().to_string())
+            .filter(|s| !s.is_empty())
+        {
+            Some(secret) => text.replace(&secret, REDACTED),
+            None => text.to_string(),
         }
-        out
     }
 }
 
@@ -184,10 +161,7 @@ impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", shell_quote(&self.program.to_string_lossy()))?;
         for a in &self.args {
-            match a {
-                Arg::Plain(s) => write!(f, " {}", shell_quote(&s.to_string_lossy()))?,
-                Arg::Secret(_) => write!(f, " {REDACTED}")?,
-            }
+            write!(f, " {}", shell_quote(&a.to_string_lossy()))?;
         }
         if self.stdin_secret.is_some() {
             write!(f, " <<< {REDACTED}")?;
@@ -221,7 +195,6 @@ pub struct Probe {
     pub status: Option<ExitStatus>,
     pub stdout: String,
     pub stderr: String,
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     pub elapsed: Duration,
 }
 
@@ -238,7 +211,6 @@ enum Io {
     /// stdout sent to our stderr, stderr inherited: live progress, stdout kept for results.
     Stream,
     /// Both inherited (the child's stdout is our result, e.g. logs).
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     Passthrough,
 }
 
@@ -286,7 +258,6 @@ impl Runner {
     }
 
     /// Runs with both streams captured; under `--dry-run` a mutation returns empty output.
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     pub fn run(&self, cmd: &Cmd) -> Result<Output, Error> {
         self.checked(cmd, Io::Capture)
     }
@@ -297,23 +268,30 @@ impl Runner {
     }
 
     /// Runs with the child's stdout as ours.
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     pub fn passthrough(&self, cmd: &Cmd) -> Result<(), Error> {
         self.checked(cmd, Io::Passthrough).map(drop)
     }
 
-    /// Runs a query and reports what happened, whatever the exit status.
+    /// Runs and reports what happened, whatever the exit status. Under `--dry-run` a mutation
+    /// is printed and reported as a success with no output.
     ///
     /// # Errors
     /// Only `Error::Cancelled`.
     pub fn probe(&self, cmd: &Cmd) -> Result<Probe, Error> {
+        if self.skip_in_dry_run(cmd) {
+            return Ok(Probe {
+                status: Some(success_status()),
+                stdout: String::new(),
+                stderr: String::new(),
+                elapsed: Duration::ZERO,
+            });
+        }
         self.echo(cmd);
         self.probe_inner(cmd, true)
     }
 
     /// Runs a cleanup step: ignores the cancel token (cleanups run *because* of a cancel) and
     /// `--dry-run` decides as for any mutation. Failures are returned, never raised.
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     pub fn cleanup(&self, cmd: &Cmd) -> Probe {
         if self.skip_in_dry_run(cmd) {
             return Probe {
@@ -682,18 +660,17 @@ mod tests {
     use super::*;
 
     fn sh(script: &str, purpose: &str) -> Cmd {
-        Cmd::new("/bin/sh", purpose).arg("-c").arg(script)
+        Cmd::new("/bin/sh", purpose).arg("-c").arg(script).query()
     }
 
     #[test]
     fn display_is_pasteable_and_redacted() {
         let c = Cmd::new("docker", "log in")
             .args(["login", "my reg.io", "--format", "{{json .}}", "it's"])
-            .secret_arg("s3cret")
             .stdin_secret("t0ken");
         assert_eq!(
             c.to_string(),
-            r#"docker login 'my reg.io' --format '{{json .}}' 'it'\''s' *** <<< ***"#
+            r#"docker login 'my reg.io' --format '{{json .}}' 'it'\''s' <<< ***"#
         );
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("linux/amd64"), "linux/amd64");
@@ -716,28 +693,22 @@ mod tests {
     #[test]
     fn secrets_never_show_in_errors() {
         let r = Runner::new(true, false, Cancel::new());
-        // The child echoes its stdin and its argument to stderr, then fails.
-        let c = sh(r#"cat >&2; echo "arg=$0" >&2; exit 1"#, "use a token")
-            .secret_arg("argsecret-123")
+        // The child echoes its stdin to stderr, then fails.
+        let c = sh(r#"cat >&2; echo; echo "got it" >&2; exit 1"#, "use a token")
             .stdin_secret("stdinsecret-456");
         let text = r.run(&c).unwrap_err().to_string();
-        assert!(!text.contains("argsecret-123"), "{text}");
         assert!(!text.contains("stdinsecret-456"), "{text}");
-        assert!(text.contains("arg=***"), "{text}");
+        assert!(text.contains("    ***\n    got it"), "{text}");
     }
 
     #[test]
     fn debug_is_redacted_and_env_values_are_never_shown() {
         let c = Cmd::new("docker", "log in")
             .arg("login")
-            .secret_arg("s3cret")
             .stdin_secret("t0ken")
             .env("API_KEY", "v4lue");
         let d = format!("{c:?}");
-        assert!(
-            !d.contains("s3cret") && !d.contains("t0ken") && !d.contains("v4lue"),
-            "{d}"
-        );
+        assert!(!d.contains("t0ken") && !d.contains("v4lue"), "{d}");
         assert!(!c.to_string().contains("v4lue"));
         let r = Runner::new(false, false, Cancel::new());
         assert_eq!(
@@ -761,9 +732,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("ran");
         let r = Runner::new(false, true, Cancel::new());
-        let touch = sh(&format!("touch {}", marker.display()), "touch").mutates();
+        // Not marked at all: a mutation by default.
+        let touch = Cmd::new("/bin/sh", "touch")
+            .arg("-c")
+            .arg(format!("touch {}", marker.display()));
+        assert_eq!(touch.effect(), Effect::Mutate);
         r.run(&touch).unwrap();
         r.stream(&touch).unwrap();
+        r.stream_watch(&touch).unwrap();
+        assert!(r.probe(&touch).unwrap().success());
         assert!(!marker.exists(), "a mutation ran under --dry-run");
         assert_eq!(r.query(&sh("echo hi", "say hi")).unwrap(), "hi");
         let cleaned = r.cleanup(&touch);

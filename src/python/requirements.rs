@@ -119,6 +119,7 @@ pub fn binary_check(
     ])
     .args(index.args())
     .arg(&req.spec)
+    .query()
 }
 
 /// `python -m pip index versions <name>`: every version pip can see (any kind of distribution
@@ -134,6 +135,7 @@ pub fn versions(python: Cmd, req: &Requirement, index: &Index) -> Cmd {
         ])
         .args(index.args())
         .arg(&req.name)
+        .query()
 }
 
 /// pip's output says the index could not be reached.
