@@ -335,7 +335,7 @@ pub fn dockerfile(ctx: &Ctx, settings: &Settings) -> Vec<Check> {
 
 /// The lint findings as checks, one per problem (or one ok).
 pub fn lint_checks(text: &str, path: &str, target: &Platform, port: u16) -> Vec<Check> {
-    let problems = dockerfile::lint(text, target, port);
+    let problems = dockerfile::lint(&dockerfile::Dockerfile::parse(text), target, port);
     if problems.is_empty() {
         return vec![Check::ok(
             "dockerfile",

@@ -16,7 +16,7 @@ use crate::ctx::Ctx;
 use crate::engine::docker::{self, BuildSpec, ImageInspect};
 use crate::engine::emulation;
 use crate::image::binaries;
-use crate::image::dockerfile;
+use crate::image::dockerfile::Dockerfile;
 use crate::image::gate;
 use crate::image::reference::{valid_tag, ImageRef};
 use crate::process::runner::Cmd;
@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
         gate::check(
             &[target],
             &settings.platform.value,
-            Some((&dockerfile_text, &dockerfile_path)),
+            Some((&Dockerfile::parse(&dockerfile_text), &dockerfile_path)),
         )?;
     }
     if !args.no_preflight {
@@ -164,11 +164,12 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
     }
 
     let inspect = image_inspect(ctx, &spec.refs[0])?;
-    let base = dockerfile::final_base(&dockerfile_text, &spec.build_args);
+    let parsed = Dockerfile::parse(&dockerfile_text);
+    let base = parsed.final_base(&spec.build_args);
     gate::check(
         &[inspect.platform()],
         &spec.platform,
-        Some((&dockerfile_text, &spec.dockerfile)),
+        Some((&parsed, &spec.dockerfile)),
     )?;
     binaries::check(ctx, &inspect, &spec.platform, base.as_deref())?;
     let (result, digest) = if args.push {
@@ -384,20 +385,5 @@ mod tests {
         for bad in ["Shop:1", "shop:", "shop:-x", "shop:a b", ":1", "shop:1:2"] {
             assert!(split_tag(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn pinned_platforms_are_found() {
-        let df = "FROM --platform=$BUILDPLATFORM golang AS b\n\
-                  RUN make\n\
-                  from --platform=linux/arm64 python:3.12-slim\n\
-                  FROM scratch\n";
-        assert_eq!(
-            crate::image::gate::pinned_from_lines(df),
-            vec![(
-                3,
-                "from --platform=linux/arm64 python:3.12-slim".to_string()
-            )]
-        );
     }
 }

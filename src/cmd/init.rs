@@ -498,9 +498,18 @@ mod tests {
         );
         let amd64: crate::config::Platform = "linux/amd64".parse().unwrap();
         assert!(
-            crate::image::dockerfile::lint(&d, &amd64, 8501).is_empty(),
+            crate::image::dockerfile::lint(
+                &crate::image::dockerfile::Dockerfile::parse(&d),
+                &amd64,
+                8501
+            )
+            .is_empty(),
             "{:?}",
-            crate::image::dockerfile::lint(&d, &amd64, 8501)
+            crate::image::dockerfile::lint(
+                &crate::image::dockerfile::Dockerfile::parse(&d),
+                &amd64,
+                8501
+            )
         );
     }
 

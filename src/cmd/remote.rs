@@ -137,7 +137,14 @@ pub fn build(
             "check it with `az acr manifest list-metadata`; then push with `docker azdeploy push`",
         ));
     }
-    gate::check(&found, target, Some((dockerfile_text, &dockerfile)))?;
+    gate::check(
+        &found,
+        target,
+        Some((
+            &crate::image::dockerfile::Dockerfile::parse(dockerfile_text),
+            &dockerfile,
+        )),
+    )?;
     let pinned = format!("{server}/{}@{digest}", images[0]);
     let refs: Vec<String> = images.iter().map(|i| format!("{server}/{i}")).collect();
     state::write(

@@ -1,99 +1,186 @@
-//! Dockerfile checks that catch, before a build, what would fail on Azure.
+//! The one Dockerfile reader, and the checks that catch before a build what would fail on Azure.
 //!
-//! Pure: fed the Dockerfile's text and the target. A `Problem` is an error when the image would
-//! certainly be wrong (the final stage pinned to another platform), a warning otherwise.
+//! Pure: fed the Dockerfile's text. [`Dockerfile::parse`] reads its stages (`FROM [--flags]
+//! image [AS name]`), `EXPOSE`d ports, global `ARG` defaults and the lines that start the app;
+//! everything else here (the lint, the pinned stages, the final base image, the Python version)
+//! is read from that. A lint [`Problem`] is an error when the image would certainly be wrong
+//! (the final stage pinned to another platform), a warning otherwise.
+//!
+//! May import: `config`.
 
 use crate::config::Platform;
 
+/// One `FROM` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage<'a> {
+    /// 1-based line number.
+    pub line: usize,
+    pub text: &'a str,
+    /// `--platform=…`, as written.
+    pub platform: Option<&'a str>,
+    pub image: &'a str,
+    /// `AS name`.
+    pub alias: Option<&'a str>,
+}
+
+impl Stage<'_> {
+    /// Pinned to a fixed platform (`$BUILDPLATFORM`/`$TARGETPLATFORM` are the normal idiom).
+    pub fn pinned(&self) -> Option<&str> {
+        self.platform.filter(|p| !p.contains('$'))
+    }
+}
+
+/// What a Dockerfile says, as far as this tool reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dockerfile<'a> {
+    pub stages: Vec<Stage<'a>>,
+    /// `EXPOSE`d ports (the protocol suffix dropped), in order.
+    pub exposed: Vec<u16>,
+    /// `ARG NAME=default` before the first `FROM`.
+    pub global_args: Vec<(String, String)>,
+    /// `CMD`/`ENTRYPOINT` lines: (line number, text).
+    pub starts: Vec<(usize, &'a str)>,
+}
+
+/// The instruction word of a line, uppercased, and the rest.
+fn instruction(line: &str) -> Option<(String, &str)> {
+    let t = line.trim();
+    if t.starts_with('#') {
+        return None;
+    }
+    let (word, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+    Some((word.to_ascii_uppercase(), rest.trim()))
+}
+
+impl<'a> Dockerfile<'a> {
+    pub fn parse(text: &'a str) -> Dockerfile<'a> {
+        let mut d = Dockerfile {
+            stages: Vec::new(),
+            exposed: Vec::new(),
+            global_args: Vec::new(),
+            starts: Vec::new(),
+        };
+        for (i, l) in text.lines().enumerate() {
+            let Some((word, rest)) = instruction(l) else {
+                continue;
+            };
+            match word.as_str() {
+                "FROM" => d.stages.extend(stage(i + 1, l.trim(), rest)),
+                "EXPOSE" => d.exposed.extend(
+                    rest.split_whitespace()
+                        .filter_map(|p| p.split('/').next()?.parse::<u16>().ok()),
+                ),
+                "ARG" if d.stages.is_empty() => {
+                    if let Some((k, v)) = rest.split_once('=') {
+                        d.global_args
+                            .push((k.trim().to_string(), v.trim().trim_matches('"').to_string()));
+                    }
+                }
+                "CMD" | "ENTRYPOINT" => d.starts.push((i + 1, l.trim())),
+                _ => {}
+            }
+        }
+        d
+    }
+
+    /// Stages pinned to a fixed platform other than `target`'s os/arch.
+    pub fn pinned_elsewhere(&self, target: &Platform) -> Vec<&Stage<'a>> {
+        self.stages
+            .iter()
+            .filter(|s| {
+                s.pinned().is_some_and(|p| {
+                    !p.parse::<Platform>()
+                        .is_ok_and(|pp| pp.os == target.os && pp.arch == target.arch)
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the final stage is pinned to a platform other than `target`'s.
+    pub fn final_pinned_elsewhere(&self, target: &Platform) -> bool {
+        self.stages
+            .last()
+            .is_some_and(|last| self.pinned_elsewhere(target).contains(&last))
+    }
+
+    /// The image the final stage is built from, with a stage name followed back to its own
+    /// base and `${ARG}`s filled in from `args` (the build arguments) or the global `ARG`
+    /// defaults: where the image's files come from.
+    pub fn final_base(&self, args: &[(String, String)]) -> Option<String> {
+        let mut image = self.stages.last()?.image;
+        for _ in 0..self.stages.len() {
+            match self
+                .stages
+                .iter()
+                .find(|s| s.alias.is_some_and(|a| a.eq_ignore_ascii_case(image)))
+            {
+                Some(stage) => image = stage.image,
+                None => break,
+            }
+        }
+        let mut vars: Vec<(String, String)> = args.to_vec();
+        vars.extend(self.global_args.iter().cloned());
+        let mut out = image.to_string();
+        for (k, _) in &vars {
+            if let Some((_, v)) = vars.iter().find(|(n, _)| n == k) {
+                out = out
+                    .replace(&format!("${{{k}}}"), v)
+                    .replace(&format!("${k}"), v);
+            }
+        }
+        Some(out)
+    }
+
+    /// The Python version (`3.12`) of the final base when it is a `python:X.Y…` image.
+    pub fn python_version(&self, args: &[(String, String)]) -> Option<String> {
+        let base = self.final_base(args)?;
+        let tag = base.rsplit('/').next()?.strip_prefix("python:")?;
+        let v: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let mut parts = v.split('.').filter(|p| !p.is_empty());
+        Some(format!("{}.{}", parts.next()?, parts.next()?))
+    }
+
+    /// Whether the app is started with Streamlit.
+    pub fn starts_streamlit(&self) -> bool {
+        self.starts.iter().any(|(_, t)| {
+            t.contains("streamlit run") || t.contains("\"streamlit\"") || t.contains("streamlit.")
+        })
+    }
+}
+
+fn stage<'a>(line: usize, text: &'a str, rest: &'a str) -> Option<Stage<'a>> {
+    let mut words = rest.split_whitespace();
+    let mut platform = None;
+    let mut image = words.next()?;
+    while let Some(flag) = image.strip_prefix("--") {
+        if let Some(p) = flag.strip_prefix("platform=") {
+            platform = Some(p);
+        }
+        image = words.next()?;
+    }
+    let alias = match (words.next(), words.next()) {
+        (Some(a), Some(name)) if a.eq_ignore_ascii_case("AS") => Some(name),
+        _ => None,
+    };
+    Some(Stage {
+        line,
+        text,
+        platform,
+        image,
+        alias,
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// 1-based line number.
+    /// 1-based line number (0: the file as a whole).
     pub line: usize,
     pub error: bool,
     pub message: String,
     pub hint: String,
-}
-
-/// One `FROM` line: its number, platform pin and image.
-struct From<'a> {
-    line: usize,
-    text: &'a str,
-    platform: Option<&'a str>,
-    image: &'a str,
-    /// `AS name`.
-    alias: Option<&'a str>,
-}
-
-fn froms(dockerfile: &str) -> Vec<From<'_>> {
-    dockerfile
-        .lines()
-        .enumerate()
-        .filter_map(|(i, l)| {
-            let text = l.trim();
-            let mut words = text.split_whitespace();
-            if !words.next()?.eq_ignore_ascii_case("FROM") {
-                return None;
-            }
-            let mut platform = None;
-            let mut image = words.next()?;
-            while let Some(flag) = image.strip_prefix("--") {
-                if let Some(p) = flag.strip_prefix("platform=") {
-                    platform = Some(p);
-                }
-                image = words.next()?;
-            }
-            let alias = match (words.next(), words.next()) {
-                (Some(a), Some(name)) if a.eq_ignore_ascii_case("AS") => Some(name),
-                _ => None,
-            };
-            Some(From {
-                line: i + 1,
-                text,
-                platform,
-                image,
-                alias,
-            })
-        })
-        .collect()
-}
-
-/// The image the final stage is built from (`FROM image [AS name]` of the last stage), with a
-/// stage name followed back to its own base and `${ARG}`s filled in from `args` (the build
-/// arguments) or the `ARG` defaults before the first `FROM`: where the image's files come from.
-pub fn final_base(dockerfile: &str, args: &[(String, String)]) -> Option<String> {
-    let stages = froms(dockerfile);
-    let mut image = stages.last()?.image;
-    // `FROM builder` where builder is an earlier stage: that stage's base.
-    for _ in 0..stages.len() {
-        match stages
-            .iter()
-            .find(|f| f.alias.is_some_and(|a| a.eq_ignore_ascii_case(image)))
-        {
-            Some(stage) => image = stage.image,
-            None => break,
-        }
-    }
-    let mut vars: Vec<(String, String)> = dockerfile
-        .lines()
-        .map(str::trim)
-        .take_while(|l| !l.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("FROM")))
-        .filter_map(|l| {
-            let rest = l.strip_prefix("ARG ").or_else(|| l.strip_prefix("arg "))?;
-            let (k, v) = rest.trim().split_once('=')?;
-            Some((k.to_string(), v.trim_matches('"').to_string()))
-        })
-        .collect();
-    vars.splice(0..0, args.iter().cloned());
-    let value = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let mut out = image.to_string();
-    for (k, _) in &vars {
-        if let Some(v) = value(k) {
-            out = out
-                .replace(&format!("${{{k}}}"), &v)
-                .replace(&format!("${k}"), &v);
-        }
-    }
-    Some(out)
 }
 
 /// Docker Hub namespaces that hold images for one architecture only.
@@ -110,60 +197,10 @@ const ARCH_NAMESPACES: &[(&str, &str)] = &[
 ];
 
 /// Every problem found, in line order.
-pub fn lint(dockerfile: &str, target: &Platform, port: u16) -> Vec<Problem> {
-    let mut out = Vec::new();
-    let stages = froms(dockerfile);
-    let last = stages.len().saturating_sub(1);
-    for (i, f) in stages.iter().enumerate() {
-        if let Some(p) = f.platform.filter(|p| !p.contains('$')) {
-            let pinned: Option<Platform> = p.parse().ok();
-            let same = pinned
-                .as_ref()
-                .is_some_and(|pp| pp.os == target.os && pp.arch == target.arch);
-            if !same {
-                let final_stage = i == last;
-                out.push(Problem {
-                    line: f.line,
-                    error: final_stage,
-                    message: format!(
-                        "`{}` pins {} to {p}, but the target is {target}{}",
-                        f.text,
-                        if final_stage { "the final stage" } else { "a build stage" },
-                        if final_stage { ": the image would be the wrong architecture" } else { "" }
-                    ),
-                    hint: format!(
-                        "drop `--platform={p}` (or use `--platform=$BUILDPLATFORM` for a stage that only compiles)"
-                    ),
-                });
-            }
-        }
-        for (ns, arch) in ARCH_NAMESPACES {
-            if f.image.starts_with(ns) && *arch != target.arch {
-                out.push(Problem {
-                    line: f.line,
-                    error: false,
-                    message: format!("`{}` uses {ns}…, an image for {arch} only", f.text),
-                    hint: format!(
-                        "use the multi-platform image without the `{ns}` prefix, so {target} is picked"
-                    ),
-                });
-            }
-        }
-    }
-    let exposes: Vec<u16> = dockerfile
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            w.next()
-                .filter(|k| k.eq_ignore_ascii_case("EXPOSE"))
-                .map(|_| {
-                    w.filter_map(|p| p.split('/').next()?.parse().ok())
-                        .collect::<Vec<u16>>()
-                })
-        })
-        .flatten()
-        .collect();
-    if !stages.is_empty() && !exposes.contains(&port) {
+pub fn lint(d: &Dockerfile, target: &Platform, port: u16) -> Vec<Problem> {
+    let mut out = pinning(d, target);
+    out.extend(arch_bases(d, target));
+    if !d.stages.is_empty() && !d.exposed.contains(&port) {
         out.push(Problem {
             line: 0,
             error: false,
@@ -171,37 +208,79 @@ pub fn lint(dockerfile: &str, target: &Platform, port: u16) -> Vec<Problem> {
             hint: format!("add `EXPOSE {port}`, or set \"port\" in azdeploy.json to the port the app listens on"),
         });
     }
-    for (i, l) in dockerfile.lines().enumerate() {
-        let t = l.trim();
-        let starts_app = ["CMD", "ENTRYPOINT"]
-            .iter()
-            .any(|k| t.get(..k.len()).is_some_and(|w| w.eq_ignore_ascii_case(k)));
-        if !starts_app || !t.contains("streamlit") {
-            continue;
+    out.extend(streamlit(d, port));
+    out.sort_by_key(|p| p.line);
+    out
+}
+
+/// Stages pinned to another platform: an error for the final stage (the image would be the
+/// wrong architecture), a warning for a build stage.
+fn pinning(d: &Dockerfile, target: &Platform) -> Vec<Problem> {
+    let last = d.stages.last().map(|s| s.line);
+    d.pinned_elsewhere(target)
+        .into_iter()
+        .map(|s| {
+            let p = s.pinned().unwrap_or_default();
+            let final_stage = Some(s.line) == last;
+            Problem {
+                line: s.line,
+                error: final_stage,
+                message: format!(
+                    "`{}` pins {} to {p}, but the target is {target}{}",
+                    s.text,
+                    if final_stage { "the final stage" } else { "a build stage" },
+                    if final_stage { ": the image would be the wrong architecture" } else { "" }
+                ),
+                hint: format!(
+                    "drop `--platform={p}` (or use `--platform=$BUILDPLATFORM` for a stage that only compiles)"
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Bases from a Docker Hub namespace for one other architecture (`arm64v8/…`).
+fn arch_bases(d: &Dockerfile, target: &Platform) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for s in &d.stages {
+        for (ns, arch) in ARCH_NAMESPACES {
+            if s.image.starts_with(ns) && *arch != target.arch {
+                out.push(Problem {
+                    line: s.line,
+                    error: false,
+                    message: format!("`{}` uses {ns}…, an image for {arch} only", s.text),
+                    hint: format!(
+                        "use the multi-platform image without the `{ns}` prefix, so {target} is picked"
+                    ),
+                });
+            }
         }
+    }
+    out
+}
+
+/// Streamlit started so that Azure cannot reach it: bound to localhost, or another port.
+fn streamlit(d: &Dockerfile, port: u16) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (line, t) in d.starts.iter().filter(|(_, t)| t.contains("streamlit")) {
         if !t.contains("--server.address=0.0.0.0") && !t.contains("--server.address 0.0.0.0") {
             out.push(Problem {
-                line: i + 1,
+                line: *line,
                 error: false,
                 message: "Streamlit is started without `--server.address=0.0.0.0`".into(),
                 hint: "add `--server.address=0.0.0.0` so the app answers outside the container"
                     .into(),
             });
         }
-        if let Some(p) = streamlit_port(t) {
-            if p != port {
-                out.push(Problem {
-                    line: i + 1,
-                    error: false,
-                    message: format!("Streamlit listens on {p}, but the configured port is {port}"),
-                    hint: format!(
-                        "use `--server.port={port}`, or set \"port\": {p} in azdeploy.json"
-                    ),
-                });
-            }
+        if let Some(p) = streamlit_port(t).filter(|p| *p != port) {
+            out.push(Problem {
+                line: *line,
+                error: false,
+                message: format!("Streamlit listens on {p}, but the configured port is {port}"),
+                hint: format!("use `--server.port={port}`, or set \"port\": {p} in azdeploy.json"),
+            });
         }
     }
-    out.sort_by_key(|p| p.line);
     out
 }
 
@@ -221,76 +300,95 @@ mod tests {
         "linux/amd64".parse().unwrap()
     }
 
+    fn lint_text(text: &str, target: &Platform, port: u16) -> Vec<Problem> {
+        lint(&Dockerfile::parse(text), target, port)
+    }
+
     #[test]
     fn a_pinned_final_stage_is_an_error_and_a_pinned_builder_a_warning() {
         let df = "FROM --platform=linux/arm64 golang AS build\nRUN make\n\
                   FROM --platform=$BUILDPLATFORM alpine AS tools\n\
                   FROM --platform=linux/arm64 python:3.12-slim\nEXPOSE 8501\n";
-        let p = lint(df, &amd64(), 8501);
+        let p = lint_text(df, &amd64(), 8501);
         assert_eq!(p.len(), 2, "{p:?}");
         assert_eq!((p[0].line, p[0].error), (1, false));
         assert_eq!((p[1].line, p[1].error), (4, true));
-        assert!(p[1].message.contains("final stage"), "{}", p[1].message);
-        assert!(lint(
-            "FROM --platform=linux/amd64 python\nEXPOSE 8501\n",
-            &amd64(),
-            8501
-        )
-        .is_empty());
-    }
-
-    #[test]
-    fn the_final_base_follows_stage_names() {
-        let none: &[(String, String)] = &[];
         assert_eq!(
-            final_base(
-                "FROM python:3.12-slim AS b\nRUN x\nFROM b AS final\nFROM final\n",
-                none
-            )
-            .as_deref(),
-            Some("python:3.12-slim")
+            p[1].message,
+            "`FROM --platform=linux/arm64 python:3.12-slim` pins the final stage to linux/arm64, \
+             but the target is linux/amd64: the image would be the wrong architecture"
         );
-        let df = "ARG PYTHON_IMAGE=python:3.12-slim\nFROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS b\nFROM ${PYTHON_IMAGE}\n";
-        assert_eq!(final_base(df, none).as_deref(), Some("python:3.12-slim"));
-        let args = [(
-            "PYTHON_IMAGE".to_string(),
-            "127.0.0.1:5001/python:3.11".to_string(),
-        )];
-        assert_eq!(
-            final_base(df, &args).as_deref(),
-            Some("127.0.0.1:5001/python:3.11")
-        );
-        assert_eq!(final_base("# nothing\n", none), None);
+        assert!(Dockerfile::parse(df).final_pinned_elsewhere(&amd64()));
+        let ok = "FROM --platform=linux/amd64 python\nEXPOSE 8501\n";
+        assert!(lint_text(ok, &amd64(), 8501).is_empty());
+        // `--platform=` after another flag is seen too.
+        let late = "FROM --pull=always --platform=linux/arm64 base\nEXPOSE 8501\n";
+        assert!(Dockerfile::parse(late).final_pinned_elsewhere(&amd64()));
     }
 
     #[test]
     fn arch_specific_bases_and_ports() {
         let df = "FROM arm64v8/python:3.12\nCMD [\"streamlit\", \"run\", \"app.py\", \"--server.port=8080\"]\n";
-        let p = lint(df, &amd64(), 8501);
-        let msgs: Vec<&str> = p.iter().map(|p| p.message.as_str()).collect();
-        assert!(msgs.iter().any(|m| m.contains("arm64v8/…")), "{msgs:?}");
-        assert!(
-            msgs.iter().any(|m| m.contains("no `EXPOSE 8501`")),
-            "{msgs:?}"
+        let msgs: Vec<String> = lint_text(df, &amd64(), 8501)
+            .into_iter()
+            .map(|p| p.message)
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                "no `EXPOSE 8501` (the configured port)",
+                "`FROM arm64v8/python:3.12` uses arm64v8/…, an image for arm64 only",
+                "Streamlit is started without `--server.address=0.0.0.0`",
+                "Streamlit listens on 8080, but the configured port is 8501",
+            ]
         );
-        assert!(
-            msgs.iter()
-                .any(|m| m.contains("without `--server.address=0.0.0.0`")),
-            "{msgs:?}"
-        );
-        assert!(
-            msgs.iter().any(|m| m.contains("listens on 8080")),
-            "{msgs:?}"
-        );
-        assert!(p.iter().all(|p| !p.error));
         let good = "FROM python:3.12-slim\nEXPOSE 8501/tcp\n\
                     ENTRYPOINT [\"streamlit\", \"run\", \"app.py\", \"--server.address=0.0.0.0\", \"--server.port=8501\"]\n";
-        assert!(lint(good, &amd64(), 8501).is_empty());
-        assert!(lint(
-            "FROM arm64v8/python\nEXPOSE 1\n",
-            &"linux/arm64".parse().unwrap(),
-            1
-        )
-        .is_empty());
+        assert!(lint_text(good, &amd64(), 8501).is_empty());
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        assert!(lint_text("FROM arm64v8/python\nEXPOSE 1\n", &arm64, 1).is_empty());
+    }
+
+    #[test]
+    fn the_final_base_follows_stage_names_and_args() {
+        let none: &[(String, String)] = &[];
+        let d =
+            Dockerfile::parse("FROM python:3.12-slim AS b\nRUN x\nFROM b AS final\nFROM final\n");
+        assert_eq!(d.final_base(none).as_deref(), Some("python:3.12-slim"));
+        let text = "ARG PYTHON_IMAGE=python:3.12-slim\nFROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS b\nFROM ${PYTHON_IMAGE}\n";
+        let d = Dockerfile::parse(text);
+        assert_eq!(d.final_base(none).as_deref(), Some("python:3.12-slim"));
+        assert_eq!(d.python_version(none).as_deref(), Some("3.12"));
+        let args = [(
+            "PYTHON_IMAGE".to_string(),
+            "127.0.0.1:5001/python:3.11".to_string(),
+        )];
+        assert_eq!(
+            d.final_base(&args).as_deref(),
+            Some("127.0.0.1:5001/python:3.11")
+        );
+        assert_eq!(d.python_version(&args).as_deref(), Some("3.11"));
+        assert_eq!(Dockerfile::parse("# nothing\n").final_base(none), None);
+    }
+
+    #[test]
+    fn the_python_version_and_the_port() {
+        let none: &[(String, String)] = &[];
+        let v = |t: &str| Dockerfile::parse(t).python_version(none);
+        assert_eq!(
+            v("FROM python:3.11-slim AS b\nFROM b\n").as_deref(),
+            Some("3.11")
+        );
+        assert_eq!(
+            v("from docker.io/library/python:3.13.1-bookworm\n").as_deref(),
+            Some("3.13")
+        );
+        assert_eq!(v("FROM debian:12\n"), None);
+        assert_eq!(v("FROM python:latest\n"), None);
+        let d = Dockerfile::parse(
+            "FROM x\n# EXPOSE 1\nexpose 8080/tcp 9000\nCMD [\"streamlit\", \"run\", \"a.py\"]\n",
+        );
+        assert_eq!(d.exposed, [8080, 9000]);
+        assert!(d.starts_streamlit());
     }
 }

@@ -7,7 +7,7 @@ use camino::Utf8Path;
 
 use crate::config::Platform;
 use crate::engine::docker;
-use crate::image::dockerfile;
+use crate::image::dockerfile::{Dockerfile, Stage};
 use crate::report::error::Error;
 
 /// The architecture gate: the image must be for `target` (for a pushed index: have a `target`
@@ -17,14 +17,11 @@ use crate::report::error::Error;
 pub fn check(
     found: &[String],
     target: &Platform,
-    dockerfile: Option<(&str, &Utf8Path)>,
+    dockerfile: Option<(&Dockerfile, &Utf8Path)>,
 ) -> Result<(), Error> {
-    let dockerfile_text = dockerfile.map_or("", |d| d.0);
     let has_target = found.iter().any(|p| docker::platform_matches(p, target));
     let attestation = found.iter().any(|p| p.starts_with("unknown/unknown"));
-    let pinned_final = dockerfile::lint(dockerfile_text, target, 0)
-        .into_iter()
-        .any(|p| p.error);
+    let pinned_final = dockerfile.is_some_and(|(d, _)| d.final_pinned_elsewhere(target));
     if has_target && !attestation && !pinned_final {
         return Ok(());
     }
@@ -44,10 +41,12 @@ pub fn check(
              it would fail with `exec format error` on Azure"
         )
     };
-    let pinned = pinned_from_lines(dockerfile_text);
+    let pinned: Vec<&Stage> = dockerfile
+        .map(|(d, _)| d.stages.iter().filter(|s| s.pinned().is_some()).collect())
+        .unwrap_or_default();
     let path = dockerfile.map_or(Utf8Path::new("Dockerfile"), |d| d.1);
-    for (line, text) in &pinned {
-        message.push_str(&format!("\n  {path}:{line}: {text}"));
+    for s in &pinned {
+        message.push_str(&format!("\n  {path}:{}: {}", s.line, s.text));
     }
     let hint = if attestation && has_target {
         "build with --provenance=false --sbom=false (docker azdeploy build does), then push again"
@@ -62,24 +61,6 @@ pub fn check(
     Err(Error::failed(message, hint))
 }
 
-/// `FROM --platform=<fixed value>` lines (1-based numbers): a base image pinned to one platform.
-/// Lines that pin to `$BUILDPLATFORM`/`$TARGETPLATFORM` are the normal multi-stage idiom.
-pub fn pinned_from_lines(dockerfile: &str) -> Vec<(usize, String)> {
-    dockerfile
-        .lines()
-        .enumerate()
-        .filter_map(|(i, l)| {
-            let t = l.trim();
-            let mut words = t.split_whitespace();
-            if !words.next()?.eq_ignore_ascii_case("FROM") {
-                return None;
-            }
-            let p = words.next()?.strip_prefix("--platform=")?;
-            (!p.contains('$')).then(|| (i + 1, t.to_string()))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,7 +70,12 @@ mod tests {
         let arm = vec!["linux/arm64".to_string()];
         let target: Platform = "linux/amd64".parse().unwrap();
         let pinned = "FROM --platform=linux/arm64 base\n";
-        let e = check(&arm, &target, Some((pinned, "Dockerfile".into()))).unwrap_err();
+        let e = check(
+            &arm,
+            &target,
+            Some((&Dockerfile::parse(pinned), "Dockerfile".into())),
+        )
+        .unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("built for linux/arm64, not linux/amd64"),
@@ -101,20 +87,40 @@ mod tests {
         );
         assert!(e.hint().unwrap().contains("remove the --platform"));
         let arm64: Platform = "linux/arm64".parse().unwrap();
-        assert!(check(&arm, &arm64, Some(("", "Dockerfile".into()))).is_ok());
+        assert!(check(
+            &arm,
+            &arm64,
+            Some((&Dockerfile::parse(""), "Dockerfile".into()))
+        )
+        .is_ok());
         // Labelled amd64, but the final stage is an arm64 base: still refused.
         let amd = vec!["linux/amd64".to_string()];
-        let e = check(&amd, &target, Some((pinned, "Dockerfile".into()))).unwrap_err();
+        let e = check(
+            &amd,
+            &target,
+            Some((&Dockerfile::parse(pinned), "Dockerfile".into())),
+        )
+        .unwrap_err();
         assert!(
             e.to_string()
                 .contains("labelled linux/amd64, but its final stage"),
             "{e}"
         );
         let builder_stage = "FROM --platform=linux/arm64 b AS x\nFROM base\n";
-        assert!(check(&amd, &target, Some((builder_stage, "Dockerfile".into()))).is_ok());
+        assert!(check(
+            &amd,
+            &target,
+            Some((&Dockerfile::parse(builder_stage), "Dockerfile".into()))
+        )
+        .is_ok());
         // A pushed index with an attestation child.
         let index = vec!["linux/amd64".to_string(), "unknown/unknown".to_string()];
-        let e = check(&index, &target, Some(("FROM base\n", "Dockerfile".into()))).unwrap_err();
+        let e = check(
+            &index,
+            &target,
+            Some((&Dockerfile::parse("FROM base\n"), "Dockerfile".into())),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("unknown/unknown"), "{e}");
         assert!(e.hint().unwrap().contains("--provenance=false"));
         // A registry may say arm64/v8 for what we call linux/arm64; a variant we ask for must match.
@@ -125,7 +131,7 @@ mod tests {
         assert!(check(
             &["linux/arm/v6".to_string()],
             &v7,
-            Some(("", "Dockerfile".into()))
+            Some((&Dockerfile::parse(""), "Dockerfile".into()))
         )
         .is_err());
     }

@@ -694,8 +694,11 @@ mod tests {
     fn secrets_never_show_in_errors() {
         let r = Runner::new(true, false, Cancel::new());
         // The child echoes its stdin to stderr, then fails.
-        let c = sh(r#"cat >&2; echo; echo "got it" >&2; exit 1"#, "use a token")
-            .stdin_secret("stdinsecret-456");
+        let c = sh(
+            r#"cat >&2; echo >&2; echo "got it" >&2; exit 1"#,
+            "use a token",
+        )
+        .stdin_secret("stdinsecret-456");
         let text = r.run(&c).unwrap_err().to_string();
         assert!(!text.contains("stdinsecret-456"), "{text}");
         assert!(text.contains("    ***\n    got it"), "{text}");
