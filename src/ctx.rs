@@ -166,11 +166,10 @@ impl Ctx {
         let Some(name) = builder else {
             return Ok((base, None));
         };
-        let probe = self.runner.probe(
-            &self
-                .docker("check whether the builder is a docker context")?
-                .args(["context", "inspect", name]),
-        )?;
+        let probe = self.runner.probe(&crate::engine::docker::context_exists(
+            self.docker("check whether the builder is a docker context")?,
+            name,
+        ))?;
         if probe.success() {
             Ok((base.args(["--context", name]), None))
         } else {
@@ -179,7 +178,6 @@ impl Ctx {
     }
 
     /// An `az` command.
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     pub fn az(&self, purpose: &str) -> Result<Cmd, Error> {
         Ok(Cmd::new(self.tools.az()?, purpose))
     }

@@ -9,8 +9,8 @@ use camino::Utf8PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{
-    parse_build_arg, AppName, CacheMode, HealthPath, Name, Platform, RegistryName, Remote,
-    ResourceGroup, Seconds,
+    parse_build_arg, AppName, CacheMode, HealthPath, Name, Overrides, Platform, RegistryName,
+    Remote, ResourceGroup, Seconds,
 };
 use crate::image::reference::valid_tag;
 
@@ -245,6 +245,17 @@ pub struct AppArgs {
     /// Its resource group [default: azure.resource_group]
     #[arg(long, value_name = "RG")]
     pub resource_group: Option<ResourceGroup>,
+}
+
+impl AppArgs {
+    /// These flags as settings overrides.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            app: self.app.clone(),
+            resource_group: self.resource_group.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,7 @@ use crate::checks::{self, Check, Status};
 use crate::cli::args::DoctorArgs;
 use crate::config::Overrides;
 use crate::ctx::Ctx;
-use crate::python::requirements;
+use crate::python::requirements::Index;
 use crate::report::error::Error;
 use crate::report::output;
 
@@ -39,11 +39,11 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
         let groups = vec![
             s.spawn(|| {
                 let t = Instant::now();
-                let (mut engine, server) = checks::engine(ctx)?;
+                let (mut engine, server) = checks::engine::engine(ctx)?;
                 let ms = t.elapsed().as_millis() as u64;
                 engine.iter_mut().for_each(|c| c.ms = ms);
                 let mut probe = timed(|| {
-                    Ok(vec![checks::emulation(
+                    Ok(vec![checks::emulation::emulation(
                         ctx,
                         target,
                         builder,
@@ -54,20 +54,22 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
                 engine.append(&mut probe);
                 Ok(engine)
             }),
-            s.spawn(|| timed(|| Ok(vec![checks::buildx(ctx, builder)?]))),
-            s.spawn(|| timed(|| Ok(vec![checks::host(ctx, target)]))),
+            s.spawn(|| timed(|| Ok(vec![checks::engine::buildx(ctx, builder)?]))),
+            s.spawn(|| timed(|| Ok(vec![checks::emulation::host(ctx, target)]))),
             s.spawn(|| {
                 timed(|| {
-                    let (_, server) = checks::engine(ctx)?;
+                    let (_, server) = checks::engine::engine(ctx)?;
                     match server {
-                        Some(srv) => checks::builders(ctx, target, registry, Some(&srv.arch)),
+                        Some(srv) => {
+                            checks::engine::builders(ctx, target, registry, Some(&srv.arch))
+                        }
                         None => Ok(Vec::new()),
                     }
                 })
             }),
-            s.spawn(|| timed(|| Ok(checks::dockerfile(ctx, &settings)))),
-            s.spawn(|| timed(|| Ok(vec![checks::port(&settings)]))),
-            s.spawn(|| timed(|| checks::azure(ctx, &settings, args.azure))),
+            s.spawn(|| timed(|| Ok(checks::dockerfile::dockerfile(ctx, &settings)))),
+            s.spawn(|| timed(|| Ok(vec![checks::engine::port(&settings)]))),
+            s.spawn(|| timed(|| checks::azure::azure(ctx, &settings, args.azure))),
             s.spawn(|| {
                 timed(|| {
                     if !args.wheels {
@@ -77,15 +79,15 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
                         .requirements
                         .clone()
                         .unwrap_or_else(|| settings.context.value.join("requirements.txt"));
-                    let opts = checks::WheelOptions {
+                    let opts = checks::wheels::WheelOptions {
                         index: match (&args.find_links, &args.index_url) {
-                            (Some(d), _) => requirements::Index::Links(ctx.cwd.join(d).to_string()),
-                            (None, Some(u)) => requirements::Index::Url(u.clone()),
-                            (None, None) => requirements::Index::Default,
+                            (Some(d), _) => Index::Links(ctx.cwd.join(d).to_string()),
+                            (None, Some(u)) => Index::Url(u.clone()),
+                            (None, None) => Index::Default,
                         },
                         python_version: args.python_version.clone(),
                     };
-                    checks::wheels(ctx, &ctx.cwd.join(requirements), target, &opts)
+                    checks::wheels::wheels(ctx, &ctx.cwd.join(requirements), target, &opts)
                 })
             }),
         ];

@@ -1,16 +1,15 @@
 //! `docker azdeploy logs`: the app's console (or system) log through `az containerapp logs
 //! show`, straight to stdout; Ctrl-C stops az and exits 130.
 
-use crate::azure;
+use crate::azure::az;
 use crate::cli::args::LogsArgs;
-use crate::cmd::deploy::{app_settings, target};
 use crate::ctx::Ctx;
 use crate::report::error::Error;
 
 pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<(), Error> {
-    let settings = app_settings(ctx, &args.target, None)?;
-    let t = target(&settings)?;
-    let cmd = azure::logs(
+    let settings = ctx.settings(&args.target.overrides())?;
+    let t = settings.app_target()?;
+    let cmd = az::logs(
         ctx.az("show the app's logs")?,
         t.app,
         t.rg,

@@ -1,16 +1,15 @@
 //! One file per subcommand; this file only dispatches.
 
-pub mod build;
+mod build;
 mod config;
 mod deploy;
 mod doctor;
-pub mod init;
+mod init;
 mod logs;
-pub mod push;
-mod remote;
+mod push;
 mod rollback;
 mod status;
-pub mod test_local;
+mod test_local;
 mod version;
 
 use crate::cli::args::Command;

@@ -1,43 +1,31 @@
-//! `docker azdeploy push`: log in fresh, tag and push to ACR (or any registry), then read the
-//! pushed manifest back and gate it: only the target platform leaves, and stdout carries the
-//! pinned reference `<ref>@<digest>` that `deploy` takes.
+//! `docker azdeploy push`: the local image must pass the architecture gate before anything
+//! leaves; then a fresh login, tag and push to ACR (or any registry), and the pushed manifest is
+//! read back: it must be the very image checked here. stdout carries the pinned reference
+//! `<ref>@<digest>` that `deploy` takes.
 
-use std::time::Duration;
-
-use serde_json::json;
-
-use crate::azure::{self, Token};
+use crate::azure::acr;
 use crate::cli::args::PushArgs;
-use crate::config::Overrides;
-use crate::config::Platform;
+use crate::config::{default_platform, Overrides, Platform, RegistryName, Settings};
 use crate::ctx::Ctx;
-use crate::engine::docker::{self, ImageInspect, Pushed, RawManifest};
-use crate::image::gate;
-use crate::image::reference::{is_registry_host, ImageRef};
-use crate::project::state;
+use crate::engine::docker::{self, ImageInspect};
+use crate::image::reference::ImageRef;
+use crate::image::registry::{self, Registry, Tags};
+use crate::image::{binaries, gate};
+use crate::process::plan::Plan;
+use crate::project::state::{self, LastBuild, LastPush, LastTest};
 use crate::report::error::Error;
 use crate::report::output;
+use crate::sys::clock;
 
-/// `az acr login` probes the registry with no timeout of its own.
-const AZ_LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Where to push: an ACR (by name, logged in through az) or any other registry host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Registry {
-    Acr(String),
-    Host(String),
-}
-
-impl Registry {
-    /// A host contains a dot or a colon (`myacr.azurecr.io`, `localhost:5000`); anything else is
-    /// an ACR name.
-    pub fn parse(s: &str) -> Registry {
-        if is_registry_host(s) {
-            Registry::Host(s.to_string())
-        } else {
-            Registry::Acr(s.to_string())
-        }
-    }
+/// What a push knows before it starts, and learns as it goes.
+struct Push {
+    image: String,
+    target: Platform,
+    registry: Registry,
+    server: String,
+    refs: Vec<String>,
+    inspect: Option<ImageInspect>,
+    pinned: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
@@ -46,33 +34,7 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         registry: args.registry.clone(),
         ..Default::default()
     })?;
-    // The registry `deploy` takes images from only ever receives what Azure runs.
-    let deploy_registry = ctx
-        .settings(&Overrides {
-            platform: args.platform.clone(),
-            ..Default::default()
-        })?
-        .registry
-        .value;
-    let feeds_deploy =
-        deploy_registry.is_some() && (args.registry.is_none() || args.registry == deploy_registry);
-    if feeds_deploy && !settings.platform.value.is_azure() {
-        return Err(Error::failed(
-            format!(
-                "azure.registry {} is where `deploy` takes images from, and Azure Container Apps runs linux/amd64 only: \
-                 refusing to push a {} image ({}) there",
-                deploy_registry.as_ref().map(|r| r.0.as_str()).unwrap_or_default(),
-                settings.platform.value,
-                settings.platform.source
-            ),
-            "build for linux/amd64 (the default platform), or push this image elsewhere with --registry HOST",
-        ));
-    }
-    let target = if feeds_deploy {
-        crate::config::default_platform()
-    } else {
-        settings.platform.value.clone()
-    };
+    let target = push_target(ctx, args, &settings)?;
     let Some(registry) = settings
         .registry
         .value
@@ -86,272 +48,178 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
     };
     let image = match &args.image {
         Some(i) => i.clone(),
-        None => state::field(ctx, state::LAST_BUILD, "image")
+        None => state::load::<LastBuild>(&ctx.cwd)
+            .map(|b| b.image)
             .unwrap_or_else(|| format!("{}:latest", settings.image.value)),
     };
     let local: ImageRef = image
         .parse()
         .map_err(|e: String| Error::usage(e, "name a local image: NAME[:TAG], e.g. shop:1.2"))?;
-    let inspect: ImageInspect = ctx.runner.query_json(
-        &docker::image_inspect(ctx.docker("inspect the image to push")?, &image)
-            .hint("build it first: `docker azdeploy build` (or name an image: `docker azdeploy push IMAGE`)"),
-    )?;
-    // Before anything leaves this machine: the local image must be for the target, by its
-    // label and by the program it starts.
-    gate::check(&[inspect.platform()], &target, None)?;
-    let base = state::read(ctx, state::LAST_BUILD)
-        .filter(|b| b["id"] == inspect.id.as_str())
-        .and_then(|b| b["base"].as_str().map(str::to_string));
-    crate::image::binaries::check(ctx, &inspect, &target, base.as_deref())?;
-    check_tested(ctx, &inspect.id, args.require_tested)?;
-
-    let server = match &registry {
-        Registry::Host(h) => h.clone(),
-        Registry::Acr(name) => ctx.runner.query(
-            &azure::acr_login_server(ctx.az("look up the registry's login server")?, name)
-                .hint("check the registry name with `az acr list --output table`"),
-        )?,
+    let mut p = Push {
+        image,
+        target,
+        registry,
+        server: String::new(),
+        refs: Vec::new(),
+        inspect: None,
+        pinned: None,
     };
-    let (repo, local_tag) = (local.path.clone(), local.tag.clone());
-    let tags: Vec<String> = if args.tags.is_empty() {
-        vec![local_tag.unwrap_or_else(|| "latest".into())]
+    // Before anything leaves, and before az is asked anything: the gate.
+    gate_local(ctx, &mut p, args.require_tested)?;
+    p.server = acr::login_server(ctx, &p.registry)?;
+    let tags = if args.tags.is_empty() {
+        vec![local.tag.clone().unwrap_or_else(|| "latest".into())]
     } else {
         args.tags.clone()
     };
-    let refs: Vec<String> = tags
+    p.refs = tags
         .iter()
-        .map(|t| format!("{server}/{repo}:{t}"))
+        .map(|t| format!("{}/{}:{t}", p.server, local.path))
         .collect();
-
     // az runs the docker on its PATH without our global flags: when either would be wrong, it
     // only hands out a token and we log in ourselves.
     let use_token =
         args.expose_token || !ctx.globals.forward.is_empty() || !ctx.tools.docker_is_on_path();
-    login(ctx, &registry, &server, use_token)?;
-    let mut tags = Tags {
-        ctx,
-        created: Vec::new(),
-        keep: false,
-    };
-    for r in &refs {
-        let existed = ctx
-            .runner
-            .probe(&docker::image_inspect(ctx.docker("look for the tag")?, r))?
-            .success();
-        ctx.runner.run(&docker::tag(
-            ctx.docker("tag the image for the registry")?,
-            &image,
-            r,
-        ))?;
-        if !existed && !ctx.runner.dry_run {
-            tags.created.push(r.clone());
+    let tagged = Tags::new(ctx);
+    let shows: Vec<String> = p
+        .refs
+        .iter()
+        .flat_map(|r| {
+            [
+                format!("docker tag {} {r}", p.image),
+                format!("docker push {r}"),
+            ]
+        })
+        .collect();
+    Plan::new()
+        .step("log in, tag and push", shows, |p: &mut Push| {
+            push_refs(ctx, p, &tagged, use_token)
+        })
+        .step(
+            "check what the registry holds, and record it",
+            vec![],
+            |p: &mut Push| verify_and_record(ctx, p),
+        )
+        .execute(&ctx.runner, &mut p)?;
+    if ctx.runner.dry_run {
+        return output::stdout_line(&format!("{}@<digest after the push>", p.refs[0]));
+    }
+    tagged.keep();
+    output::stdout_line(p.pinned.as_deref().unwrap_or_default())
+}
+
+/// The platform the pushed image must have: into the registry `deploy` takes images from
+/// (`azure.registry`), only linux/amd64, whatever `platform` says.
+fn push_target(ctx: &Ctx, args: &PushArgs, settings: &Settings) -> Result<Platform, Error> {
+    let deploy_registry: Option<RegistryName> = ctx
+        .settings(&Overrides {
+            platform: args.platform.clone(),
+            ..Default::default()
+        })?
+        .registry
+        .value;
+    let feeds_deploy =
+        deploy_registry.is_some() && (args.registry.is_none() || args.registry == deploy_registry);
+    if !feeds_deploy {
+        return Ok(settings.platform.value.clone());
+    }
+    if !settings.platform.value.is_azure() {
+        return Err(Error::failed(
+            format!(
+                "azure.registry {} is where `deploy` takes images from, and Azure Container Apps runs linux/amd64 only: \
+                 refusing to push a {} image ({}) there",
+                deploy_registry.map(|r| r.0).unwrap_or_default(),
+                settings.platform.value,
+                settings.platform.source
+            ),
+            "build for linux/amd64 (the default platform), or push this image elsewhere with --registry HOST",
+        ));
+    }
+    Ok(default_platform())
+}
+
+/// Before anything leaves this machine: the local image's label and the program it starts
+/// must be the target's; and it should have passed `test-local`.
+fn gate_local(ctx: &Ctx, p: &mut Push, require_tested: bool) -> Result<(), Error> {
+    let inspect: ImageInspect = ctx.runner.query_json(
+        &docker::image_inspect(ctx.docker("inspect the image to push")?, &p.image)
+            .hint("build it first: `docker azdeploy build` (or name an image: `docker azdeploy push IMAGE`)"),
+    )?;
+    gate::check(&[inspect.platform()], &p.target, None)?;
+    let base = state::load::<LastBuild>(&ctx.cwd)
+        .filter(|b| b.id.as_deref() == Some(inspect.id.as_str()))
+        .and_then(|b| b.base);
+    binaries::check(ctx, &inspect, &p.target, base.as_deref())?;
+    check_tested(ctx, &inspect.id, require_tested)?;
+    p.inspect = Some(inspect);
+    Ok(())
+}
+
+/// Logs in right before the push (ACR tokens last about 3 hours), tags, and pushes each
+/// reference; an ACR that refuses a push as unauthorized (a token that expired during a long
+/// push) gets one more login and one retry.
+fn push_refs(ctx: &Ctx, p: &mut Push, tags: &Tags, use_token: bool) -> Result<(), Error> {
+    acr::login(ctx, &p.registry, &p.server, use_token)?;
+    for r in &p.refs {
+        tags.tag(&p.image, r)?;
+    }
+    for r in &p.refs {
+        say!("Pushing {r}");
+        match registry::push(ctx, r) {
+            Err(e) if matches!(p.registry, Registry::Acr(_)) && acr::expired(&e) => {
+                say!("The registry refused the push (an expired token?): logging in again and retrying once");
+                acr::login(ctx, &p.registry, &p.server, use_token)?;
+                registry::push(ctx, r)?;
+            }
+            other => other?,
         }
     }
-    for r in &refs {
-        say!("Pushing {r}");
-        push_once_more_on_expiry(ctx, &registry, &server, r, use_token)?;
-    }
-    if ctx.runner.dry_run {
-        return output::stdout_line(&format!("{}@<digest after the push>", refs[0]));
-    }
+    Ok(())
+}
 
-    let pushed: ImageRef = refs[0].parse().map_err(|e: String| {
+/// The registry's copy must carry the target and be the image checked here; then the pinned
+/// reference is recorded for `deploy`.
+fn verify_and_record(ctx: &Ctx, p: &mut Push) -> Result<(), Error> {
+    let inspect = p.inspect.as_ref().expect("gated before the push");
+    let first: ImageRef = p.refs[0].parse().map_err(|e: String| {
         Error::usage(
             e,
             "pass --registry as a host (myacr.azurecr.io) or an ACR name",
         )
     })?;
-    let back = read_back(ctx, &pushed, &target)?;
-    gate::check(&back.platforms, &target, None)?;
-    if back.config.as_deref() != Some(inspect.id.as_str()) {
-        return Err(Error::failed(
-            format!(
-                "the registry's copy of {} is not the image checked here (its image id is {}, this one's {})",
-                refs[0],
-                back.config.as_deref().unwrap_or("unknown"),
-                inspect.id
-            ),
-            "push again; if it persists, something else writes to that tag",
-        ));
-    }
-    let (digest, found) = (back.digest, back.platforms);
-    let pinned = format!("{}@{digest}", refs[0]);
-    let record = json!({
-        "image": image,
-        "image_id": inspect.id,
-        "ref": refs[0],
-        "refs": refs,
-        "digest": digest,
-        "pinned": pinned,
-        "registry": server,
-        "platforms": found,
-        "pushed_at": crate::sys::clock::now_secs(),
-    });
-    state::write(ctx, state::LAST_PUSH, &record)?;
-    tags.keep = true;
-    say!("Pushed {pinned} ({})", found.join(", "));
-    output::stdout_line(&pinned)
-}
-
-/// The registry tags `push` created here: removed again unless the push succeeded, so a failed
-/// push leaves the local image list as it found it.
-struct Tags<'a> {
-    ctx: &'a Ctx,
-    created: Vec<String>,
-    keep: bool,
-}
-
-impl Drop for Tags<'_> {
-    fn drop(&mut self) {
-        if self.keep || self.created.is_empty() {
-            return;
-        }
-        if let Ok(base) = self.ctx.docker("remove the tags of the failed push") {
-            let _ = self
-                .ctx
-                .runner
-                .cleanup(&base.args(["image", "rm"]).args(&self.created));
-        }
-    }
-}
-
-/// What a registry holds under a reference.
-pub struct ReadBack {
-    pub digest: String,
-    /// `os/arch[/variant]` of the image, or of each child of an index (`unknown/unknown` for
-    /// attestations).
-    pub platforms: Vec<String>,
-    /// The manifest for the target (the index's child, or the manifest itself).
-    pub manifest: Option<String>,
-    /// Its config's digest: the image id, which names the very same files everywhere.
-    pub config: Option<String>,
-}
-
-/// Reads back what the registry holds under `reference`: the manifest (its digest, and for an
-/// index its children, attestations included), the platforms, and the image id of the manifest
-/// for `target`.
-pub fn read_back(ctx: &Ctx, reference: &ImageRef, target: &Platform) -> Result<ReadBack, Error> {
-    let cmd = docker::imagetools_json(
-        ctx.docker("read what the registry holds")?,
-        &reference.to_string(),
-    );
-    let pushed: Pushed = ctx.runner.query_json(&cmd)?;
-    let platforms = pushed.platforms().ok_or_else(|| Error::Parse {
-        purpose: "read what the registry holds".into(),
-        command: cmd.to_string(),
-        detail: "no os/architecture in the image config".into(),
-    })?;
-    let manifest = pushed.manifest_for(target).map(str::to_string);
-    let config = match &manifest {
-        Some(d) => {
-            let raw: RawManifest = ctx.runner.query_json(&docker::imagetools_raw(
-                ctx.docker("read the image's manifest from the registry")?,
-                &reference.pinned(d),
-            ))?;
-            raw.config.map(|c| c.digest)
-        }
-        None => None,
-    };
-    Ok(ReadBack {
-        digest: pushed.manifest.digest,
-        platforms,
-        manifest,
-        config,
-    })
-}
-
-/// Logs in right before the push (ACR tokens last about 3 hours). With `use_token`, az only
-/// hands out a token and we run `docker login` ourselves, with docker's global flags, the token
-/// on stdin; otherwise `az acr login` runs docker itself. A plain host relies on the user's own
-/// `docker login`.
-fn login(ctx: &Ctx, registry: &Registry, server: &str, use_token: bool) -> Result<(), Error> {
-    let Registry::Acr(name) = registry else {
-        return Ok(());
-    };
-    if !use_token {
-        let cmd = azure::acr_login(ctx.az("log in to the registry")?, name)
-            .timeout(AZ_LOGIN_TIMEOUT)
-            .hint("check the network and `az account show`; --expose-token logs in without az running docker");
-        ctx.runner.run(&cmd)?;
-        return Ok(());
-    }
-    let token_cmd = azure::acr_token(ctx.az("get a registry token")?, name)
-        .timeout(AZ_LOGIN_TIMEOUT)
-        .hint("check the network and `az account show`");
-    let token: Token = ctx.runner.query_json(&token_cmd)?;
-    let login_server = if token.login_server.is_empty() {
-        server
-    } else {
-        &token.login_server
-    };
-    let cmd = docker::login(
-        ctx.docker("log in to the registry with the token")?,
-        login_server,
-        azure::TOKEN_USER,
-        &token.access_token,
-    );
-    ctx.runner.run(&cmd)?;
+    let back = registry::verify_pushed(ctx, &first, &inspect.id, &p.target)?;
+    let pinned = format!("{}@{}", p.refs[0], back.digest);
+    state::save(
+        &ctx.cwd,
+        &LastPush {
+            image: Some(p.image.clone()),
+            image_id: Some(inspect.id.clone()),
+            reference: p.refs[0].clone(),
+            refs: p.refs.clone(),
+            digest: back.digest.clone(),
+            pinned: pinned.clone(),
+            registry: p.server.clone(),
+            platforms: back.platforms.clone(),
+            remote: None,
+            pushed_at: clock::now_secs(),
+        },
+    )?;
+    say!("Pushed {pinned} ({})", back.platforms.join(", "));
+    p.pinned = Some(pinned);
     Ok(())
-}
-
-/// Pushes `reference`; when an ACR refuses it as unauthorized (a token that expired during a
-/// long push), logs in again and retries once.
-fn push_once_more_on_expiry(
-    ctx: &Ctx,
-    registry: &Registry,
-    server: &str,
-    reference: &str,
-    use_token: bool,
-) -> Result<(), Error> {
-    let cmd = docker::push(ctx.docker("push the image")?, reference)
-        .hint(format!("log in to {server} first: `docker login {server}`"));
-    match ctx.runner.stream_tail(&cmd) {
-        Err(Error::Process(p))
-            if matches!(registry, Registry::Acr(_))
-                && (p.stderr_tail.contains("unauthorized")
-                    || p.stderr_tail.contains("authentication required")) =>
-        {
-            say!("The registry refused the push (an expired token?): logging in again and retrying once");
-            login(ctx, registry, server, use_token)?;
-            ctx.runner.stream_tail(&cmd).map(drop)
-        }
-        other => other.map(drop),
-    }
 }
 
 /// Warns (or with `--require-tested` fails) when this image id has not passed `test-local`.
 fn check_tested(ctx: &Ctx, image_id: &str, require: bool) -> Result<(), Error> {
-    let last = state::read(ctx, state::LAST_TEST);
-    let tested = last
-        .as_ref()
-        .is_some_and(|v| v["image_id"] == image_id && v["healthy"] == true);
-    if tested {
+    if state::load::<LastTest>(&ctx.cwd).is_some_and(|t| t.passed(image_id)) {
         return Ok(());
     }
-    let message = "this image has not passed `docker azdeploy test-local` here".to_string();
-    let hint = "run `docker azdeploy test-local --check` first".to_string();
+    let message = "this image has not passed `docker azdeploy test-local` here";
+    let hint = "run `docker azdeploy test-local --check` first";
     if require {
         return Err(Error::failed(format!("{message} (--require-tested)"), hint));
     }
     say!("warning: {message}");
     say!("  hint: {hint}");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn registry_names_and_hosts() {
-        assert_eq!(Registry::parse("myacr"), Registry::Acr("myacr".into()));
-        assert_eq!(
-            Registry::parse("myacr.azurecr.io"),
-            Registry::Host("myacr.azurecr.io".into())
-        );
-        assert_eq!(
-            Registry::parse("127.0.0.1:5000"),
-            Registry::Host("127.0.0.1:5000".into())
-        );
-    }
 }

@@ -7,11 +7,12 @@
 
 use serde_json::{json, Value};
 
-use crate::azure::{self, App, MetricsResponse, Revision};
+use crate::azure::az;
+use crate::azure::model::{App, MetricsResponse, Revision};
 use crate::cli::args::StatusArgs;
-use crate::cmd::deploy::{app_settings, target};
+use crate::config::AppTarget;
 use crate::ctx::Ctx;
-use crate::project::state;
+use crate::project::state::{self, Deployment, History, LastPush, LastTest};
 use crate::report::error::Error;
 use crate::report::output;
 use crate::sys::clock;
@@ -21,19 +22,51 @@ const MIB: f64 = 1024.0 * 1024.0;
 const AZ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Error> {
-    let settings = app_settings(ctx, &args.target, None)?;
-    let t = target(&settings)?;
-    // Each az call costs about a second of start-up: the two reads run side by side.
+    let settings = ctx.settings(&args.target.overrides())?;
+    let t = settings.app_target()?;
+    let (app, revisions) = read_app(ctx, &t)?;
+    let window = args.since.as_secs();
+    let mut notes: Vec<String> = Vec::new();
+    let metrics = match app.id.as_deref() {
+        Some(id) => metrics(ctx, id, window, &mut notes)?,
+        None => {
+            notes.push("no metrics: `az containerapp show` gave no resource id".into());
+            None
+        }
+    };
+    let local = Local {
+        test: state::load(&ctx.cwd),
+        push: state::load(&ctx.cwd),
+        history: History::load(&ctx.cwd).unwrap_or_default(),
+    };
+    let report = build_report(
+        t.app,
+        &app,
+        &revisions,
+        metrics.as_ref(),
+        &local,
+        window,
+        notes,
+    );
+    if args.json {
+        return output::stdout_json(&report);
+    }
+    output::stdout_line(&render(&report, ctx.color()))
+}
+
+/// The app and its revisions; each az call costs about a second of start-up, so the two reads
+/// run side by side.
+fn read_app(ctx: &Ctx, t: &AppTarget) -> Result<(App, Vec<Revision>), Error> {
     let (app, revisions) = std::thread::scope(|s| {
         let a = s.spawn(|| -> Result<App, Error> {
-            ctx.runner.query_json(&azure::app_show(
+            ctx.runner.query_json(&az::app_show(
                 ctx.az("read the container app")?,
                 t.app,
                 t.rg,
             ))
         });
         let r = s.spawn(|| -> Result<Vec<Revision>, Error> {
-            ctx.runner.query_json(&azure::revision_list(
+            ctx.runner.query_json(&az::revision_list(
                 ctx.az("list the app's revisions")?,
                 t.app,
                 t.rg,
@@ -44,66 +77,41 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<(), Error> {
             r.join().expect("status thread"),
         )
     });
-    let (app, revisions) = (app?, revisions?);
+    Ok((app?, revisions?))
+}
 
-    let window = args.since.as_secs();
-    let mut notes: Vec<String> = Vec::new();
-    let metrics = match app.id.as_deref() {
-        Some(id) => {
-            let now = clock::now_secs();
-            let (start, end) = (
-                clock::rfc3339(now.saturating_sub(window)),
-                clock::rfc3339(now),
-            );
-            let cmd = azure::metrics_list(ctx.az("read the app's metrics")?, id, &start, &end)
-                .timeout(AZ_TIMEOUT);
-            let p = ctx.runner.probe(&cmd)?;
-            match serde_json::from_str::<MetricsResponse>(&p.stdout) {
-                Ok(m) if p.success() => Some(m),
-                _ => {
-                    let why = p
-                        .stderr
-                        .lines()
-                        .map(str::trim)
-                        .find(|l| !l.is_empty())
-                        .unwrap_or("no answer");
-                    notes.push(format!("no metrics: {why}"));
-                    None
-                }
-            }
-        }
-        None => {
-            notes.push("no metrics: `az containerapp show` gave no resource id".into());
+/// Azure's metrics over the last `window` seconds; missing ones are a note, not a failure.
+fn metrics(
+    ctx: &Ctx,
+    id: &str,
+    window: u64,
+    notes: &mut Vec<String>,
+) -> Result<Option<MetricsResponse>, Error> {
+    let now = clock::now_secs();
+    let (start, end) = (
+        clock::rfc3339(now.saturating_sub(window)),
+        clock::rfc3339(now),
+    );
+    let cmd =
+        az::metrics_list(ctx.az("read the app's metrics")?, id, &start, &end).timeout(AZ_TIMEOUT);
+    let p = ctx.runner.probe(&cmd)?;
+    Ok(match serde_json::from_str::<MetricsResponse>(&p.stdout) {
+        Ok(m) if p.success() => Some(m),
+        _ => {
+            notes.push(format!(
+                "no metrics: {}",
+                crate::checks::first_line(&p.stderr)
+            ));
             None
         }
-    };
-    let report = build_report(
-        t.app,
-        &app,
-        &revisions,
-        metrics.as_ref(),
-        &Local {
-            test: state::read(ctx, state::LAST_TEST),
-            push: state::read(ctx, state::LAST_PUSH),
-            history: match state::read(ctx, state::HISTORY) {
-                Some(Value::Array(a)) => a,
-                _ => Vec::new(),
-            },
-        },
-        window,
-        notes,
-    );
-    if args.json {
-        return output::stdout_json(&report);
-    }
-    output::stdout_line(&render(&report, ctx.color()))
+    })
 }
 
 /// What this project knows locally.
 pub struct Local {
-    pub test: Option<Value>,
-    pub push: Option<Value>,
-    pub history: Vec<Value>,
+    pub test: Option<LastTest>,
+    pub push: Option<LastPush>,
+    pub history: Vec<Deployment>,
 }
 
 fn digest_of(image: &str) -> Option<&str> {
@@ -121,19 +129,11 @@ pub fn build_report(
     mut notes: Vec<String>,
 ) -> Value {
     let deployed = app.image().unwrap_or_default().to_string();
-    let pushed = local
-        .push
-        .as_ref()
-        .and_then(|p| p.get("pinned"))
-        .and_then(Value::as_str);
+    let pushed = local.push.as_ref().map(|p| p.pinned.as_str());
     let deployed_is_pushed =
         pushed.map(|p| digest_of(p).is_some() && digest_of(p) == digest_of(&deployed));
     let tested = match (&local.push, &local.test) {
-        (Some(p), Some(t)) => Some(
-            p.get("image_id").is_some()
-                && p.get("image_id") == t.get("image_id")
-                && t["healthy"] == true,
-        ),
+        (Some(p), Some(t)) => Some(t.passed(p.image_id.as_deref().unwrap_or_default())),
         _ => None,
     };
     let image_summary = match (deployed_is_pushed, tested) {
@@ -173,18 +173,18 @@ pub fn build_report(
     });
     let local_figures = local.test.as_ref().map(|t| {
         json!({
-            "cpu_cores": t.get("cpu_percent").and_then(Value::as_f64).map(|p| p / 100.0),
-            "memory_mib": t.get("memory_bytes").and_then(Value::as_f64).map(|b| b / MIB),
-            "cold_start_ms": t.get("cold_start_ms"),
-            "emulator": t.get("emulator"),
-            "image": t.get("image"),
+            "cpu_cores": t.cpu_percent.map(|p| p / 100.0),
+            "memory_mib": t.memory_bytes.map(|b| b as f64 / MIB),
+            "cold_start_ms": t.cold_start_ms,
+            "emulator": t.emulator,
+            "image": t.image,
         })
     });
-    let last_deploy = local.history.iter().rev().find(|r| {
-        r["app"] == app_name
-            && r["result"] == "healthy"
-            && r.get("seconds_to_healthy").is_some_and(|s| !s.is_null())
-    });
+    let last_deploy = local
+        .history
+        .iter()
+        .rev()
+        .find(|r| r.app == app_name && r.healthy() && r.seconds_to_healthy.is_some());
     let readings = readings(&azure, local_figures.as_ref());
 
     let revs: Vec<Value> = revisions
@@ -218,8 +218,8 @@ pub fn build_report(
         "window_seconds": window_secs,
         "azure": azure,
         "local": local_figures,
-        "deploy_to_healthy_seconds": last_deploy.and_then(|r| r.get("seconds_to_healthy")).cloned(),
-        "first_request_ms": last_deploy.and_then(|r| r.get("smoke_first_request_ms")).cloned(),
+        "deploy_to_healthy_seconds": last_deploy.and_then(|r| r.seconds_to_healthy),
+        "first_request_ms": last_deploy.and_then(|r| r.smoke_first_request_ms),
         "readings": readings,
         "notes": notes,
     })

@@ -8,6 +8,6 @@ pub mod file;
 pub mod resolve;
 pub mod values;
 
-pub use file::{parse_file, FileConfig, FILE_NAME};
-pub use resolve::{resolve, AppTarget, Overrides, Settings, Source, Sourced};
+pub use file::{FileConfig, FILE_NAME};
+pub use resolve::{resolve, AppTarget, Overrides, Settings};
 pub use values::*;

@@ -157,12 +157,15 @@ impl Settings {
     }
 }
 
+/// How variables are read (tests pass a map).
+type VarLookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
 /// One setting's layers, top first: the flag, the variable (checked by the type's `FromStr`),
 /// the file. `None` when none is set.
 struct Layers<'a, T> {
     key: &'static str,
     flag: (Option<T>, &'static str),
-    env: (&'static str, &'a dyn Fn(&str) -> Option<String>),
+    env: (&'static str, &'a VarLookup<'a>),
     file: (Option<T>, &'a Source),
 }
 
@@ -221,7 +224,7 @@ where
 
 /// Where layers come from: the variable lookup and the file's source.
 struct Where<'a> {
-    var: &'a dyn Fn(&str) -> Option<String>,
+    var: &'a VarLookup<'a>,
     fsrc: &'a Source,
 }
 

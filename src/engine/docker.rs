@@ -401,6 +401,84 @@ pub fn ps_labelled(base: Cmd, key: &str) -> Cmd {
     .query()
 }
 
+/// `docker image rm <refs…>`: removes tags (an image that keeps another tag stays).
+pub fn untag(base: Cmd, refs: &[String]) -> Cmd {
+    base.args(["image", "rm"]).args(refs)
+}
+
+/// `docker pull --platform P <ref>`.
+pub fn pull(base: Cmd, platform: &Platform, reference: &str) -> Cmd {
+    base.args(["pull", "--platform", &platform.to_string(), reference])
+}
+
+/// `docker create --label io.azdeploy.gate=1 --platform P <image>`: a container that is never
+/// started, to read a file out of the image (the gate's own read, hence a query).
+pub fn create_to_read(base: Cmd, platform: &str, image: &str) -> Cmd {
+    base.args([
+        "create",
+        "--label",
+        "io.azdeploy.gate=1",
+        "--platform",
+        platform,
+        image,
+    ])
+    .query()
+}
+
+/// `docker cp --follow-link <container>:<path> <dest>`: one file out of a container.
+pub fn copy_out(base: Cmd, container: &str, path: &str, dest: &std::path::Path) -> Cmd {
+    base.args(["cp", "--follow-link", &format!("{container}:{path}")])
+        .arg(dest)
+        .query()
+}
+
+/// `docker rm --force <name>` of a container the gate created to read from: undoing its own
+/// read, so it runs under `--dry-run` too.
+pub fn remove_read_container(base: Cmd, name: &str) -> Cmd {
+    base.args(["rm", "--force", name]).query()
+}
+
+/// The emulation probe's build: `docker buildx build [--builder B] --platform P --no-cache
+/// --progress plain --output type=cacheonly DIR`. `--no-cache`: a cached RUN would pass without
+/// running anything; `cacheonly`: no image is left, so it is a read.
+pub fn probe_build(
+    base: Cmd,
+    builder: Option<&str>,
+    target: &Platform,
+    dir: &std::path::Path,
+) -> Cmd {
+    let mut c = base.args(["buildx", "build"]);
+    if let Some(b) = builder {
+        c = c.args(["--builder", b]);
+    }
+    c.args([
+        "--platform",
+        &target.to_string(),
+        "--no-cache",
+        "--progress",
+        "plain",
+        "--output",
+        "type=cacheonly",
+    ])
+    .arg(dir)
+    .query()
+}
+
+/// `docker buildx version`.
+pub fn buildx_version(base: Cmd) -> Cmd {
+    base.args(["buildx", "version"]).query()
+}
+
+/// `docker buildx inspect [builder]`.
+pub fn buildx_inspect(base: Cmd, builder: Option<&str>) -> Cmd {
+    base.args(["buildx", "inspect"]).args(builder).query()
+}
+
+/// `docker context inspect <name>`: whether a builder's name is a docker context's.
+pub fn context_exists(base: Cmd, name: &str) -> Cmd {
+    base.args(["context", "inspect", name]).query()
+}
+
 /// `docker tag <source> <target>`.
 pub fn tag(base: Cmd, source: &str, target: &str) -> Cmd {
     base.args(["tag", source, target])

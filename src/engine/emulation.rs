@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Platform;
 use crate::ctx::Ctx;
-use crate::engine::probe_elf;
+use crate::engine::{docker, probe_elf};
 use crate::process::runner::Probe;
 use crate::report::error::Error;
 
@@ -357,22 +357,7 @@ pub fn probe(ctx: &Ctx, target: &Platform, builder: Option<&str>) -> Result<Verd
     }
     let (base, builder_flag) =
         ctx.docker_on_builder(&format!("run the {target} emulation probe"), builder)?;
-    let mut cmd = base.args(["buildx", "build"]);
-    if let Some(b) = builder_flag {
-        cmd = cmd.args(["--builder", &b]);
-    }
-    // --no-cache: a cached RUN would pass without running anything. cacheonly: no image is left.
-    let cmd = cmd
-        .args([
-            "--platform",
-            &target.to_string(),
-            "--no-cache",
-            "--progress",
-            "plain",
-            "--output",
-            "type=cacheonly",
-        ])
-        .arg(dir.path());
+    let cmd = docker::probe_build(base, builder_flag.as_deref(), target, dir.path());
     Ok(judge(&ctx.runner.probe(&cmd)?))
 }
 

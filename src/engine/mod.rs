@@ -4,6 +4,7 @@
 //!
 //! May import: `ctx`, `config`, `process`, `sys`, `report`.
 
+pub mod container;
 pub mod docker;
 pub mod emulation;
 pub mod probe_elf;

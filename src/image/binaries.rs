@@ -15,6 +15,7 @@ use crate::config::Platform;
 use crate::ctx::Ctx;
 use crate::engine::docker::{self, ImageInspect};
 use crate::image::reference::ImageRef;
+use crate::image::registry::ReadBack;
 use crate::report::error::Error;
 
 /// How many `#!` hops are followed (`streamlit` → `python3.12` is one).
@@ -235,7 +236,7 @@ pub fn verdict(ctx: &Ctx, inspect: &ImageInspect, target: &Platform) -> Result<V
 pub fn check_pushed(
     ctx: &Ctx,
     reference: &ImageRef,
-    back: &crate::cmd::push::ReadBack,
+    back: &ReadBack,
     target: &Platform,
 ) -> Result<(), Error> {
     let (Some(id), Some(manifest)) = (&back.config, &back.manifest) else {
@@ -260,18 +261,23 @@ pub fn check_pushed(
     }
     let pinned = reference.pinned(manifest);
     say!("Pulling {pinned} to read the program it starts (the gate reads binaries, not labels)");
-    ctx.runner
-        .stream(&ctx.docker("pull the image to check its program")?.args([
-            "pull",
-            "--platform",
-            &target.to_string(),
+    // Pulled for a read and removed after it: both run under --dry-run too.
+    ctx.runner.stream(
+        &docker::pull(
+            ctx.docker("pull the image to check its program")?,
+            target,
             &pinned,
-        ]))?;
+        )
+        .query(),
+    )?;
     struct Pulled<'a>(&'a Ctx, String);
     impl Drop for Pulled<'_> {
         fn drop(&mut self) {
             if let Ok(base) = self.0.docker("remove the image pulled for the check") {
-                let _ = self.0.runner.cleanup(&base.args(["image", "rm", &self.1]));
+                let _ = self
+                    .0
+                    .runner
+                    .cleanup(&docker::untag(base, std::slice::from_ref(&self.1)).query());
             }
         }
     }
@@ -311,7 +317,7 @@ impl Drop for Created<'_> {
             let _ = self
                 .ctx
                 .runner
-                .cleanup(&base.args(["rm", "--force", &self.id]));
+                .cleanup(&docker::remove_read_container(base, &self.id));
         }
     }
 }
@@ -323,17 +329,11 @@ fn read_program(
     program: &str,
     target: &Platform,
 ) -> Result<Verdict, Error> {
-    let id = ctx.runner.query(
-        &ctx.docker("create a container to read the image's program (nothing runs)")?
-            .args([
-                "create",
-                "--label",
-                "io.azdeploy.gate=1",
-                "--platform",
-                &format!("{}/{}", inspect.os, inspect.architecture),
-                &inspect.id,
-            ]),
-    )?;
+    let id = ctx.runner.query(&docker::create_to_read(
+        ctx.docker("create a container to read the image's program (nothing runs)")?,
+        &format!("{}/{}", inspect.os, inspect.architecture),
+        &inspect.id,
+    ))?;
     let created = Created {
         ctx,
         id: id.trim().to_string(),
@@ -404,10 +404,12 @@ fn copy_first(
     dest: &std::path::Path,
 ) -> Result<Option<(String, Vec<u8>)>, Error> {
     for c in candidates {
-        let cmd = ctx
-            .docker("copy the image's program out to read its header")?
-            .args(["cp", "--follow-link", &format!("{container}:{c}")])
-            .arg(dest);
+        let cmd = docker::copy_out(
+            ctx.docker("copy the image's program out to read its header")?,
+            container,
+            c,
+            dest,
+        );
         let p = ctx.runner.probe(&cmd)?;
         if !p.success() {
             if p.stderr.contains("Could not find the file") || p.stderr.contains("No such") {

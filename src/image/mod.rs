@@ -4,7 +4,9 @@
 //!
 //! May import: `engine`, `ctx`, `config`, `process`, `sys`, `report`.
 
+pub mod admit;
 pub mod binaries;
 pub mod dockerfile;
 pub mod gate;
 pub mod reference;
+pub mod registry;

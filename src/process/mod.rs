@@ -6,6 +6,7 @@
 //! May import: `report`, `sys`.
 
 pub mod cancel;
+pub mod plan;
 pub mod pty;
 pub mod runner;
 pub mod tools;

@@ -96,12 +96,8 @@ impl Cmd {
         self
     }
 
-    /// What the command is for.
-    pub fn purpose(&self) -> &str {
-        &self.purpose
-    }
-
     /// Whether it changes something.
+    #[cfg(test)]
     pub fn effect(&self) -> Effect {
         self.effect
     }

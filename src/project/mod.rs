@@ -1,5 +1,7 @@
-//! The project's own state: the `.azdeploy/` files one command leaves for the next (`state`).
+//! The project's own state: the `.azdeploy/` files one command leaves for the next (`state`),
+//! and its version from git (`git`).
 //!
-//! May import: `ctx`, `sys`, `report`.
+//! May import: `image::reference`, `ctx`, `process`, `sys`, `report`.
 
+pub mod git;
 pub mod state;

@@ -1,0 +1,279 @@
+//! Pure builders for `az` command lines. Options are always spelled in full (az accepts any
+//! unambiguous prefix, so a short spelling that works today may break). Every read asks for
+//! JSON (`--output json`) or one value (`--query … --output tsv`) and is marked a query.
+//!
+//! May import: `process`.
+
+use crate::process::runner::Cmd;
+
+/// The user ACR access tokens log in as (`az acr login --expose-token`).
+pub const TOKEN_USER: &str = "00000000-0000-0000-0000-000000000000";
+
+/// `az acr show --name N --query loginServer --output tsv`.
+pub fn acr_login_server(base: Cmd, registry: &str) -> Cmd {
+    base.args([
+        "acr",
+        "show",
+        "--name",
+        registry,
+        "--query",
+        "loginServer",
+        "--output",
+        "tsv",
+    ])
+    .query()
+}
+
+/// `az version --output json`.
+pub fn version(base: Cmd) -> Cmd {
+    base.args(["version", "--output", "json"]).query()
+}
+
+/// `az account show --output json`: who is logged in, to which subscription.
+pub fn account_show(base: Cmd) -> Cmd {
+    base.args(["account", "show", "--output", "json"]).query()
+}
+
+/// `az acr login --name N`: az runs `docker login` itself.
+pub fn acr_login(base: Cmd, registry: &str) -> Cmd {
+    base.args(["acr", "login", "--name", registry])
+}
+
+/// `az acr login --name N --expose-token --output json`: prints a token instead of logging in.
+pub fn acr_token(base: Cmd, registry: &str) -> Cmd {
+    base.args([
+        "acr",
+        "login",
+        "--name",
+        registry,
+        "--expose-token",
+        "--output",
+        "json",
+    ])
+    .query()
+}
+
+/// `az acr build`: the build runs natively on amd64 in ACR Tasks and is pushed there. `--file`
+/// is relative to the context, which az uploads honouring its `.dockerignore`.
+pub fn acr_build(
+    base: Cmd,
+    registry: &str,
+    images: &[String],
+    platform: &str,
+    file: &str,
+    build_args: &[(String, String)],
+    context: &str,
+) -> Cmd {
+    let mut c = base.args(["acr", "build", "--registry", registry]);
+    for i in images {
+        c = c.args(["--image", i]);
+    }
+    c = c.args(["--platform", platform, "--file", file]);
+    for (k, v) in build_args {
+        c = c.args(["--build-arg", &format!("{k}={v}")]);
+    }
+    c.arg(context)
+}
+
+/// `az acr repository show --name N --image REPO:TAG --output json`: the tag's digest.
+pub fn acr_repository_show(base: Cmd, registry: &str, image: &str) -> Cmd {
+    base.args([
+        "acr",
+        "repository",
+        "show",
+        "--name",
+        registry,
+        "--image",
+        image,
+        "--output",
+        "json",
+    ])
+    .query()
+}
+
+/// `az acr manifest list-metadata --registry N --name REPO --output json`: each manifest's
+/// digest, os and architecture.
+pub fn acr_manifests(base: Cmd, registry: &str, repo: &str) -> Cmd {
+    base.args([
+        "acr",
+        "manifest",
+        "list-metadata",
+        "--registry",
+        registry,
+        "--name",
+        repo,
+        "--output",
+        "json",
+    ])
+    .query()
+}
+
+/// `az containerapp show --name A --resource-group RG --output json`.
+pub fn app_show(base: Cmd, app: &str, rg: &str) -> Cmd {
+    base.args([
+        "containerapp",
+        "show",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+        "--output",
+        "json",
+    ])
+    .query()
+}
+
+/// `az containerapp update --name A --resource-group RG --image I --output json`.
+pub fn app_update(base: Cmd, app: &str, rg: &str, image: &str) -> Cmd {
+    base.args([
+        "containerapp",
+        "update",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+        "--image",
+        image,
+    ])
+    .args(["--output", "json"])
+}
+
+/// `az containerapp revision show --name A --resource-group RG --revision R --output json`.
+pub fn revision_show(base: Cmd, app: &str, rg: &str, revision: &str) -> Cmd {
+    base.args([
+        "containerapp",
+        "revision",
+        "show",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+    ])
+    .args(["--revision", revision, "--output", "json"])
+    .query()
+}
+
+/// `az containerapp revision list --name A --resource-group RG --all --output json` (without
+/// `--all` az lists only active revisions).
+pub fn revision_list(base: Cmd, app: &str, rg: &str) -> Cmd {
+    base.args([
+        "containerapp",
+        "revision",
+        "list",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+    ])
+    .args(["--all", "--output", "json"])
+    .query()
+}
+
+/// `az containerapp logs show`: console logs as text (of one revision, if named); system logs
+/// for the whole app (az refuses `--revision` and any format but JSON for those).
+pub fn logs(
+    base: Cmd,
+    app: &str,
+    rg: &str,
+    system: bool,
+    revision: Option<&str>,
+    tail: u32,
+    follow: bool,
+) -> Cmd {
+    let mut c = base.args([
+        "containerapp",
+        "logs",
+        "show",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+    ]);
+    if system {
+        c = c.args(["--type", "system", "--tail", &tail.to_string()]);
+    } else {
+        if let Some(r) = revision {
+            c = c.args(["--revision", r]);
+        }
+        c = c.args([
+            "--type",
+            "console",
+            "--tail",
+            &tail.to_string(),
+            "--format",
+            "text",
+        ]);
+    }
+    if follow {
+        c = c.arg("--follow");
+    }
+    c.query()
+}
+
+/// The metrics `status` reads.
+pub const METRICS: &[&str] = &[
+    "UsageNanoCores",
+    "WorkingSetBytes",
+    "RestartCount",
+    "Requests",
+    "Replicas",
+];
+
+/// `az monitor metrics list --resource ID --metrics … --interval PT1M --aggregation Average
+/// Maximum Total --start-time T --end-time T --output json` (the option is `--metrics`;
+/// `--metric` only works as a prefix; without `--end-time` az reads one hour from the start).
+pub fn metrics_list(base: Cmd, resource_id: &str, start_time: &str, end_time: &str) -> Cmd {
+    base.args([
+        "monitor",
+        "metrics",
+        "list",
+        "--resource",
+        resource_id,
+        "--metrics",
+    ])
+    .args(METRICS.iter().copied())
+    .args([
+        "--interval",
+        "PT1M",
+        "--aggregation",
+        "Average",
+        "Maximum",
+        "Total",
+    ])
+    .args([
+        "--start-time",
+        start_time,
+        "--end-time",
+        end_time,
+        "--output",
+        "json",
+    ])
+    .query()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::model::Token;
+
+    #[test]
+    fn argv_in_full_spelling() {
+        let c = app_update(Cmd::new("az", "x"), "web", "rg", "r.io/web@sha256:1");
+        assert_eq!(
+            c.shown_args().join(" "),
+            "containerapp update --name web --resource-group rg --image r.io/web@sha256:1 --output json"
+        );
+        assert_eq!(
+            revision_show(Cmd::new("az", "x"), "web", "rg", "web--2").shown_args().join(" "),
+            "containerapp revision show --name web --resource-group rg --revision web--2 --output json"
+        );
+        assert_eq!(
+            acr_token(Cmd::new("az", "x"), "myacr")
+                .shown_args()
+                .join(" "),
+            "acr login --name myacr --expose-token --output json"
+        );
+        let t: Token = serde_json::from_str(r#"{"loginServer": "a.azurecr.io", "accessToken": "eyJsecret", "refreshToken": "r", "username": "00000000-0000-0000-0000-000000000000"}"#).unwrap();
+        assert!(!format!("{t:?}").contains("eyJsecret"));
+    }
+}

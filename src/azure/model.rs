@@ -1,0 +1,242 @@
+//! serde types for what az prints (the parts we use). Every field is optional: a missing one
+//! becomes a clear error where it is needed, never a failed parse of the whole answer.
+//!
+//! May import: nothing of the crate.
+
+use serde::Deserialize;
+
+/// What `az acr login --expose-token` prints (unknown fields ignored).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub login_server: String,
+    pub access_token: String,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Token {{ login_server: {:?}, access_token: *** }}",
+            self.login_server
+        )
+    }
+}
+
+/// One entry of `az acr manifest list-metadata` (the fields we use).
+#[derive(Debug, Deserialize, Default)]
+pub struct ManifestMetadata {
+    pub digest: Option<String>,
+    pub architecture: Option<String>,
+    pub os: Option<String>,
+}
+
+/// `az acr repository show --image` output (the field we use).
+#[derive(Debug, Deserialize, Default)]
+pub struct RepositoryImage {
+    pub digest: Option<String>,
+}
+
+/// What `az monitor metrics list --output json` prints (the parts we use).
+#[derive(Debug, Deserialize, Default)]
+pub struct MetricsResponse {
+    #[serde(default)]
+    pub value: Vec<Metric>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Metric {
+    pub name: Option<MetricName>,
+    #[serde(default)]
+    pub timeseries: Vec<TimeSeries>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct MetricName {
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TimeSeries {
+    #[serde(default)]
+    pub data: Vec<DataPoint>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone, Copy)]
+pub struct DataPoint {
+    pub average: Option<f64>,
+    pub maximum: Option<f64>,
+    pub total: Option<f64>,
+}
+
+/// One metric over the window: the mean of the per-minute averages, the largest maximum and
+/// the sum of the totals; `None` where no data point carried that aggregation.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub average: Option<f64>,
+    pub maximum: Option<f64>,
+    pub total: Option<f64>,
+}
+
+impl MetricsResponse {
+    /// The summary of metric `name`; `None` when az returned no data points for it.
+    pub fn summary(&self, name: &str) -> Option<Summary> {
+        let metric = self
+            .value
+            .iter()
+            .find(|m| m.name.as_ref().and_then(|n| n.value.as_deref()) == Some(name))?;
+        let points: Vec<DataPoint> = metric
+            .timeseries
+            .iter()
+            .flat_map(|t| t.data.iter().copied())
+            .collect();
+        let averages: Vec<f64> = points.iter().filter_map(|p| p.average).collect();
+        let maxima: Vec<f64> = points.iter().filter_map(|p| p.maximum).collect();
+        let totals: Vec<f64> = points.iter().filter_map(|p| p.total).collect();
+        let s = Summary {
+            average: (!averages.is_empty())
+                .then(|| averages.iter().sum::<f64>() / averages.len() as f64),
+            maximum: maxima.iter().copied().reduce(f64::max),
+            total: (!totals.is_empty()).then(|| totals.iter().sum()),
+        };
+        (s != Summary::default()).then_some(s)
+    }
+}
+
+/// A container app, as `az containerapp show/update --output json` prints it (the parts we use).
+#[derive(Debug, Deserialize, Default)]
+pub struct App {
+    pub id: Option<String>,
+    pub properties: Option<AppProperties>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AppProperties {
+    pub latest_revision_name: Option<String>,
+    pub configuration: Option<Configuration>,
+    pub template: Option<Template>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Configuration {
+    pub ingress: Option<Ingress>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Ingress {
+    pub fqdn: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Template {
+    #[serde(default)]
+    pub containers: Vec<Container>,
+}
+
+impl Template {
+    /// The first container's image (the app's).
+    pub fn image(&self) -> Option<&str> {
+        self.containers.first()?.image.as_deref()
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Container {
+    pub image: Option<String>,
+}
+
+impl App {
+    pub fn latest_revision(&self) -> Option<&str> {
+        self.properties.as_ref()?.latest_revision_name.as_deref()
+    }
+
+    /// The first container's image.
+    pub fn image(&self) -> Option<&str> {
+        self.properties.as_ref()?.template.as_ref()?.image()
+    }
+
+    pub fn fqdn(&self) -> Option<&str> {
+        self.properties
+            .as_ref()?
+            .configuration
+            .as_ref()?
+            .ingress
+            .as_ref()?
+            .fqdn
+            .as_deref()
+    }
+}
+
+/// A revision, as `az containerapp revision show` prints it (and each entry of `revision list`).
+#[derive(Debug, Deserialize, Default)]
+pub struct Revision {
+    pub name: Option<String>,
+    pub properties: Option<RevisionProperties>,
+}
+
+impl Revision {
+    /// The image the revision runs (its first container's).
+    pub fn image(&self) -> Option<&str> {
+        self.properties.as_ref()?.template.as_ref()?.image()
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionProperties {
+    pub active: Option<bool>,
+    pub replicas: Option<i64>,
+    pub traffic_weight: Option<i64>,
+    pub created_time: Option<String>,
+    pub provisioning_state: Option<String>,
+    pub health_state: Option<String>,
+    pub running_state: Option<String>,
+    pub provisioning_error: Option<String>,
+    pub template: Option<Template>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_summarised_and_missing_ones_are_none() {
+        let m: MetricsResponse = serde_json::from_str(include_str!(
+            "../../tests/fixtures/az/monitor-metrics-list.json"
+        ))
+        .unwrap();
+        let cpu = m.summary("UsageNanoCores").unwrap();
+        assert_eq!(cpu.average, Some(20_000_000.0));
+        assert_eq!(cpu.maximum, Some(90_000_000.0));
+        let mem = m.summary("WorkingSetBytes").unwrap();
+        assert_eq!(mem.average, Some(150.0 * 1024.0 * 1024.0));
+        assert_eq!(mem.maximum, Some(200.0 * 1024.0 * 1024.0));
+        assert_eq!(m.summary("RestartCount").unwrap().total, Some(2.0));
+        assert_eq!(m.summary("Requests").unwrap().total, Some(42.0));
+        assert_eq!(m.summary("Replicas"), None, "an empty series is no data");
+        assert_eq!(m.summary("NotThere"), None);
+        let empty: MetricsResponse = serde_json::from_str(r#"{"value": []}"#).unwrap();
+        assert_eq!(empty.summary("UsageNanoCores"), None);
+    }
+
+    #[test]
+    fn app_fields_and_missing_ones() {
+        let app: App = serde_json::from_str(
+            r#"{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/web", "name": "web",
+                "location": "West Europe", "properties": {"provisioningState": "Succeeded",
+                "latestRevisionName": "web--abc", "latestReadyRevisionName": "web--abc",
+                "configuration": {"activeRevisionsMode": "Single", "ingress": {"fqdn": "web.x.azurecontainerapps.io", "targetPort": 8501}},
+                "template": {"containers": [{"image": "r.azurecr.io/web@sha256:1", "name": "web", "resources": {"cpu": 0.5}}]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(app.latest_revision(), Some("web--abc"));
+        assert_eq!(app.image(), Some("r.azurecr.io/web@sha256:1"));
+        assert_eq!(app.fqdn(), Some("web.x.azurecontainerapps.io"));
+        let bare: App = serde_json::from_str(r#"{"properties": {}}"#).unwrap();
+        assert_eq!(
+            (bare.latest_revision(), bare.image(), bare.fqdn()),
+            (None, None, None)
+        );
+    }
+}

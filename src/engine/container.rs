@@ -1,0 +1,288 @@
+//! A container this tool starts (`test-local`): started labelled, published on 127.0.0.1 only,
+//! watched until it answers, measured, and removed on every way out — success, failure,
+//! timeout, Ctrl-C, SIGTERM, the plugin socket closing, a panic — by a guard that runs `docker
+//! rm --force` through the runner's cleanup path, unless kept (`--detach`).
+//!
+//! May import: `engine::docker`, `ctx`, `process`, `sys`, `report`.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::docker::{self, RunSpec, State, Stats};
+use crate::ctx::Ctx;
+use crate::report::error::Error;
+use crate::sys::http::Http;
+
+/// The label on every container `test-local` starts.
+pub const LABEL: &str = "io.azdeploy.test";
+
+/// A started container; removed when dropped unless kept.
+pub struct Container<'a> {
+    ctx: &'a Ctx,
+    pub name: String,
+    /// The image it runs.
+    pub image: String,
+    keep: bool,
+    /// When `docker run -d` returned (the start, when the engine's clock disagrees with ours).
+    pub run_returned: SystemTime,
+}
+
+impl Drop for Container<'_> {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        if let Ok(base) = self.ctx.docker("remove the test container") {
+            let p = self
+                .ctx
+                .runner
+                .cleanup(&docker::remove(base, std::slice::from_ref(&self.name)));
+            if p.status.is_some() && !p.success() && !p.stderr.contains("No such container") {
+                say!(
+                    "warning: could not remove {}: {}",
+                    self.name,
+                    p.stderr.trim()
+                );
+            }
+        }
+    }
+}
+
+/// How a wait for health ended.
+#[derive(Debug)]
+pub enum Waited {
+    /// A 2xx, at this time.
+    Healthy(SystemTime),
+    /// The container stopped.
+    Exited(State),
+    /// No 2xx within the timeout; the last answer or error.
+    TimedOut { last: String },
+}
+
+impl<'a> Container<'a> {
+    /// `docker run -d` for `spec`; the guard owns the container from here on.
+    pub fn start(ctx: &'a Ctx, spec: &RunSpec) -> Result<Container<'a>, Error> {
+        let run = docker::run_detached(ctx.docker("start the test container")?, spec)
+            .hint("if the port is taken, pick another with --port 0 or --port N; `docker azdeploy test-local --stop` removes old test containers");
+        // The guard first: a `docker run` that fails after creating the container (a taken
+        // port) still leaves one to remove.
+        let mut container = Container {
+            ctx,
+            name: spec.name.clone(),
+            image: spec.image.clone(),
+            keep: false,
+            run_returned: SystemTime::now(),
+        };
+        ctx.runner.run(&run)?;
+        container.run_returned = SystemTime::now();
+        Ok(container)
+    }
+
+    /// Leaves the container running (`--detach`).
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+
+    /// Its state, when docker knows it.
+    pub fn state(&self) -> Result<Option<State>, Error> {
+        let p = self.ctx.runner.probe(&docker::container_state(
+            self.ctx.docker("read the container's state")?,
+            &self.name,
+        ))?;
+        Ok(serde_json::from_str(p.stdout.trim()).ok())
+    }
+
+    /// The host port docker picked for `--port 0`. The mapping can lag `docker run -d` on a busy
+    /// engine, so this retries for a moment; `Err(Ok(state))` when the container already
+    /// stopped (it has no ports then).
+    pub fn published_port(&self, container_port: u16) -> Result<Result<u16, State>, Error> {
+        let cmd = docker::port(
+            self.ctx.docker("read the published port")?,
+            &self.name,
+            container_port,
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let answer = self.ctx.runner.query(&cmd);
+            if let Some(p) = answer.as_ref().ok().and_then(|out| docker::parse_port(out)) {
+                return Ok(Ok(p));
+            }
+            match self.state()? {
+                Some(st) if !st.running => return Ok(Err(st)),
+                _ if Instant::now() < deadline => {
+                    self.ctx.runner.cancel().sleep(Duration::from_millis(50))?
+                }
+                _ => {
+                    return Err(match answer {
+                        Err(e) => e,
+                        Ok(out) => Error::failed(
+                            format!(
+                                "docker published no 127.0.0.1 port for {}: {out}",
+                                self.name
+                            ),
+                            "run with --port N",
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
+    /// The last `n` lines of its stdout and stderr.
+    pub fn logs_tail(&self, n: usize) -> Result<String, Error> {
+        self.ctx
+            .runner
+            .probe(&docker::logs_tail(
+                self.ctx.docker("read the container's logs")?,
+                &self.name,
+                n,
+            ))
+            .map(|p| format!("{}{}", p.stdout, p.stderr))
+    }
+
+    /// Its memory and CPU now.
+    pub fn stats(&self) -> Result<Option<Stats>, Error> {
+        Ok(self
+            .ctx
+            .runner
+            .probe(&docker::stats(
+                self.ctx.docker("read the container's memory and CPU")?,
+                &self.name,
+            ))?
+            .stdout
+            .lines()
+            .next()
+            .and_then(|l| serde_json::from_str(l).ok()))
+    }
+
+    /// When the engine says it started.
+    pub fn started_at(&self) -> Result<Option<SystemTime>, Error> {
+        Ok(self
+            .state()?
+            .and_then(|s| humantime::parse_rfc3339(&s.started_at).ok()))
+    }
+
+    /// Polls `url` until a 2xx, the container stops, or `timeout`; progress on stderr.
+    pub fn wait_healthy(&self, http: &Http, url: &str, timeout: Duration) -> Result<Waited, Error> {
+        let start = Instant::now();
+        let mut progress = Progress::new(url);
+        let mut delay = Duration::from_millis(20);
+        let mut last_state = Instant::now();
+        loop {
+            self.ctx.runner.cancel().check()?;
+            let last = match http.get(url) {
+                Ok(a) if a.ok() => {
+                    progress.clear();
+                    return Ok(Waited::Healthy(SystemTime::now()));
+                }
+                Ok(a) => format!("HTTP {}", a.status),
+                Err(e) => e,
+            };
+            if last_state.elapsed() >= Duration::from_secs(1) {
+                last_state = Instant::now();
+                if let Some(s) = self.state()?.filter(|s| !s.running) {
+                    progress.clear();
+                    return Ok(Waited::Exited(s));
+                }
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= timeout {
+                progress.clear();
+                return Ok(Waited::TimedOut { last });
+            }
+            progress.tick(elapsed);
+            self.ctx.runner.cancel().sleep(delay)?;
+            delay = next_delay(delay, elapsed);
+        }
+    }
+}
+
+/// "waiting for …" on stderr: redrawn in place on a terminal, every 10 s otherwise.
+struct Progress<'a> {
+    url: &'a str,
+    tty: bool,
+    last: Instant,
+}
+
+impl<'a> Progress<'a> {
+    fn new(url: &'a str) -> Progress<'a> {
+        Progress {
+            url,
+            tty: std::io::stderr().is_terminal(),
+            last: Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, elapsed: Duration) {
+        if self.tty && self.last.elapsed() >= Duration::from_millis(250) {
+            say_inline!(
+                "\r\x1b[Kwaiting for {}: {:.1} s",
+                self.url,
+                elapsed.as_secs_f64()
+            );
+            self.last = Instant::now();
+        } else if !self.tty && self.last.elapsed() >= Duration::from_secs(10) {
+            say!("waiting for {}: {:.0} s", self.url, elapsed.as_secs_f64());
+            self.last = Instant::now();
+        }
+    }
+
+    fn clear(&self) {
+        if self.tty {
+            say_inline!("\r\x1b[K");
+        }
+    }
+}
+
+/// The backoff between health polls: from 20 ms, ×1.5 per try, capped at 100 ms for the first
+/// 30 s (so the cold-start figure is precise) and 500 ms after (slow emulated starts are not
+/// hammered).
+pub fn next_delay(current: Duration, elapsed: Duration) -> Duration {
+    let cap = if elapsed < Duration::from_secs(30) {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_millis(500)
+    };
+    current.mul_f64(1.5).min(cap)
+}
+
+/// Removes every container with our label; returns how many.
+pub fn remove_all(ctx: &Ctx) -> Result<usize, Error> {
+    let ids = ctx.runner.query(&docker::ps_labelled(
+        ctx.docker("list the test containers")?,
+        LABEL,
+    ))?;
+    let ids: Vec<String> = ids
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if !ids.is_empty() {
+        ctx.runner.run(&docker::remove(
+            ctx.docker("remove the test containers")?,
+            &ids,
+        ))?;
+    }
+    Ok(ids.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_small_and_caps() {
+        let mut d = Duration::from_millis(20);
+        let mut seen = vec![];
+        for _ in 0..8 {
+            d = next_delay(d, Duration::from_secs(1));
+            seen.push(d.as_millis());
+        }
+        assert_eq!(seen, [30, 45, 67, 100, 100, 100, 100, 100]);
+        assert_eq!(
+            next_delay(Duration::from_millis(400), Duration::from_secs(31)),
+            Duration::from_millis(500)
+        );
+    }
+}

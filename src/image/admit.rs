@@ -1,0 +1,35 @@
+//! What may reach Azure: the registry's copy of an image, read back (never assumed), gated as
+//! linux/amd64 whatever the settings say — on its labels and on the program it starts. An
+//! image the gate cannot read is refused: it never fails open. `deploy` and `rollback` ask
+//! here before Azure is touched.
+//!
+//! May import: `image`, `ctx`, `config`, `report`.
+
+use super::reference::ImageRef;
+use super::{binaries, gate, registry};
+use crate::config::default_platform;
+use crate::ctx::Ctx;
+use crate::report::error::Error;
+
+/// The architecture gate once more, on what the registry holds under `image`, before Azure is
+/// touched: Container Apps runs linux/amd64 only, whatever the settings say, and the image's
+/// program must be an x86-64 one. An image the gate cannot read is refused: it never fails open.
+pub fn for_azure(ctx: &Ctx, image: &ImageRef) -> Result<(), Error> {
+    let target = default_platform();
+    let back = match registry::read_back(ctx, image, &target) {
+        Ok(b) => b,
+        Err(e @ Error::Cancelled(_)) => return Err(e),
+        Err(e) => {
+            let host = image.host.as_deref().unwrap_or("docker.io");
+            return Err(Error::failed(
+                format!(
+                    "the architecture gate cannot read {image} from its registry, so nothing was deployed\n  {}",
+                    e.to_string().replace('\n', "\n  ")
+                ),
+                format!("log in to {host} here (`docker login {host}`; for ACR `az acr login --name <acr>`) so the image can be checked before Azure runs it"),
+            ));
+        }
+    };
+    gate::check(&back.platforms, &target, None)?;
+    binaries::check_pushed(ctx, image, &back, &target)
+}
