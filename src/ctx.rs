@@ -2,6 +2,8 @@
 //!
 //! Commands get docker and az commands (with docker's globals already in front) from here, read
 //! settings through here, and never call `std::env::var`, `which` or duct themselves.
+//!
+//! May import: `cli::argv`, `config`, `process`, `report`.
 
 use std::collections::BTreeMap;
 
@@ -151,30 +153,6 @@ impl Ctx {
     /// A `docker` command with docker's global flags first.
     pub fn docker(&self, purpose: &str) -> Result<Cmd, Error> {
         Ok(Cmd::new(self.tools.docker()?, purpose).args(self.globals.forward.iter().cloned()))
-    }
-
-    /// A docker command aimed at buildx builder `builder`, and the `--builder` value still to
-    /// pass. A docker context's name is also the name of its (docker-driver) builder, but buildx
-    /// refuses `--builder` for it ("use `docker --context=X buildx`"): for those, the command
-    /// gets `--context NAME` instead.
-    pub fn docker_on_builder(
-        &self,
-        purpose: &str,
-        builder: Option<&str>,
-    ) -> Result<(Cmd, Option<String>), Error> {
-        let base = self.docker(purpose)?;
-        let Some(name) = builder else {
-            return Ok((base, None));
-        };
-        let probe = self.runner.probe(&crate::engine::docker::context_exists(
-            self.docker("check whether the builder is a docker context")?,
-            name,
-        ))?;
-        if probe.success() {
-            Ok((base.args(["--context", name]), None))
-        } else {
-            Ok((base, Some(name.to_string())))
-        }
     }
 
     /// An `az` command.

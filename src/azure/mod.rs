@@ -2,7 +2,7 @@
 //! revision state rule (`revision`), and the flows built on them: waiting for a new revision
 //! (`rollout`) and the registry (`acr`: login, tokens, ACR Tasks builds).
 //!
-//! May import: `image`, `engine`, `ctx`, `config`, `process`, `project`, `sys`, `report`.
+//! May import: `image`, `engine`, `ctx`, `config`, `process`, `sys`, `report`.
 
 pub mod acr;
 pub mod az;

@@ -1,6 +1,6 @@
 //! The Azure CLI check: found, new enough (core `containerapp`), logged in.
 //!
-//! May import: `checks`, `ctx`, `config`, `process`, `report`.
+//! May import: `checks`, `azure::az`, `ctx`, `config`, `process`, `report`.
 
 use super::{first_line, Check};
 use crate::azure::az;

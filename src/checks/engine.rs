@@ -81,7 +81,8 @@ pub fn buildx(ctx: &Ctx, builder: Option<&str>) -> Result<Check, Error> {
         .nth(1)
         .unwrap_or("?")
         .to_string();
-    let (on_builder, builder_flag) = ctx.docker_on_builder("inspect the builder", builder)?;
+    let (on_builder, builder_flag) =
+        crate::engine::builder::on_builder(ctx, "inspect the builder", builder)?;
     let i = ctx
         .runner
         .probe(&docker::buildx_inspect(on_builder, builder_flag.as_deref()))?;
@@ -156,45 +157,14 @@ pub fn builders(
     let mut out = Vec::new();
     let mut native = Vec::new();
     for (b, verdict) in probed {
-        let name = format!("builder {}", b.name);
-        let driver = b.driver.clone().unwrap_or_else(|| "?".into());
         let is_native = b
             .native_platform()
             .is_some_and(|p| docker::platform_matches(p, target));
-        out.push(match verdict {
-            None => Check::skip(&name, "not running (not probed)"),
-            Some(Err(e)) => return Err(e),
-            Some(Ok(Verdict::Works { elapsed })) if is_native => {
-                native.push(b.name.clone());
-                Check::ok(
-                    &name,
-                    format!(
-                        "{driver} driver: builds {target} natively (probe {} ms)",
-                        elapsed.as_millis()
-                    ),
-                )
-            }
-            Some(Ok(Verdict::Works { elapsed })) => Check::ok(
-                &name,
-                format!(
-                    "{driver} driver: builds {target} emulated (probe {} ms)",
-                    elapsed.as_millis()
-                ),
-            ),
-            Some(Ok(Verdict::Missing)) => Check::warn(
-                &name,
-                format!("cannot run {target} programs (exec format error)"),
-                "use another builder, or install emulation on this one's host",
-            ),
-            Some(Ok(Verdict::Broken(t))) => Check::warn(
-                &name,
-                format!("the probe failed: {}", t.replace('\n', " / ")),
-                format!("try `docker buildx inspect {}`", b.name),
-            ),
-            Some(Ok(Verdict::NoProbe)) => {
-                Check::skip(&name, format!("no probe program for {target}"))
-            }
-        });
+        let verdict = verdict.transpose()?;
+        if is_native && matches!(verdict, Some(Verdict::Works { .. })) {
+            native.push(b.name.clone());
+        }
+        out.push(builder_check(&b, verdict, is_native, target));
     }
     if engine_arch.is_some_and(|a| a != target.arch) {
         out.push(Check::ok(
@@ -203,6 +173,39 @@ pub fn builders(
         ));
     }
     Ok(out)
+}
+
+/// One builder's probe as a check: native, emulated, or not at all.
+fn builder_check(
+    b: &docker::Builder,
+    verdict: Option<Verdict>,
+    native: bool,
+    target: &Platform,
+) -> Check {
+    let name = format!("builder {}", b.name);
+    let driver = b.driver.clone().unwrap_or_else(|| "?".into());
+    match verdict {
+        None => Check::skip(&name, "not running (not probed)"),
+        Some(Verdict::Works { elapsed }) => Check::ok(
+            &name,
+            format!(
+                "{driver} driver: builds {target} {} (probe {} ms)",
+                if native { "natively" } else { "emulated" },
+                elapsed.as_millis()
+            ),
+        ),
+        Some(Verdict::Missing) => Check::warn(
+            &name,
+            format!("cannot run {target} programs (exec format error)"),
+            "use another builder, or install emulation on this one's host",
+        ),
+        Some(Verdict::Broken(t)) => Check::warn(
+            &name,
+            format!("the probe failed: {}", t.replace('\n', " / ")),
+            format!("try `docker buildx inspect {}`", b.name),
+        ),
+        Some(Verdict::NoProbe) => Check::skip(&name, format!("no probe program for {target}")),
+    }
 }
 
 /// The local port `test-local` will use.

@@ -3,7 +3,7 @@
 //! except `Error::Cancelled`. One file per domain: the engine, emulation, the Dockerfile, Azure,
 //! wheels; `preflight` runs the fast subset before a build.
 //!
-//! May import: `image`, `engine`, `python`, `azure`, `ctx`, `config`, `process`, `sys`, `report`.
+//! May import: `azure`, `python`, `image`, `engine`, `ctx`, `config`, `process`, `sys`, `report`.
 
 use serde::Serialize;
 

@@ -2,7 +2,7 @@
 //! command line as clap types (`args`), and shell completion (`complete`). The only code that
 //! knows clap.
 //!
-//! May import: `config` (the value types flags parse into), `report`.
+//! May import: `config`, `image::reference` (a leaf), `report`.
 
 pub mod args;
 pub mod argv;

@@ -93,7 +93,8 @@ pub fn run(ctx: &Ctx, args: &BuildArgs) -> Result<(), Error> {
 /// The steps: gate the Dockerfile (before a push), the preflight, the build, the gate on the
 /// result, the push, the record.
 fn plan<'a>(ctx: &'a Ctx, args: &'a BuildArgs, spec: &BuildSpec) -> Result<Plan<'a, Build>, Error> {
-    let (base, builder_flag) = ctx.docker_on_builder(
+    let (base, builder_flag) = crate::engine::builder::on_builder(
+        ctx,
         "build the image with docker buildx",
         spec.builder.as_deref(),
     )?;
@@ -487,7 +488,8 @@ fn registry_cache(
         })
         .and_then(|r| r.parse::<ImageRef>().ok()?.tag)
         .unwrap_or_else(|| "latest".into());
-    let (base, builder_flag) = ctx.docker_on_builder("find the builder's driver", builder)?;
+    let (base, builder_flag) =
+        crate::engine::builder::on_builder(ctx, "find the builder's driver", builder)?;
     let inspect = ctx
         .runner
         .query(&docker::buildx_inspect(base, builder_flag.as_deref()))?;

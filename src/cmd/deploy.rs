@@ -38,29 +38,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
         ..Default::default()
     })?;
     let t = settings.app_target()?;
-    let image = match &args.image {
-        Some(i) => i.clone(),
-        None => state::load::<LastPush>(&ctx.cwd)
-            .map(|p| p.pinned)
-            .ok_or_else(|| {
-                Error::usage(
-                    "no image to deploy: nothing pushed from here yet",
-                    "run `docker azdeploy push` first, or pass --image REF@DIGEST",
-                )
-            })?,
-    };
-    let pinned: ImageRef = image.parse().map_err(|e: String| {
-        Error::usage(
-            e,
-            "pass --image REF@sha256:… as `docker azdeploy push` printed it",
-        )
-    })?;
-    if pinned.digest.is_none() && !args.allow_tag {
-        return Err(Error::usage(
-            format!("{image} has no digest: a tag can move, and Azure may keep running the old image"),
-            "deploy the pinned reference `docker azdeploy push` printed (REF@sha256:…), or pass --allow-tag",
-        ));
-    }
+    let (image, pinned) = image_to_deploy(ctx, args)?;
     let timeout = Duration::from_secs(settings.deploy_timeout.value.0);
     let update = rollout::update_cmd(ctx, &t, &image)?;
     let mut d = Deploy {
@@ -112,6 +90,35 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
         Err(e) if d.before.is_some() && d.outcome.is_none() => Err(record_stop(ctx, &d, e)),
         Err(e) => Err(e),
     }
+}
+
+/// `--image`, else the pinned reference the last push printed; a tag without a digest only
+/// with `--allow-tag`.
+fn image_to_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(String, ImageRef), Error> {
+    let image = match &args.image {
+        Some(i) => i.clone(),
+        None => state::load::<LastPush>(&ctx.cwd)
+            .map(|p| p.pinned)
+            .ok_or_else(|| {
+                Error::usage(
+                    "no image to deploy: nothing pushed from here yet",
+                    "run `docker azdeploy push` first, or pass --image REF@DIGEST",
+                )
+            })?,
+    };
+    let pinned: ImageRef = image.parse().map_err(|e: String| {
+        Error::usage(
+            e,
+            "pass --image REF@sha256:… as `docker azdeploy push` printed it",
+        )
+    })?;
+    if pinned.digest.is_none() && !args.allow_tag {
+        return Err(Error::usage(
+            format!("{image} has no digest: a tag can move, and Azure may keep running the old image"),
+            "deploy the pinned reference `docker azdeploy push` printed (REF@sha256:…), or pass --allow-tag",
+        ));
+    }
+    Ok((image, pinned))
 }
 
 /// The update, then (unless `--no-wait`) the wait for its revision.

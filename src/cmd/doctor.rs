@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::checks::{self, Check, Status};
 use crate::cli::args::DoctorArgs;
-use crate::config::Overrides;
+use crate::config::{Overrides, Platform, Settings};
 use crate::ctx::Ctx;
 use crate::python::requirements::Index;
 use crate::report::error::Error;
@@ -32,64 +32,47 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
         platform: args.platform.clone(),
         ..Default::default()
     })?;
+    let all = all_checks(ctx, args, &settings)?;
+    let ok = all.iter().all(|c| c.status != Status::Fail);
+    if args.json {
+        output::stdout_json(&json!({"ok": ok, "checks": all}))?;
+    } else {
+        output::stdout_line(&render(&all))?;
+        let fails = all.iter().filter(|c| c.status == Status::Fail).count();
+        let warns = all.iter().filter(|c| c.status == Status::Warn).count();
+        say!(
+            "doctor: {}: {fails} failed, {warns} warnings",
+            settings.platform.value
+        );
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Reported(1))
+    }
+}
+
+/// Every check, in groups run side by side (the emulation probe sets the pace), in a stable
+/// order.
+fn all_checks(ctx: &Ctx, args: &DoctorArgs, settings: &Settings) -> Result<Vec<Check>, Error> {
     let target = &settings.platform.value;
     let builder = args.builder.as_deref();
     let registry = settings.registry.value.as_ref().map(|r| r.0.as_str());
     let results: Vec<Result<Vec<Check>, Error>> = std::thread::scope(|s| {
         let groups = vec![
-            s.spawn(|| {
-                let t = Instant::now();
-                let (mut engine, server) = checks::engine::engine(ctx)?;
-                let ms = t.elapsed().as_millis() as u64;
-                engine.iter_mut().for_each(|c| c.ms = ms);
-                let mut probe = timed(|| {
-                    Ok(vec![checks::emulation::emulation(
-                        ctx,
-                        target,
-                        builder,
-                        server.as_ref(),
-                        registry,
-                    )?])
-                })?;
-                engine.append(&mut probe);
-                Ok(engine)
-            }),
+            s.spawn(|| engine_and_emulation(ctx, target, builder, registry)),
             s.spawn(|| timed(|| Ok(vec![checks::engine::buildx(ctx, builder)?]))),
             s.spawn(|| timed(|| Ok(vec![checks::emulation::host(ctx, target)]))),
             s.spawn(|| {
-                timed(|| {
-                    let (_, server) = checks::engine::engine(ctx)?;
-                    match server {
-                        Some(srv) => {
-                            checks::engine::builders(ctx, target, registry, Some(&srv.arch))
-                        }
-                        None => Ok(Vec::new()),
-                    }
+                timed(|| match checks::engine::engine(ctx)?.1 {
+                    Some(srv) => checks::engine::builders(ctx, target, registry, Some(&srv.arch)),
+                    None => Ok(Vec::new()),
                 })
             }),
-            s.spawn(|| timed(|| Ok(checks::dockerfile::dockerfile(ctx, &settings)))),
-            s.spawn(|| timed(|| Ok(vec![checks::engine::port(&settings)]))),
-            s.spawn(|| timed(|| checks::azure::azure(ctx, &settings, args.azure))),
-            s.spawn(|| {
-                timed(|| {
-                    if !args.wheels {
-                        return Ok(Vec::new());
-                    }
-                    let requirements = args
-                        .requirements
-                        .clone()
-                        .unwrap_or_else(|| settings.context.value.join("requirements.txt"));
-                    let opts = checks::wheels::WheelOptions {
-                        index: match (&args.find_links, &args.index_url) {
-                            (Some(d), _) => Index::Links(ctx.cwd.join(d).to_string()),
-                            (None, Some(u)) => Index::Url(u.clone()),
-                            (None, None) => Index::Default,
-                        },
-                        python_version: args.python_version.clone(),
-                    };
-                    checks::wheels::wheels(ctx, &ctx.cwd.join(requirements), target, &opts)
-                })
-            }),
+            s.spawn(|| timed(|| Ok(checks::dockerfile::dockerfile(ctx, settings)))),
+            s.spawn(|| timed(|| Ok(vec![checks::engine::port(settings)]))),
+            s.spawn(|| timed(|| checks::azure::azure(ctx, settings, args.azure))),
+            s.spawn(|| timed(|| wheels(ctx, args, settings))),
         ];
         groups
             .into_iter()
@@ -100,20 +83,47 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
     for r in results {
         all.extend(r?);
     }
-    let ok = all.iter().all(|c| c.status != Status::Fail);
-    if args.json {
-        output::stdout_json(&json!({"ok": ok, "checks": all}))?;
-    } else {
-        output::stdout_line(&render(&all))?;
-        let fails = all.iter().filter(|c| c.status == Status::Fail).count();
-        let warns = all.iter().filter(|c| c.status == Status::Warn).count();
-        say!("doctor: {target}: {fails} failed, {warns} warnings");
+    Ok(all)
+}
+
+/// The engine, then the emulation probe on it, each timed.
+fn engine_and_emulation(
+    ctx: &Ctx,
+    target: &Platform,
+    builder: Option<&str>,
+    registry: Option<&str>,
+) -> Result<Vec<Check>, Error> {
+    let t = Instant::now();
+    let (mut engine, server) = checks::engine::engine(ctx)?;
+    let ms = t.elapsed().as_millis() as u64;
+    engine.iter_mut().for_each(|c| c.ms = ms);
+    let mut probe = timed(|| {
+        let c = checks::emulation::emulation(ctx, target, builder, server.as_ref(), registry)?;
+        Ok(vec![c])
+    })?;
+    engine.append(&mut probe);
+    Ok(engine)
+}
+
+/// `--wheels`: pip's answer for the requirements file, against the index asked for.
+fn wheels(ctx: &Ctx, args: &DoctorArgs, settings: &Settings) -> Result<Vec<Check>, Error> {
+    if !args.wheels {
+        return Ok(Vec::new());
     }
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Reported(1))
-    }
+    let requirements = args
+        .requirements
+        .clone()
+        .unwrap_or_else(|| settings.context.value.join("requirements.txt"));
+    let opts = checks::wheels::WheelOptions {
+        index: match (&args.find_links, &args.index_url) {
+            (Some(d), _) => Index::Links(ctx.cwd.join(d).to_string()),
+            (None, Some(u)) => Index::Url(u.clone()),
+            (None, None) => Index::Default,
+        },
+        python_version: args.python_version.clone(),
+    };
+    let path = ctx.cwd.join(requirements);
+    checks::wheels::wheels(ctx, &path, &settings.platform.value, &opts)
 }
 
 /// The table: one line per check, hints indented under the line they belong to.

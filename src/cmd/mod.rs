@@ -1,4 +1,8 @@
-//! One file per subcommand; this file only dispatches.
+//! One file per subcommand; this file only dispatches. A command resolves its settings, builds
+//! a plan (`process::plan`) and hands it to the executor; it never imports another command.
+//!
+//! May import: `checks`, `azure`, `python`, `image`, `engine`, `project`, `ctx`, `cli`,
+//! `config`, `process`, `sys`, `report`.
 
 mod build;
 mod config;

@@ -128,6 +128,39 @@ pub fn build_report(
     window_secs: u64,
     mut notes: Vec<String>,
 ) -> Value {
+    let azure = azure_figures(metrics, &mut notes);
+    let local_figures = local.test.as_ref().map(|t| {
+        json!({
+            "cpu_cores": t.cpu_percent.map(|p| p / 100.0),
+            "memory_mib": t.memory_bytes.map(|b| b as f64 / MIB),
+            "cold_start_ms": t.cold_start_ms,
+            "emulator": t.emulator,
+            "image": t.image,
+        })
+    });
+    let last_deploy = local
+        .history
+        .iter()
+        .rev()
+        .find(|r| r.app == app_name && r.healthy() && r.seconds_to_healthy.is_some());
+    let readings = readings(&azure, local_figures.as_ref());
+    json!({
+        "url": app.fqdn().map(|f| format!("https://{f}")),
+        "latest_revision": app.latest_revision(),
+        "revisions": revisions.iter().map(revision_json).collect::<Vec<_>>(),
+        "image": image_comparison(app, local),
+        "window_seconds": window_secs,
+        "azure": azure,
+        "local": local_figures,
+        "deploy_to_healthy_seconds": last_deploy.and_then(|r| r.seconds_to_healthy),
+        "first_request_ms": last_deploy.and_then(|r| r.smoke_first_request_ms),
+        "readings": readings,
+        "notes": notes,
+    })
+}
+
+/// The deployed image against the last push from here, and whether that passed test-local.
+fn image_comparison(app: &App, local: &Local) -> Value {
     let deployed = app.image().unwrap_or_default().to_string();
     let pushed = local.push.as_ref().map(|p| p.pinned.as_str());
     let deployed_is_pushed =
@@ -136,13 +169,23 @@ pub fn build_report(
         (Some(p), Some(t)) => Some(t.passed(p.image_id.as_deref().unwrap_or_default())),
         _ => None,
     };
-    let image_summary = match (deployed_is_pushed, tested) {
-        (None, _) => "nothing was pushed from here, so the deployed image cannot be compared".to_string(),
-        (Some(false), _) => "DIFFERENT from the last push from here: someone deployed another image".to_string(),
-        (Some(true), Some(true)) => "the same digest as the last push from here, and that image passed test-local here".to_string(),
-        (Some(true), _) => "the same digest as the last push from here, but that image did not pass test-local here".to_string(),
+    let summary = match (deployed_is_pushed, tested) {
+        (None, _) => "nothing was pushed from here, so the deployed image cannot be compared",
+        (Some(false), _) => "DIFFERENT from the last push from here: someone deployed another image",
+        (Some(true), Some(true)) => "the same digest as the last push from here, and that image passed test-local here",
+        (Some(true), _) => "the same digest as the last push from here, but that image did not pass test-local here",
     };
+    json!({
+        "deployed": deployed,
+        "last_pushed": pushed,
+        "deployed_is_last_pushed": deployed_is_pushed,
+        "last_pushed_passed_test_local": tested,
+        "summary": summary,
+    })
+}
 
+/// Azure's figures over the window; a metric without data is a note.
+fn azure_figures(metrics: Option<&MetricsResponse>, notes: &mut Vec<String>) -> Value {
     let summary = |name: &str| metrics.and_then(|m| m.summary(name));
     let cpu = summary("UsageNanoCores");
     let mem = summary("WorkingSetBytes");
@@ -162,7 +205,7 @@ pub fn build_report(
             }
         }
     }
-    let azure = json!({
+    json!({
         "cpu_cores_avg": cpu.and_then(|s| s.average).map(|v| v / 1e9),
         "cpu_cores_max": cpu.and_then(|s| s.maximum).map(|v| v / 1e9),
         "memory_mib_avg": mem.and_then(|s| s.average).map(|v| v / MIB),
@@ -170,58 +213,21 @@ pub fn build_report(
         "restarts": restarts.and_then(|s| s.total),
         "requests": requests.and_then(|s| s.total),
         "replicas_max": replicas.and_then(|s| s.maximum),
-    });
-    let local_figures = local.test.as_ref().map(|t| {
-        json!({
-            "cpu_cores": t.cpu_percent.map(|p| p / 100.0),
-            "memory_mib": t.memory_bytes.map(|b| b as f64 / MIB),
-            "cold_start_ms": t.cold_start_ms,
-            "emulator": t.emulator,
-            "image": t.image,
-        })
-    });
-    let last_deploy = local
-        .history
-        .iter()
-        .rev()
-        .find(|r| r.app == app_name && r.healthy() && r.seconds_to_healthy.is_some());
-    let readings = readings(&azure, local_figures.as_ref());
+    })
+}
 
-    let revs: Vec<Value> = revisions
-        .iter()
-        .map(|r| {
-            let p = r.properties.as_ref();
-            json!({
-                "name": r.name,
-                "active": p.and_then(|p| p.active),
-                "traffic_weight": p.and_then(|p| p.traffic_weight),
-                "replicas": p.and_then(|p| p.replicas),
-                "provisioning_state": p.and_then(|p| p.provisioning_state.clone()),
-                "health_state": p.and_then(|p| p.health_state.clone()),
-                "running_state": p.and_then(|p| p.running_state.clone()),
-                "created": p.and_then(|p| p.created_time.clone()),
-                "image": r.image(),
-            })
-        })
-        .collect();
+fn revision_json(r: &Revision) -> Value {
+    let p = r.properties.as_ref();
     json!({
-        "url": app.fqdn().map(|f| format!("https://{f}")),
-        "latest_revision": app.latest_revision(),
-        "revisions": revs,
-        "image": {
-            "deployed": deployed,
-            "last_pushed": pushed,
-            "deployed_is_last_pushed": deployed_is_pushed,
-            "last_pushed_passed_test_local": tested,
-            "summary": image_summary,
-        },
-        "window_seconds": window_secs,
-        "azure": azure,
-        "local": local_figures,
-        "deploy_to_healthy_seconds": last_deploy.and_then(|r| r.seconds_to_healthy),
-        "first_request_ms": last_deploy.and_then(|r| r.smoke_first_request_ms),
-        "readings": readings,
-        "notes": notes,
+        "name": r.name,
+        "active": p.and_then(|p| p.active),
+        "traffic_weight": p.and_then(|p| p.traffic_weight),
+        "replicas": p.and_then(|p| p.replicas),
+        "provisioning_state": p.and_then(|p| p.provisioning_state.clone()),
+        "health_state": p.and_then(|p| p.health_state.clone()),
+        "running_state": p.and_then(|p| p.running_state.clone()),
+        "created": p.and_then(|p| p.created_time.clone()),
+        "image": r.image(),
     })
 }
 
@@ -276,40 +282,12 @@ pub fn render(r: &Value, color: bool) -> String {
             s
         }
     };
-    let mut out = String::new();
-    out.push_str(&format!(
+    let mut out = format!(
         "url       {}\nrevision  {} (latest)\n",
         r["url"].as_str().unwrap_or("(no ingress)"),
         r["latest_revision"].as_str().unwrap_or("-")
-    ));
-    let mut rows = vec![vec![
-        "  REVISION".into(),
-        "ACTIVE".into(),
-        "TRAFFIC".into(),
-        "REPLICAS".into(),
-        "STATE".into(),
-    ]];
-    for v in r["revisions"].as_array().into_iter().flatten() {
-        let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
-        let n = |k: &str| v[k].as_i64().map_or("-".into(), |n| n.to_string());
-        rows.push(vec![
-            format!("  {}", s("name")),
-            if v["active"] == true {
-                "yes".into()
-            } else {
-                "no".into()
-            },
-            n("traffic_weight"),
-            n("replicas"),
-            format!(
-                "{}/{}/{}",
-                s("provisioning_state"),
-                s("health_state"),
-                s("running_state")
-            ),
-        ]);
-    }
-    out.push_str(&output::table(&rows));
+    );
+    out.push_str(&render_revisions(r));
     out.push('\n');
     let image = &r["image"];
     let deployed = image["deployed"].as_str().unwrap_or("-");
@@ -321,10 +299,61 @@ pub fn render(r: &Value, color: bool) -> String {
         summary
     };
     out.push_str(&format!("          {summary}\n"));
+    out.push_str(&render_figures(r));
+    let lines = |key: &str| -> Vec<String> {
+        let items = r[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        items.map(str::to_string).collect()
+    };
+    for reading in lines("readings") {
+        let w = output::wrap(&format!("! {reading}"), 100, "  ");
+        out.push_str(&format!("\n{}", mark(w)));
+    }
+    for note in lines("notes") {
+        out.push_str(&format!(
+            "\n{}",
+            output::wrap(&format!("note: {note}"), 100, "  ")
+        ));
+    }
+    out
+}
 
+/// The revisions as a table.
+fn render_revisions(r: &Value) -> String {
+    let mut rows = vec![vec![
+        "  REVISION".into(),
+        "ACTIVE".into(),
+        "TRAFFIC".into(),
+        "REPLICAS".into(),
+        "STATE".into(),
+    ]];
+    for v in r["revisions"].as_array().into_iter().flatten() {
+        let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+        let n = |k: &str| v[k].as_i64().map_or("-".into(), |n| n.to_string());
+        let active = if v["active"] == true { "yes" } else { "no" };
+        rows.push(vec![
+            format!("  {}", s("name")),
+            active.into(),
+            n("traffic_weight"),
+            n("replicas"),
+            format!(
+                "{}/{}/{}",
+                s("provisioning_state"),
+                s("health_state"),
+                s("running_state")
+            ),
+        ]);
+    }
+    output::table(&rows)
+}
+
+/// Azure's figures next to the local test's, as a table.
+fn render_figures(r: &Value) -> String {
     let window = r["window_seconds"].as_u64().unwrap_or(0);
-    let az = &r["azure"];
-    let local = &r["local"];
+    let (az, local) = (&r["azure"], &r["local"]);
     let f = |v: &Value, digits: usize| {
         v.as_f64()
             .map_or("no data".to_string(), |x| format!("{x:.digits$}"))
@@ -338,11 +367,6 @@ pub fn render(r: &Value, color: bool) -> String {
         None if local.is_null() => "LOCAL (no test-local yet)".into(),
         None => "LOCAL (native)".into(),
     };
-    let mut rows = vec![vec![
-        format!("  last {}", human_window(window)),
-        "AZURE".into(),
-        local_title,
-    ]];
     let lf = |k: &str, d: usize| {
         if local.is_null() {
             "-".to_string()
@@ -350,18 +374,6 @@ pub fn render(r: &Value, color: bool) -> String {
             f(&local[k], d)
         }
     };
-    rows.push(vec![
-        "  cpu (cores)".into(),
-        pair(&az["cpu_cores_avg"], &az["cpu_cores_max"], 3),
-        lf("cpu_cores", 3),
-    ]);
-    rows.push(vec![
-        "  memory (MiB)".into(),
-        pair(&az["memory_mib_avg"], &az["memory_mib_max"], 1),
-        lf("memory_mib", 1),
-    ]);
-    rows.push(vec!["  restarts".into(), f(&az["restarts"], 0), "-".into()]);
-    rows.push(vec!["  requests".into(), f(&az["requests"], 0), "-".into()]);
     let deploy = r["deploy_to_healthy_seconds"]
         .as_f64()
         .map_or("-".into(), |s| format!("{s:.0} s update→healthy revision"));
@@ -372,29 +384,26 @@ pub fn render(r: &Value, color: bool) -> String {
     let cold = local["cold_start_ms"]
         .as_u64()
         .map_or("-".into(), |ms| format!("{ms} ms cold start"));
-    rows.push(vec!["  start".into(), deploy, cold]);
-    out.push_str(&output::table(&rows));
-    let lines = |key: &str| -> Vec<String> {
-        let items = r[key]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str);
-        items.map(str::to_string).collect()
-    };
-    for reading in lines("readings") {
-        out.push_str(&format!(
-            "\n{}",
-            mark(output::wrap(&format!("! {reading}"), 100, "  "))
-        ));
-    }
-    for note in lines("notes") {
-        out.push_str(&format!(
-            "\n{}",
-            output::wrap(&format!("note: {note}"), 100, "  ")
-        ));
-    }
-    out
+    output::table(&[
+        vec![
+            format!("  last {}", human_window(window)),
+            "AZURE".into(),
+            local_title,
+        ],
+        vec![
+            "  cpu (cores)".into(),
+            pair(&az["cpu_cores_avg"], &az["cpu_cores_max"], 3),
+            lf("cpu_cores", 3),
+        ],
+        vec![
+            "  memory (MiB)".into(),
+            pair(&az["memory_mib_avg"], &az["memory_mib_max"], 1),
+            lf("memory_mib", 1),
+        ],
+        vec!["  restarts".into(), f(&az["restarts"], 0), "-".into()],
+        vec!["  requests".into(), f(&az["requests"], 0), "-".into()],
+        vec!["  start".into(), deploy, cold],
+    ])
 }
 
 fn human_window(secs: u64) -> String {

@@ -222,6 +222,40 @@ where
     }
 }
 
+/// A setting's names: its key in the file, its flag, its variable.
+struct Key {
+    name: &'static str,
+    flag: &'static str,
+    env: &'static str,
+}
+
+const fn key(name: &'static str, flag: &'static str, env: &'static str) -> Key {
+    Key { name, flag, env }
+}
+
+const IMAGE: Key = key("image", "--image", "AZDEPLOY_IMAGE");
+const PLATFORM: Key = key("platform", "--platform", "AZDEPLOY_PLATFORM");
+const CONTEXT: Key = key("build.context", "CONTEXT", "AZDEPLOY_CONTEXT");
+const DOCKERFILE: Key = key("build.dockerfile", "--file", "AZDEPLOY_DOCKERFILE");
+const REMOTE: Key = key("build.remote", "--remote", "AZDEPLOY_REMOTE");
+const BUILDER: Key = key("build.builder", "--builder", "AZDEPLOY_BUILDER");
+const CACHE: Key = key("build.cache", "--cache", "AZDEPLOY_CACHE");
+const PORT: Key = key("port", "--port", "AZDEPLOY_PORT");
+const HEALTH_PATH: Key = key("health_path", "--health-path", "AZDEPLOY_HEALTH_PATH");
+const HEALTH_TIMEOUT: Key = key("timeouts.health", "--timeout", "AZDEPLOY_HEALTH_TIMEOUT");
+const DEPLOY_TIMEOUT: Key = key(
+    "timeouts.deploy",
+    "--wait-timeout",
+    "AZDEPLOY_DEPLOY_TIMEOUT",
+);
+const REGISTRY: Key = key("azure.registry", "--registry", "AZDEPLOY_REGISTRY");
+const RESOURCE_GROUP: Key = key(
+    "azure.resource_group",
+    "--resource-group",
+    "AZDEPLOY_RESOURCE_GROUP",
+);
+const APP: Key = key("azure.app", "--app", "AZDEPLOY_APP");
+
 /// Where layers come from: the variable lookup and the file's source.
 struct Where<'a> {
     var: &'a VarLookup<'a>,
@@ -229,160 +263,63 @@ struct Where<'a> {
 }
 
 impl<'a> Where<'a> {
-    fn layers<T>(
-        &self,
-        key: &'static str,
-        flag: Option<T>,
-        flag_name: &'static str,
-        env: &'static str,
-        file: Option<T>,
-    ) -> Layers<'a, T> {
+    fn at<T>(&self, k: Key, flag: Option<T>, file: Option<T>) -> Layers<'a, T> {
         Layers {
-            key,
-            flag: (flag, flag_name),
-            env: (env, self.var),
+            key: k.name,
+            flag: (flag, k.flag),
+            env: (k.env, self.var),
             file: (file, self.fsrc),
         }
     }
 }
 
 /// Resolves every setting from flags, variables, the file and defaults.
-pub fn resolve(
-    cwd: &Utf8Path,
-    var: &dyn Fn(&str) -> Option<String>,
-    flags: &Overrides,
-) -> Result<Settings, Error> {
+pub fn resolve(cwd: &Utf8Path, var: &VarLookup, flags: &Overrides) -> Result<Settings, Error> {
     let (file_path, file) = match read_file(cwd, var)? {
         Some((p, f)) => (Some(p), f),
         None => (None, FileConfig::default()),
     };
     let fsrc = Source::File(file_path.clone().unwrap_or_default());
-    let at = Where { var, fsrc: &fsrc };
-    let build = file.build.unwrap_or_default();
-    let timeouts = file.timeouts.unwrap_or_default();
-    let azure = file.azure.unwrap_or_default();
+    let w = Where { var, fsrc: &fsrc };
+    let f = flags.clone();
+    let (build, timeouts, azure) = (
+        file.build.unwrap_or_default(),
+        file.timeouts.unwrap_or_default(),
+        file.azure.unwrap_or_default(),
+    );
+    let default = || Source::Default;
     let settings = Settings {
-        image: at
-            .layers(
-                "image",
-                flags.image.clone(),
-                "--image",
-                "AZDEPLOY_IMAGE",
-                file.image,
-            )
+        image: w
+            .at(IMAGE, f.image, file.image)
             .or(image_from_dir(cwd), Source::Derived("directory name"))?,
-        platform: at
-            .layers(
-                "platform",
-                flags.platform.clone(),
-                "--platform",
-                "AZDEPLOY_PLATFORM",
-                file.platform,
-            )
-            .or(default_platform(), Source::Default)?,
-        context: at
-            .layers(
-                "build.context",
-                flags.context.clone(),
-                "CONTEXT",
-                "AZDEPLOY_CONTEXT",
-                build.context,
-            )
-            .or(Utf8PathBuf::from("."), Source::Default)?,
-        dockerfile: at
-            .layers(
-                "build.dockerfile",
-                flags.dockerfile.clone(),
-                "--file",
-                "AZDEPLOY_DOCKERFILE",
-                build.dockerfile,
-            )
+        platform: w
+            .at(PLATFORM, f.platform, file.platform)
+            .or(default_platform(), default())?,
+        context: w
+            .at(CONTEXT, f.context, build.context)
+            .or(".".into(), default())?,
+        dockerfile: w
+            .at(DOCKERFILE, f.dockerfile, build.dockerfile)
             .optional()?,
-        build_args: build_args(build.args, &flags.build_args, &fsrc, file_path.as_ref())?,
-        remote: at
-            .layers(
-                "build.remote",
-                flags.remote.clone(),
-                "--remote",
-                "AZDEPLOY_REMOTE",
-                build.remote,
-            )
+        build_args: build_args(build.args, &f.build_args, &fsrc, file_path.as_ref())?,
+        remote: w.at(REMOTE, f.remote, build.remote).optional()?,
+        builder: w.at(BUILDER, f.builder, build.builder).optional()?,
+        cache: w.at(CACHE, f.cache, build.cache).optional()?,
+        port: w.at(PORT, f.port, file.port).or(Port(8501), default())?,
+        health_path: w
+            .at(HEALTH_PATH, f.health_path, file.health_path)
             .optional()?,
-        builder: at
-            .layers(
-                "build.builder",
-                flags.builder.clone(),
-                "--builder",
-                "AZDEPLOY_BUILDER",
-                build.builder,
-            )
+        health_timeout: w
+            .at(HEALTH_TIMEOUT, f.health_timeout, timeouts.health)
+            .or(Seconds(180), default())?,
+        deploy_timeout: w
+            .at(DEPLOY_TIMEOUT, f.deploy_timeout, timeouts.deploy)
+            .or(Seconds(300), default())?,
+        registry: w.at(REGISTRY, f.registry, azure.registry).optional()?,
+        resource_group: w
+            .at(RESOURCE_GROUP, f.resource_group, azure.resource_group)
             .optional()?,
-        cache: at
-            .layers(
-                "build.cache",
-                flags.cache.clone(),
-                "--cache",
-                "AZDEPLOY_CACHE",
-                build.cache,
-            )
-            .optional()?,
-        port: at
-            .layers("port", flags.port, "--port", "AZDEPLOY_PORT", file.port)
-            .or(Port(8501), Source::Default)?,
-        health_path: at
-            .layers(
-                "health_path",
-                flags.health_path.clone(),
-                "--health-path",
-                "AZDEPLOY_HEALTH_PATH",
-                file.health_path,
-            )
-            .optional()?,
-        health_timeout: at
-            .layers(
-                "timeouts.health",
-                flags.health_timeout,
-                "--timeout",
-                "AZDEPLOY_HEALTH_TIMEOUT",
-                timeouts.health,
-            )
-            .or(Seconds(180), Source::Default)?,
-        deploy_timeout: at
-            .layers(
-                "timeouts.deploy",
-                flags.deploy_timeout,
-                "--wait-timeout",
-                "AZDEPLOY_DEPLOY_TIMEOUT",
-                timeouts.deploy,
-            )
-            .or(Seconds(300), Source::Default)?,
-        registry: at
-            .layers(
-                "azure.registry",
-                flags.registry.clone(),
-                "--registry",
-                "AZDEPLOY_REGISTRY",
-                azure.registry,
-            )
-            .optional()?,
-        resource_group: at
-            .layers(
-                "azure.resource_group",
-                flags.resource_group.clone(),
-                "--resource-group",
-                "AZDEPLOY_RESOURCE_GROUP",
-                azure.resource_group,
-            )
-            .optional()?,
-        app: at
-            .layers(
-                "azure.app",
-                flags.app.clone(),
-                "--app",
-                "AZDEPLOY_APP",
-                azure.app,
-            )
-            .optional()?,
+        app: w.at(APP, f.app, azure.app).optional()?,
         file: file_path,
     };
     deployable(&settings)?;

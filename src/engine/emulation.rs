@@ -355,8 +355,11 @@ pub fn probe(ctx: &Ctx, target: &Platform, builder: Option<&str>) -> Result<Verd
         )
         .map_err(io)?;
     }
-    let (base, builder_flag) =
-        ctx.docker_on_builder(&format!("run the {target} emulation probe"), builder)?;
+    let (base, builder_flag) = crate::engine::builder::on_builder(
+        ctx,
+        &format!("run the {target} emulation probe"),
+        builder,
+    )?;
     let cmd = docker::probe_build(base, builder_flag.as_deref(), target, dir.path());
     Ok(judge(&ctx.runner.probe(&cmd)?))
 }

@@ -90,7 +90,6 @@ impl Cancel {
     }
 
     /// Sleeps for `d`, waking early (with `Err(Cancelled)`) when cancelled.
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     pub fn sleep(&self, d: Duration) -> Result<(), Error> {
         let end = Instant::now() + d;
         loop {

@@ -17,13 +17,11 @@ use crate::report::error::Error;
 pub struct Tools {
     docker_override: Option<OsString>,
     original_cli: Option<OsString>,
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     az_override: Option<OsString>,
     python_override: Option<OsString>,
     path: Option<OsString>,
     cwd: PathBuf,
     docker: OnceLock<Result<PathBuf, String>>,
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     az: OnceLock<Result<PathBuf, String>>,
 }
 
@@ -74,7 +72,6 @@ impl Tools {
     }
 
     /// The Azure CLI.
-    #[allow(dead_code)] // Used by test-local, push and deploy (next issues); tested here.
     pub fn az(&self) -> Result<PathBuf, Error> {
         self.az
             .get_or_init(|| match &self.az_override {

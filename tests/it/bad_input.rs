@@ -470,22 +470,7 @@ fn pushable(s: &Sandbox) {
         "FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT [\"/bin/busybox\",\"httpd\",\"-f\"]\n",
     );
     let tag = format!("{}:t1", crate::engine::unique("azdeploy-e2e-badinput"));
-    let out = s
-        .real_docker()
-        .current_dir(s.path("ctx"))
-        .args([
-            "buildx",
-            "build",
-            "--platform",
-            "linux/amd64",
-            "--load",
-            "-t",
-            &tag,
-            ".",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    crate::engine::buildx_load(s, "ctx", "linux/amd64", &tag);
     s.write("work/image", &tag);
 }
 

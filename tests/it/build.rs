@@ -422,8 +422,14 @@ fn preflight_fails_without_emulation_and_never_runs_the_build() {
         "sh",
         "cat \"$FAKE_DIR/docker-buildx-build.stderr\" >&2; exit 1\n",
     );
+    // The host's binfmt entry, as the real file says it when switched off.
+    s.write(
+        "host/proc/sys/fs/binfmt_misc/qemu-aarch64",
+        include_str!("../fixtures/captured/binfmt-qemu-aarch64-disabled.txt"),
+    );
     let out = s
         .plugin()
+        .env("AZDEPLOY_HOST_ROOT", s.path("host"))
         .args(["build", "--platform", "linux/arm64", "-t", "shop:1"])
         .output()
         .unwrap();
@@ -433,7 +439,10 @@ fn preflight_fails_without_emulation_and_never_runs_the_build() {
         err.contains("emulation: linux/arm64 programs fail with `exec format error`"),
         "{err}"
     );
-    assert!(err.contains("hint: "), "{err}");
+    assert!(
+        err.contains("\nhint: the binfmt_misc entry qemu-aarch64 is disabled: `echo 1 | sudo tee /proc/sys/fs/binfmt_misc/qemu-aarch64`; or builds without emulation:"),
+        "{err}"
+    );
     assert_eq!(probe_calls(&s), 1);
     assert!(
         call_of(&s.calls(), &["--load"]).is_none(),

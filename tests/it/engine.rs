@@ -67,6 +67,27 @@ impl Drop for Images {
     }
 }
 
+/// `docker buildx build --platform P --load -t TAG .` in the sandbox's `dir`, with the real
+/// docker CLI; panics with buildx's output when it fails.
+pub fn buildx_load(s: &Sandbox, dir: &str, platform: &str, tag: &str) {
+    let out = s
+        .real_docker()
+        .current_dir(s.path(dir))
+        .args([
+            "buildx",
+            "build",
+            "--platform",
+            platform,
+            "--load",
+            "-t",
+            tag,
+            ".",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{dir}: {}", stderr_of(&out));
+}
+
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

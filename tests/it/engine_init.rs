@@ -33,22 +33,7 @@ fn stand_in_base(s: &Sandbox) -> (String, Images) {
          COPY bin/ /usr/local/bin/\nRUN chmod 755 /usr/local/bin/*\n",
     );
     let tag = format!("{}:base", unique("azdeploy-e2e-python-standin"));
-    let out = s
-        .real_docker()
-        .current_dir(s.path(dir))
-        .args([
-            "buildx",
-            "build",
-            "--platform",
-            "linux/amd64",
-            "--load",
-            "-t",
-            &tag,
-            ".",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "stand-in base: {}", stderr_of(&out));
+    crate::engine::buildx_load(s, dir, "linux/amd64", &tag);
     (tag.clone(), Images(vec![tag]))
 }
 

@@ -70,6 +70,26 @@ fn azdeploy(s: &Sandbox, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The image pushed to the registry by plain docker, and an app configured to deploy from it:
+/// (`ref@digest`, the guard that removes the local registry tag).
+fn pushed_elsewhere(s: &Sandbox, tag: &str, target: &str, registry: &str) -> (String, Images) {
+    let pinned = plain_push(s, tag, target);
+    s.write(
+        "work/azdeploy.json",
+        &format!(
+            r#"{{"azure": {{"registry": "{registry}", "resource_group": "rg", "app": "web"}}}}"#
+        ),
+    );
+    (pinned, Images(vec![target.to_string()]))
+}
+
+/// `deploy --image pinned` exits 1 with `why` in its error.
+fn deploy_refuses(s: &Sandbox, pinned: &str, why: &str) {
+    let out = azdeploy(s, &["deploy", "--image", pinned]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains(why), "{}", stderr_of(&out));
+}
+
 fn az_calls(s: &Sandbox) -> Vec<Vec<String>> {
     s.calls().into_iter().filter(|c| c[0] == "az").collect()
 }
@@ -149,20 +169,11 @@ fn an_arm64_image_cannot_reach_azure_whatever_the_settings_say() {
     );
 
     // Pushed by other means, deploy still refuses it, reading the registry's copy.
-    let pinned = plain_push(&s, &tag, &target);
-    let _pushed = Images(vec![target.clone()]);
-    s.write(
-        "work/azdeploy.json",
-        &format!(
-            r#"{{"azure": {{"registry": "{registry}", "resource_group": "rg", "app": "web"}}}}"#
-        ),
-    );
-    let out = azdeploy(&s, &["deploy", "--image", &pinned]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("the image was built for linux/arm64, not linux/amd64"),
-        "{}",
-        stderr_of(&out)
+    let (pinned, _pushed) = pushed_elsewhere(&s, &tag, &target, &registry);
+    deploy_refuses(
+        &s,
+        &pinned,
+        "the image was built for linux/arm64, not linux/amd64",
     );
     s.answer(
         "az-containerapp-show",
@@ -402,21 +413,8 @@ fn a_mislabeled_base_is_caught_by_the_binary_it_starts() {
 
     // Before deploy: pushed by other means, the registry's copy is refused, both when the
     // engine has the image and when it must be pulled for the check (and removed again).
-    let pinned = plain_push(&s, &tag, &target);
-    let _pushed = Images(vec![target.clone()]);
-    s.write(
-        "work/azdeploy.json",
-        &format!(
-            r#"{{"azure": {{"registry": "{registry}", "resource_group": "rg", "app": "web"}}}}"#
-        ),
-    );
-    let out = azdeploy(&s, &["deploy", "--image", &pinned]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("is an AArch64 executable"),
-        "{}",
-        stderr_of(&out)
-    );
+    let (pinned, _pushed) = pushed_elsewhere(&s, &tag, &target, &registry);
+    deploy_refuses(&s, &pinned, "is an AArch64 executable");
     let id = stdout_of(
         &s.real_docker()
             .args(["image", "inspect", "--format", "{{.Id}}", &tag])

@@ -76,8 +76,8 @@ fn plugin_socket_close_through_real_docker_exits_130() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The child runs, so the plugin holds the socket and its handlers are in place.
     let fake = child_pid(&s);
-    std::thread::sleep(Duration::from_millis(100));
     signal(docker.id(), libc::SIGINT);
     let out = docker.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
