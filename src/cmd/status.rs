@@ -134,6 +134,7 @@ pub fn build_report(
             "cpu_cores": t.cpu_percent.map(|p| p / 100.0),
             "memory_mib": t.memory_bytes.map(|b| b as f64 / MIB),
             "cold_start_ms": t.cold_start_ms,
+            "first_render_ms": t.first_render_ms,
             "emulator": t.emulator,
             "image": t.image,
         })
@@ -381,9 +382,11 @@ fn render_figures(r: &Value) -> String {
         Some(ms) => format!("{deploy}, first request {ms} ms"),
         None => deploy,
     };
-    let cold = local["cold_start_ms"]
-        .as_u64()
-        .map_or("-".into(), |ms| format!("{ms} ms cold start"));
+    let cold = match (local["first_render_ms"].as_u64(), local["cold_start_ms"].as_u64()) {
+        (Some(ms), _) => format!("{ms} ms start to first render"),
+        (None, Some(ms)) => format!("{ms} ms cold start"),
+        _ => "-".into(),
+    };
     output::table(&[
         vec![
             format!("  last {}", human_window(window)),

@@ -14,6 +14,7 @@ use crate::image::reference::ImageRef;
 use crate::process::plan::Plan;
 use crate::project::state::{self, LastBuild, LastTest};
 use crate::python::app::{detect, AppFiles};
+use crate::python::streamlit::{self, FirstRun, Verdict};
 use crate::report::error::Error;
 use crate::report::output;
 use crate::sys::clock;
@@ -24,6 +25,8 @@ const LOG_LINES: usize = 50;
 
 /// Where the container answers.
 struct Endpoint {
+    /// Streamlit answers health before it has run the app's script: a first render is asked for.
+    streamlit: bool,
     host_port: u16,
     container_port: u16,
     path: String,
@@ -220,7 +223,20 @@ fn test(
             return Err(failed(&c, &e, &Failure::TimedOut { last }, timeout)?)
         }
     };
-    let report = measure(args, &c, &e, inspect, emulator, (started, healthy_at))?;
+    let first = if e.streamlit {
+        Some(first_render(ctx, &c, &e, timeout)?)
+    } else {
+        None
+    };
+    let report = measure(
+        args,
+        &c,
+        &e,
+        inspect,
+        emulator,
+        (started, healthy_at),
+        first,
+    )?;
     say!("{}", render(&report));
     state::save(&ctx.cwd, &report)?;
     if args.json {
@@ -259,19 +275,18 @@ fn endpoint(
     inspect: &ImageInspect,
 ) -> Result<Endpoint, Error> {
     let container_port = settings.port.value.0;
+    let streamlit =
+        inspect.runs_streamlit() || detect(&AppFiles::read(&ctx.cwd)).streamlit.is_some();
     let path = match &settings.health_path.value {
         Some(HealthPath(p)) => p.clone(),
-        None if inspect.runs_streamlit()
-            || detect(&AppFiles::read(&ctx.cwd)).streamlit.is_some() =>
-        {
-            "/_stcore/health".into()
-        }
+        None if streamlit => "/_stcore/health".into(),
         None => "/".into(),
     };
     let host_port = match c.published_port(container_port)? {
         Ok(p) => p,
         Err(stopped) => {
             let e = Endpoint {
+                streamlit,
                 host_port: 0,
                 container_port,
                 path: "/".into(),
@@ -283,6 +298,7 @@ fn endpoint(
     };
     let base_url = format!("http://127.0.0.1:{host_port}");
     Ok(Endpoint {
+        streamlit,
         host_port,
         container_port,
         url: format!("{base_url}{path}"),
@@ -300,15 +316,20 @@ fn measure(
     inspect: &ImageInspect,
     emulator: Option<&str>,
     times: (Option<SystemTime>, SystemTime),
+    first: Option<FirstRender>,
 ) -> Result<LastTest, Error> {
     let (started, healthy_at) = times;
-    let since_run = healthy_at
-        .duration_since(c.run_returned)
-        .unwrap_or_default();
-    let cold_start = match started.and_then(|s| healthy_at.duration_since(s).ok()) {
-        Some(d) if d <= since_run + Duration::from_secs(5) => d,
-        _ => since_run,
+    // The engine's start time is the truth, when its clock agrees with ours.
+    let since_start = |at: SystemTime| {
+        let since_run = at.duration_since(c.run_returned).unwrap_or_default();
+        match started.and_then(|s| at.duration_since(s).ok()) {
+            Some(d) if d <= since_run + Duration::from_secs(5) => d,
+            _ => since_run,
+        }
     };
+    let health = since_start(healthy_at);
+    let rendered = first.as_ref().map(|f| since_start(f.finished_at));
+    let cold_start = rendered.unwrap_or(health);
     let http = Http::new(Duration::from_secs(2));
     let ttfb = http.get(&format!("{}/", e.base_url)).ok().map(|a| a.ttfb);
     let stats = c.stats()?;
@@ -322,6 +343,12 @@ fn measure(
         url: e.base_url.clone(),
         health_url: e.url.clone(),
         cold_start_ms: cold_start.as_millis() as u64,
+        health_ms: Some(health.as_millis() as u64),
+        first_render_ms: rendered.map(|d| d.as_millis() as u64),
+        script_run_ms: first.as_ref().map(|f| f.run.as_millis() as u64),
+        streamlit_version: first.as_ref().and_then(|f| f.version.clone()),
+        peak_memory_bytes: first.as_ref().and_then(|f| f.peak_memory),
+        peak_cpu_percent: first.as_ref().and_then(|f| f.peak_cpu),
         ttfb_ms: ttfb.map(|t| t.as_millis() as u64),
         memory_bytes: stats.as_ref().and_then(|s| s.memory_bytes()),
         cpu_percent: stats.as_ref().and_then(|s| s.cpu_percent()),
@@ -336,6 +363,129 @@ fn measure(
         .into(),
         tested_at: clock::now_secs(),
     })
+}
+
+/// A Streamlit app's first render: when it finished, how long the script run took, and the
+/// container's peak memory and CPU while it ran.
+struct FirstRender {
+    finished_at: SystemTime,
+    run: Duration,
+    version: Option<String>,
+    peak_memory: Option<u64>,
+    peak_cpu: Option<f64>,
+}
+
+/// Opens a session the way a browser does and waits for the first script run, sampling the
+/// container's memory and CPU meanwhile; an exception, a compile error or a run that does not
+/// end is a failure with its traceback and fix.
+fn first_render(
+    ctx: &Ctx,
+    c: &Container,
+    e: &Endpoint,
+    timeout: Duration,
+) -> Result<FirstRender, Error> {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (result, peaks) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| peak_stats(c, &done));
+        let result = streamlit::first_run(&e.base_url, timeout, ctx.runner.cancel());
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (result, sampler.join().unwrap_or_default())
+    });
+    let finished_at = SystemTime::now();
+    let first = match result? {
+        Ok(first) => first,
+        Err(why) => {
+            return Err(Error::failed(
+                format!("{} answers health, but no Streamlit session could be opened at {}/_stcore/stream: {why}", c.name, e.base_url),
+                "the first render needs Streamlit's websocket (Streamlit 1.30 or newer, no server.baseUrlPath); run with --health-path to test another app",
+            ))
+        }
+    };
+    let version = first.run.streamlit_version.clone();
+    match first.verdict {
+        Some(Verdict::Finished { shown }) => {
+            if shown > 0 {
+                say!("note: the first run showed {shown} exception(s) the app itself displayed");
+            }
+            Ok(FirstRender {
+                finished_at,
+                run: first.elapsed,
+                version,
+                peak_memory: peaks.0,
+                peak_cpu: peaks.1,
+            })
+        }
+        Some(Verdict::Raised(x)) => Err(Error::failed(
+            format!(
+                "{} is healthy, but the app's script raised on its first run: {}: {}\n  {}",
+                c.name,
+                x.r#type,
+                x.message.lines().next().unwrap_or(""),
+                x.traceback().replace('\n', "\n  ")
+            ),
+            streamlit::hint_for(&x),
+        )),
+        Some(Verdict::CompileError(x)) => Err(Error::failed(
+            format!(
+                "{} is healthy, but the app's script does not compile:\n  {}",
+                c.name,
+                x.map(|x| x.traceback())
+                    .unwrap_or_else(|| "(no text)".into())
+                    .replace('\n', "\n  ")
+            ),
+            "fix the script's syntax, then build again",
+        )),
+        None => Err(unfinished(c, e, &first, timeout)?),
+    }
+}
+
+/// The error for a first run that did not end: the container died (its exit says why), the
+/// session closed, or the time ran out.
+fn unfinished(
+    c: &Container,
+    e: &Endpoint,
+    first: &FirstRun,
+    timeout: Duration,
+) -> Result<Error, Error> {
+    if let Some(s) = c.state()?.filter(|s| !s.running) {
+        return failed(c, e, &Failure::Exited(s), timeout);
+    }
+    let (why, hint) = if first.closed {
+        (
+            "the session closed before the first run finished".to_string(),
+            "read the container's log: `docker azdeploy test-local` (without --check) streams it"
+                .to_string(),
+        )
+    } else {
+        let started = if first.run.started {
+            ""
+        } else {
+            "; no session started"
+        };
+        (
+            format!("the first run did not finish within {} s (the script is still running{started})", timeout.as_secs()),
+            "a script that blocks, loops or calls sys.exit() never finishes its run; raise --timeout for a slow first run (a model load)".to_string(),
+        )
+    };
+    Ok(Error::failed(
+        format!("{} is healthy, but {why}", c.name),
+        hint,
+    ))
+}
+
+/// The container's highest memory and CPU while `done` is false.
+fn peak_stats(c: &Container, done: &std::sync::atomic::AtomicBool) -> (Option<u64>, Option<f64>) {
+    let (mut mem, mut cpu): (Option<u64>, Option<f64>) = (None, None);
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Ok(Some(s)) = c.stats() {
+            mem = mem.max(s.memory_bytes());
+            cpu = match (cpu, s.cpu_percent()) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+    (mem, cpu)
 }
 
 /// How the wait for health ended, when it did not end healthy.
@@ -418,39 +568,53 @@ pub fn diagnose(
 /// The report as a small table for people.
 pub fn render(r: &LastTest) -> String {
     let mib = |b: Option<u64>| b.map(|b| format!("{:.1} MiB", b as f64 / 1_048_576.0));
-    let ms = |v: Option<u64>| v.map(|v| format!("{v} ms"));
     let how = match &r.emulator {
         Some(e) => format!("{} (emulated by {e})", r.platform),
         None => format!("{} (native)", r.platform),
     };
     let dash = || "-".to_string();
-    let rows = vec![
+    let cold = match r.first_render_ms {
+        Some(_) => "container start to first render finished",
+        None => "container start to first healthy answer",
+    };
+    let mut rows = vec![
         vec!["url".to_string(), r.url.clone()],
         vec!["platform".into(), how],
         vec![
             "cold start".into(),
-            ms(Some(r.cold_start_ms))
-                .map(|s| format!("{s} (container start to first healthy answer)"))
-                .unwrap_or_else(dash),
-        ],
-        vec![
-            "first byte".into(),
-            ms(r.ttfb_ms)
-                .map(|s| format!("{s} (GET /)"))
-                .unwrap_or_else(dash),
-        ],
-        vec!["memory".into(), mib(r.memory_bytes).unwrap_or_else(dash)],
-        vec![
-            "cpu".into(),
-            r.cpu_percent
-                .map(|c| format!("{c:.1} %"))
-                .unwrap_or_else(dash),
-        ],
-        vec![
-            "image size".into(),
-            mib(r.image_size_bytes).unwrap_or_else(dash),
+            format!("{} ms ({cold})", r.cold_start_ms),
         ],
     ];
+    if let (Some(health), Some(run)) = (r.health_ms, r.script_run_ms) {
+        let version = r.streamlit_version.as_deref().unwrap_or("?");
+        rows.push(vec![
+            "health".into(),
+            format!("{health} ms (container start to health answer)"),
+        ]);
+        rows.push(vec![
+            "first run".into(),
+            format!("{run} ms (the app's script, once a session asked; Streamlit {version})"),
+        ]);
+    }
+    let first_byte = r.ttfb_ms.map(|t| format!("{t} ms (GET /)"));
+    rows.push(vec!["first byte".into(), first_byte.unwrap_or_else(dash)]);
+    let memory = match (mib(r.memory_bytes), mib(r.peak_memory_bytes)) {
+        (Some(m), Some(p)) => format!("{m} after the first run, {p} peak during it"),
+        (Some(m), None) => m,
+        _ => dash(),
+    };
+    rows.push(vec!["memory".into(), memory]);
+    let pct = |c: Option<f64>| c.map(|c| format!("{c:.1} %"));
+    let cpu = match (pct(r.cpu_percent), pct(r.peak_cpu_percent)) {
+        (Some(c), Some(p)) => format!("{c} after the first run, {p} peak during it"),
+        (Some(c), None) => c,
+        _ => dash(),
+    };
+    rows.push(vec!["cpu".into(), cpu]);
+    rows.push(vec![
+        "image size".into(),
+        mib(r.image_size_bytes).unwrap_or_else(dash),
+    ]);
     let table = output::table(&rows);
     let mut out = format!("healthy: {}", r.image);
     for l in table.lines() {
@@ -519,9 +683,8 @@ mod tests {
             image_size_bytes: Some(2_097_152),
             ..Default::default()
         };
-        let t = render(&r);
         assert_eq!(
-            t,
+            render(&r),
             "healthy: shop:1\n\
              \x20 url         http://127.0.0.1:8501\n\
              \x20 platform    linux/amd64 (emulated by QEMU)\n\
@@ -531,5 +694,26 @@ mod tests {
              \x20 cpu         0.2 %\n\
              \x20 image size  2.0 MiB"
         );
+        let streamlit = LastTest {
+            cold_start_ms: 2470,
+            health_ms: Some(740),
+            first_render_ms: Some(2470),
+            script_run_ms: Some(1590),
+            streamlit_version: Some("1.40.0".into()),
+            peak_memory_bytes: Some(3_145_728),
+            peak_cpu_percent: Some(98.5),
+            ..r
+        };
+        let t = render(&streamlit);
+        for line in [
+            "cold start  2470 ms (container start to first render finished)",
+            "health      740 ms (container start to health answer)",
+            "first run   1590 ms (the app's script, once a session asked; Streamlit 1.40.0)",
+            "memory      1.5 MiB after the first run, 3.0 MiB peak during it",
+            "cpu         0.2 % after the first run, 98.5 % peak during it",
+        ] {
+            assert!(t.contains(line), "{line:?} in\n{t}");
+        }
+        assert!(t.lines().all(|l| l.len() <= 100), "{t}");
     }
 }

@@ -84,7 +84,19 @@ pub struct LastTest {
     pub emulator: Option<String>,
     pub url: String,
     pub health_url: String,
+    /// Container start to what a user waits for: the first render finished (Streamlit), else
+    /// the first healthy answer.
     pub cold_start_ms: u64,
+    /// Container start to the first healthy answer.
+    pub health_ms: Option<u64>,
+    /// Container start to the first script run finished (Streamlit).
+    pub first_render_ms: Option<u64>,
+    /// The first script run alone: session opened to run finished (Streamlit).
+    pub script_run_ms: Option<u64>,
+    pub streamlit_version: Option<String>,
+    /// The highest memory and CPU seen while the first run ran (Streamlit).
+    pub peak_memory_bytes: Option<u64>,
+    pub peak_cpu_percent: Option<f64>,
     #[serde(default)]
     pub ttfb_ms: Option<u64>,
     #[serde(default)]

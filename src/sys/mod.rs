@@ -1,8 +1,9 @@
 //! This machine's own facilities: wall-clock time (`clock`), atomic files and temporary
-//! directories (`files`), and the one HTTP client (`http`).
+//! directories (`files`), the one HTTP client (`http`) and the one websocket client (`ws`).
 //!
 //! May import: `report`.
 
 pub mod clock;
 pub mod files;
 pub mod http;
+pub mod ws;

@@ -1,0 +1,474 @@
+//! A Streamlit app's first script run, as a browser starts it: Streamlit answers
+//! `/_stcore/health` before it has run the app's script, which (with its imports) runs only when
+//! a session opens the websocket `/_stcore/stream` and asks for a run. This module is the
+//! protocol's few messages — written from Streamlit's `.proto` files (1.40; the field numbers are
+//! stable from 1.30 to 1.67, see `docs/streamlit-session.md`) and decoded by `prost`, which skips
+//! every field and message type not named here — and the rule that turns the messages of a run
+//! into a verdict: finished, raised (with the traceback), did not compile, or still running.
+//!
+//! May import: `process::cancel`, `sys::ws`, `report`.
+
+use std::time::{Duration, Instant};
+
+use prost::Message;
+
+use crate::process::cancel::Cancel;
+use crate::report::error::Error;
+use crate::sys::ws::{Frame, Socket};
+
+/// `BackMsg` (BackMsg.proto): only `rerun_script`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BackMsg {
+    #[prost(oneof = "back_msg::Type", tags = "11")]
+    pub r#type: Option<back_msg::Type>,
+}
+
+pub mod back_msg {
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Type {
+        #[prost(message, tag = "11")]
+        RerunScript(super::ClientState),
+    }
+}
+
+/// `ClientState` (ClientState.proto): what a browser sends for its first run. The empty strings
+/// are written out, as a browser writes them (hence `optional`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ClientState {
+    #[prost(string, optional, tag = "1")]
+    pub query_string: Option<String>,
+    #[prost(message, optional, tag = "2")]
+    pub widget_states: Option<WidgetStates>,
+    #[prost(string, optional, tag = "3")]
+    pub page_script_hash: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    pub page_name: Option<String>,
+}
+
+/// `WidgetStates`: empty for a first run.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WidgetStates {}
+
+/// `ForwardMsg` (ForwardMsg.proto): the `type` members a first run needs.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ForwardMsg {
+    #[prost(oneof = "forward_msg::Type", tags = "4, 5, 6, 9, 10, 18")]
+    pub r#type: Option<forward_msg::Type>,
+}
+
+pub mod forward_msg {
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Type {
+        #[prost(message, tag = "4")]
+        NewSession(super::NewSession),
+        #[prost(message, tag = "5")]
+        Delta(super::Delta),
+        /// `ScriptFinishedStatus`.
+        #[prost(int32, tag = "6")]
+        ScriptFinished(i32),
+        #[prost(message, tag = "9")]
+        SessionStatusChanged(super::SessionStatus),
+        #[prost(message, tag = "10")]
+        SessionEvent(super::SessionEvent),
+        #[prost(message, tag = "18")]
+        PageProfile(super::PageProfile),
+    }
+}
+
+/// `NewSession`: `initialize(1).environment_info(3).streamlit_version(1)`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NewSession {
+    #[prost(message, optional, tag = "1")]
+    pub initialize: Option<Initialize>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Initialize {
+    #[prost(message, optional, tag = "3")]
+    pub environment_info: Option<EnvironmentInfo>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EnvironmentInfo {
+    #[prost(string, tag = "1")]
+    pub streamlit_version: String,
+}
+
+/// `Delta`: `new_element(3)`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Delta {
+    #[prost(message, optional, tag = "3")]
+    pub new_element: Option<Element>,
+}
+
+/// `Element`: `exception(8)`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Element {
+    #[prost(message, optional, tag = "8")]
+    pub exception: Option<Exception>,
+}
+
+/// `Exception` (Exception.proto).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Exception {
+    #[prost(string, tag = "1")]
+    pub r#type: String,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(string, repeated, tag = "3")]
+    pub stack_trace: Vec<String>,
+    #[prost(bool, tag = "4")]
+    pub message_is_markdown: bool,
+    #[prost(bool, tag = "5")]
+    pub is_warning: bool,
+}
+
+impl Exception {
+    /// Python's own text: the traceback and `Type: message` (a `SyntaxError`'s message is
+    /// already Python's report).
+    pub fn traceback(&self) -> String {
+        if self.stack_trace.is_empty() || self.r#type.ends_with("SyntaxError") {
+            return if self.message.contains(&self.r#type) {
+                self.message.clone()
+            } else {
+                format!("{}: {}", self.r#type, self.message)
+            };
+        }
+        let mut t = String::from("Traceback (most recent call last):\n");
+        for entry in &self.stack_trace {
+            t.push_str(&format!("  {entry}\n"));
+        }
+        t.push_str(&format!("{}: {}", self.r#type, self.message));
+        t
+    }
+}
+
+/// `SessionStatus`: `script_is_running(2)`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SessionStatus {
+    #[prost(bool, tag = "2")]
+    pub script_is_running: bool,
+}
+
+/// `SessionEvent`: `script_compilation_exception(3)`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SessionEvent {
+    #[prost(message, optional, tag = "3")]
+    pub script_compilation_exception: Option<Exception>,
+}
+
+/// `PageProfile`: `uncaught_exception(6)` (sent while usage stats are on, the default).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PageProfile {
+    #[prost(string, tag = "6")]
+    pub uncaught_exception: String,
+}
+
+/// `ScriptFinishedStatus` values.
+const FINISHED_WITH_COMPILE_ERROR: i32 = 1;
+const FINISHED_EARLY_FOR_RERUN: i32 = 2;
+const FINISHED_FRAGMENT_RUN_SUCCESSFULLY: i32 = 3;
+
+/// The one frame that starts the first run, as a browser sends it.
+pub fn first_run_request() -> Vec<u8> {
+    BackMsg {
+        r#type: Some(back_msg::Type::RerunScript(ClientState {
+            query_string: Some(String::new()),
+            widget_states: Some(WidgetStates {}),
+            page_script_hash: Some(String::new()),
+            page_name: Some(String::new()),
+        })),
+    }
+    .encode_to_vec()
+}
+
+/// How the first run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The script ran to its end (`shown`: exceptions the app itself displayed).
+    Finished { shown: usize },
+    /// An uncaught exception ended the script.
+    Raised(Exception),
+    /// The script does not compile (the text, when it came).
+    CompileError(Option<Exception>),
+}
+
+/// What a run looks like while its messages arrive.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub started: bool,
+    pub streamlit_version: Option<String>,
+    exceptions: Vec<Exception>,
+    last_delta_is_exception: bool,
+    uncaught: Option<String>,
+    awaiting_compile_text: bool,
+    /// `script_is_running`, as last said.
+    pub running: Option<bool>,
+    /// Messages read.
+    pub messages: usize,
+}
+
+impl Run {
+    /// Takes one frame; `Some` when the run is over. A frame that is not a `ForwardMsg` is
+    /// skipped (a newer Streamlit may send what this does not know).
+    pub fn feed(&mut self, frame: &[u8]) -> Option<Verdict> {
+        self.messages += 1;
+        let msg = ForwardMsg::decode(frame).ok()?;
+        use forward_msg::Type;
+        match msg.r#type? {
+            Type::NewSession(s) => {
+                *self = Run {
+                    started: true,
+                    streamlit_version: s
+                        .initialize
+                        .and_then(|i| i.environment_info)
+                        .map(|e| e.streamlit_version),
+                    messages: self.messages,
+                    ..Run::default()
+                };
+            }
+            Type::Delta(d) => match d.new_element.and_then(|e| e.exception) {
+                Some(e) => {
+                    self.exceptions.push(e);
+                    self.last_delta_is_exception = true;
+                }
+                None => self.last_delta_is_exception = false,
+            },
+            Type::PageProfile(p) if !p.uncaught_exception.is_empty() => {
+                self.uncaught = Some(p.uncaught_exception)
+            }
+            Type::PageProfile(_) => {}
+            Type::SessionStatusChanged(s) => self.running = Some(s.script_is_running),
+            Type::SessionEvent(e) if self.awaiting_compile_text => {
+                return Some(Verdict::CompileError(e.script_compilation_exception))
+            }
+            Type::SessionEvent(_) => {}
+            Type::ScriptFinished(FINISHED_EARLY_FOR_RERUN | FINISHED_FRAGMENT_RUN_SUCCESSFULLY) => {
+            }
+            Type::ScriptFinished(FINISHED_WITH_COMPILE_ERROR) => self.awaiting_compile_text = true,
+            Type::ScriptFinished(_) => return Some(self.finished()),
+        }
+        None
+    }
+
+    /// The text of a compile error comes in the frame after `script_finished`.
+    pub fn awaiting_compile_text(&self) -> bool {
+        self.awaiting_compile_text
+    }
+
+    /// A finished run: it raised when an exception (not a warning) ended it — the last thing
+    /// the script showed, or named by the page profile — else it finished.
+    fn finished(&self) -> Verdict {
+        let real: Vec<&Exception> = self.exceptions.iter().filter(|e| !e.is_warning).collect();
+        match real.last() {
+            Some(e) if self.uncaught.is_some() || self.last_delta_is_exception => {
+                Verdict::Raised((*e).clone())
+            }
+            _ => Verdict::Finished { shown: real.len() },
+        }
+    }
+}
+
+/// A first run, as a browser's first visit makes it happen.
+#[derive(Debug)]
+pub struct FirstRun {
+    /// `None`: not finished within the time given (or the server went away).
+    pub verdict: Option<Verdict>,
+    /// From opening the session to the verdict (or giving up).
+    pub elapsed: Duration,
+    pub run: Run,
+    /// The server closed the session before the run ended.
+    pub closed: bool,
+}
+
+/// Opens a session at `base_url` (`http://127.0.0.1:PORT`), asks for the first run and reads
+/// until it ends or `timeout` passes. `Ok(Err(why))` when no session could be opened.
+pub fn first_run(
+    base_url: &str,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Result<Result<FirstRun, String>, Error> {
+    let start = Instant::now();
+    let url = format!(
+        "{}/_stcore/stream",
+        base_url.replacen("http://", "ws://", 1)
+    );
+    // What the browser offers; the second entry stands for a session token it has none of.
+    let mut ws = match Socket::connect(
+        &url,
+        "streamlit, PLACEHOLDER_AUTH_TOKEN",
+        Duration::from_secs(10),
+    ) {
+        Ok(ws) => ws,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Err(e) = ws.send_binary(first_run_request()) {
+        return Ok(Err(e));
+    }
+    let mut deadline = start + timeout;
+    let mut run = Run::default();
+    let mut closed = false;
+    let verdict = loop {
+        cancel.check()?;
+        match ws.read(deadline, Duration::from_millis(200)) {
+            Ok(Frame::Binary(b)) => {
+                if let Some(v) = run.feed(&b) {
+                    break Some(v);
+                }
+                if run.awaiting_compile_text() {
+                    // The compile error's text follows in the same flush.
+                    deadline = deadline.min(Instant::now() + Duration::from_secs(2));
+                }
+            }
+            Ok(Frame::Timeout) if Instant::now() < deadline => {}
+            Ok(Frame::Timeout) => {
+                break run
+                    .awaiting_compile_text()
+                    .then_some(Verdict::CompileError(None))
+            }
+            Ok(Frame::Closed) | Err(_) => {
+                closed = true;
+                break None;
+            }
+        }
+    };
+    ws.close();
+    Ok(Ok(FirstRun {
+        verdict,
+        elapsed: start.elapsed(),
+        run,
+        closed,
+    }))
+}
+
+/// The fix for a script that raised on its first run, by what it raised.
+pub fn hint_for(e: &Exception) -> String {
+    let text = format!("{}: {}", e.r#type, e.message);
+    if text.contains("Exec format error")
+        || text.contains("wrong ELF class")
+        || text.contains("cannot open shared object file: No such file") && text.contains(".so")
+    {
+        return "a native library in the image is built for another CPU (exec format): install the wheels for the target platform (`docker azdeploy build` pins it), and check `docker azdeploy doctor --wheels`".into();
+    }
+    if text.contains("Illegal instruction") || text.contains("SIGILL") {
+        return "an instruction the emulator lacks (Rosetta has no AVX): use packages built without AVX, or test with QEMU (turn Rosetta off in Docker Desktop)".into();
+    }
+    if e.r#type.ends_with("ModuleNotFoundError") || e.r#type.ends_with("ImportError") {
+        return "a module the script imports is not installed in the image: add it to requirements.txt (or pyproject.toml) and build again".into();
+    }
+    "the app's script raised on its first run: fix it, then `docker azdeploy build` and `test-local` again (the traceback is above)".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured(case: &str) -> Vec<Vec<u8>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/captured/streamlit")
+            .join(case);
+        let mut frames: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".forward.bin"))
+            .collect();
+        frames.sort();
+        frames.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+
+    /// The verdict over a captured case's frames, and how many were read to reach it.
+    fn verdict(case: &str) -> (Option<Verdict>, Run) {
+        let mut run = Run::default();
+        for f in captured(case) {
+            if let Some(v) = run.feed(&f) {
+                return (Some(v), run);
+            }
+        }
+        (None, run)
+    }
+
+    #[test]
+    fn the_first_run_request_is_what_a_browser_sends() {
+        let browser = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/captured/streamlit/healthy/backmsg.bin"),
+        )
+        .unwrap();
+        assert_eq!(first_run_request(), browser);
+        assert_eq!(
+            first_run_request(),
+            [0x5a, 0x08, 0x0a, 0x00, 0x12, 0x00, 0x1a, 0x00, 0x22, 0x00]
+        );
+    }
+
+    #[test]
+    fn captured_runs_get_the_verdict_streamlit_meant() {
+        let (v, run) = verdict("healthy");
+        assert_eq!(v, Some(Verdict::Finished { shown: 0 }));
+        assert_eq!(run.streamlit_version.as_deref(), Some("1.40.0"));
+        let (v, _) = verdict("import_error");
+        let Some(Verdict::Raised(e)) = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(e.r#type, "ModuleNotFoundError");
+        let expected: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/captured/streamlit/import_error/expected.json"
+        ))
+        .unwrap();
+        assert_eq!(
+            e.traceback(),
+            expected["exception"]["traceback_text"].as_str().unwrap()
+        );
+        assert!(hint_for(&e).contains("add it to requirements.txt"));
+        let (v, _) = verdict("syntax_error");
+        let Some(Verdict::CompileError(Some(e))) = v else {
+            panic!("{v:?}")
+        };
+        assert!(
+            e.traceback().ends_with("SyntaxError: '(' was never closed"),
+            "{}",
+            e.traceback()
+        );
+        for (case, expect) in [
+            ("stop", Some(Verdict::Finished { shown: 0 })),
+            ("rerun", Some(Verdict::Finished { shown: 0 })),
+            ("shown_exception", Some(Verdict::Finished { shown: 1 })),
+            ("ref_hash", Some(Verdict::Finished { shown: 0 })),
+            ("slow_import", Some(Verdict::Finished { shown: 0 })),
+            ("sys_exit", None),
+        ] {
+            assert_eq!(verdict(case).0, expect, "{case}");
+        }
+        for case in ["hidden_error", "error_in_column"] {
+            assert!(
+                matches!(verdict(case).0, Some(Verdict::Raised(_))),
+                "{case}"
+            );
+        }
+        // A run that never finishes says so: started, still running.
+        let (_, run) = verdict("sys_exit");
+        assert!(run.started && run.running == Some(true));
+    }
+
+    #[test]
+    fn other_versions_get_the_same_verdicts() {
+        for v in ["1.35.0", "1.67.0"] {
+            let (healthy, _) = verdict(&format!("other-versions/{v}/healthy"));
+            assert_eq!(healthy, Some(Verdict::Finished { shown: 0 }), "{v}");
+            let (raised, _) = verdict(&format!("other-versions/{v}/import_error"));
+            assert!(
+                matches!(raised, Some(Verdict::Raised(_))),
+                "{v}: {raised:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn frames_it_cannot_read_are_skipped() {
+        let mut run = Run::default();
+        assert_eq!(run.feed(b"\xff\xff\xff"), None);
+        assert_eq!(run.feed(b""), None);
+        assert!(!run.started);
+    }
+}
