@@ -1,12 +1,12 @@
 //! The Dockerfile lint as checks: an error (final stage pinned to another platform) fails, the
 //! rest warn.
 //!
-//! May import: `checks`, `image`, `ctx`, `config`, `report`.
+//! May import: `checks`, `image`, `engine::emulation`, `ctx`, `config`, `report`.
 
 use super::Check;
 use crate::config::{Platform, Settings};
 use crate::ctx::Ctx;
-use crate::image::dockerfile::{self, Dockerfile};
+use crate::image::dockerfile::{self, Dockerfile, Here};
 
 /// Dockerfile lint: an error (final stage pinned to another platform) fails, the rest warn.
 pub fn dockerfile(ctx: &Ctx, settings: &Settings) -> Vec<Check> {
@@ -28,7 +28,13 @@ pub fn dockerfile(ctx: &Ctx, settings: &Settings) -> Vec<Check> {
 
 /// The lint findings as checks, one per problem (or one ok).
 pub fn lint_checks(d: &Dockerfile, path: &str, target: &Platform, port: u16) -> Vec<Check> {
-    let problems = dockerfile::lint(d, target, port);
+    // A local engine runs this machine's architecture: anything else is emulated.
+    let here = if crate::engine::emulation::docker_arch(std::env::consts::ARCH) == target.arch {
+        Here::Native
+    } else {
+        Here::Emulated(super::emulation::measured_emulation_penalty())
+    };
+    let problems = dockerfile::lint(d, target, port, here);
     if problems.is_empty() {
         return vec![Check::ok(
             "dockerfile",

@@ -10,7 +10,7 @@ use crate::config::{self, Overrides, FILE_NAME};
 use crate::ctx::Ctx;
 use crate::process::plan::Plan;
 use crate::python::app::{detect, shape, starter, AppFacts, AppFiles, AppShape, Compile};
-use crate::python::dockerfile::{dockerfile, DOCKERIGNORE};
+use crate::python::dockerfile::{dockerfile, no_emulation, DOCKERIGNORE};
 use crate::python::requirements::{parse_requirements, Index};
 use crate::python::wheels::{self, Answer, WheelOptions};
 use crate::report::error::Error;
@@ -120,7 +120,14 @@ fn write_dockerfile(ctx: &Ctx, app: &AppShape, existing: Existing) -> Result<(),
     files::write_atomic(&targets[0], dockerfile(app).as_bytes(), existing)?;
     files::write_atomic(&targets[1], DOCKERIGNORE.as_bytes(), existing)?;
     let compilers = match &app.compile {
-        Compile::Needed(p) => format!("with compilers for {}", p.join(", ")),
+        _ if no_emulation(app) && app.requirements => {
+            "every requirement has a wheel: pip fetches them for the target on this machine's own architecture, nothing runs under emulation".into()
+        }
+        _ if no_emulation(app) => "no dependencies to install".into(),
+        Compile::Needed(p) => format!(
+            "with compilers for {}, in a stage for the target (under emulation on another architecture)",
+            p.join(", ")
+        ),
         Compile::NotNeeded => "no compilers (every requirement has a wheel)".into(),
         Compile::Unknown(_) => "with compilers, to be safe (the wheel check could not run)".into(),
     };

@@ -382,7 +382,10 @@ fn render_figures(r: &Value) -> String {
         Some(ms) => format!("{deploy}, first request {ms} ms"),
         None => deploy,
     };
-    let cold = match (local["first_render_ms"].as_u64(), local["cold_start_ms"].as_u64()) {
+    let cold = match (
+        local["first_render_ms"].as_u64(),
+        local["cold_start_ms"].as_u64(),
+    ) {
         (Some(ms), _) => format!("{ms} ms start to first render"),
         (None, Some(ms)) => format!("{ms} ms cold start"),
         _ => "-".into(),

@@ -40,6 +40,8 @@ pub struct Dockerfile<'a> {
     pub global_args: Vec<(String, String)>,
     /// `CMD`/`ENTRYPOINT` lines: (line number, text).
     pub starts: Vec<(usize, &'a str)>,
+    /// `RUN` lines: (line number, the index of their stage, text).
+    pub runs: Vec<(usize, usize, &'a str)>,
 }
 
 /// The instruction word of a line, uppercased, and the rest.
@@ -59,6 +61,7 @@ impl<'a> Dockerfile<'a> {
             exposed: Vec::new(),
             global_args: Vec::new(),
             starts: Vec::new(),
+            runs: Vec::new(),
         };
         for (i, l) in text.lines().enumerate() {
             let Some((word, rest)) = instruction(l) else {
@@ -77,6 +80,7 @@ impl<'a> Dockerfile<'a> {
                     }
                 }
                 "CMD" | "ENTRYPOINT" => d.starts.push((i + 1, l.trim())),
+                "RUN" if !d.stages.is_empty() => d.runs.push((i + 1, d.stages.len() - 1, l.trim())),
                 _ => {}
             }
         }
@@ -196,9 +200,20 @@ const ARCH_NAMESPACES: &[(&str, &str)] = &[
     ("riscv64/", "riscv64"),
 ];
 
+/// How the target is built here: natively, or under emulation (with what the benchmark
+/// measured emulation to cost, as a factor).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Here {
+    Native,
+    Emulated(Option<f64>),
+}
+
 /// Every problem found, in line order.
-pub fn lint(d: &Dockerfile, target: &Platform, port: u16) -> Vec<Problem> {
+pub fn lint(d: &Dockerfile, target: &Platform, port: u16, here: Here) -> Vec<Problem> {
     let mut out = pinning(d, target);
+    if let Here::Emulated(cost) = here {
+        out.extend(pip_under_emulation(d, target, cost));
+    }
     out.extend(arch_bases(d, target));
     if !d.stages.is_empty() && !d.exposed.contains(&port) {
         out.push(Problem {
@@ -237,6 +252,40 @@ fn pinning(d: &Dockerfile, target: &Platform) -> Vec<Problem> {
             }
         })
         .collect()
+}
+
+/// `pip install`/`pip wheel` in a stage built for the target runs under emulation here. Stages on
+/// `$BUILDPLATFORM` run natively.
+fn pip_under_emulation(d: &Dockerfile, target: &Platform, cost: Option<f64>) -> Vec<Problem> {
+    let mut out: Vec<Problem> = Vec::new();
+    for (line, stage, text) in &d.runs {
+        let native = d.stages[*stage]
+            .platform
+            .is_some_and(|p| p.contains("BUILDPLATFORM"));
+        if native || !(text.contains("pip install") || text.contains("pip wheel")) {
+            continue;
+        }
+        let slower = cost
+            .map(|c| format!(": the benchmark measured that {c:.1}× slower than native"))
+            .unwrap_or_default();
+        out.push(Problem {
+            line: *line,
+            error: false,
+            message: format!(
+                "`{}` installs the dependencies in a stage for {target}, which runs under emulation on this machine{slower}",
+                shorten(text, 60)
+            ),
+            hint: "`docker azdeploy init --dockerfile --force` writes a Dockerfile whose dependency stage runs on $BUILDPLATFORM (pip fetches the target's wheels, nothing emulated) when every requirement has a wheel; or build natively with `--remote acr`".into(),
+        });
+    }
+    out
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    format!("{}…", text.chars().take(max - 1).collect::<String>())
 }
 
 /// Bases from a Docker Hub namespace for one other architecture (`arm64v8/…`).
@@ -301,7 +350,7 @@ mod tests {
     }
 
     fn lint_text(text: &str, target: &Platform, port: u16) -> Vec<Problem> {
-        lint(&Dockerfile::parse(text), target, port)
+        lint(&Dockerfile::parse(text), target, port, Here::Native)
     }
 
     #[test]
@@ -347,6 +396,33 @@ mod tests {
         assert!(lint_text(good, &amd64(), 8501).is_empty());
         let arm64: Platform = "linux/arm64".parse().unwrap();
         assert!(lint_text("FROM arm64v8/python\nEXPOSE 1\n", &arm64, 1).is_empty());
+    }
+
+    #[test]
+    fn pip_in_a_target_stage_is_named_when_emulated() {
+        let usual = "FROM python:3.12-slim AS builder\nRUN pip wheel -r r.txt\nFROM python:3.12-slim\nRUN pip install /wheels/*\nEXPOSE 8501\n";
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        let d = Dockerfile::parse(usual);
+        assert!(lint(&d, &arm64, 8501, Here::Native).is_empty());
+        let p = lint(&d, &arm64, 8501, Here::Emulated(Some(4.7)));
+        assert_eq!(
+            p.iter().map(|p| p.line).collect::<Vec<_>>(),
+            [2, 4],
+            "{p:?}"
+        );
+        assert_eq!(
+            p[0].message,
+            "`RUN pip wheel -r r.txt` installs the dependencies in a stage for linux/arm64, which runs under emulation on this machine: the benchmark measured that 4.7× slower than native"
+        );
+        assert!(p[0].hint.contains("$BUILDPLATFORM") && !p[0].error);
+        let no_emulation = "FROM --platform=$BUILDPLATFORM python AS deps\nRUN pip install --target /deps x\nFROM python\nCOPY --from=deps /deps/ /\nEXPOSE 8501\n";
+        assert!(lint(
+            &Dockerfile::parse(no_emulation),
+            &arm64,
+            8501,
+            Here::Emulated(None)
+        )
+        .is_empty());
     }
 
     #[test]
