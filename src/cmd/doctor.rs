@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
     if args.json {
         output::stdout_json(&json!({"ok": ok, "checks": all}))?;
     } else {
-        output::stdout_line(&render(&all))?;
+        output::stdout_line(&checks::render(&all))?;
         let fails = all.iter().filter(|c| c.status == Status::Fail).count();
         let warns = all.iter().filter(|c| c.status == Status::Warn).count();
         say!(
@@ -126,43 +126,13 @@ fn wheels(ctx: &Ctx, args: &DoctorArgs, settings: &Settings) -> Result<Vec<Check
     checks::wheels::wheels(ctx, &path, &settings.platform.value, &opts)
 }
 
-/// The table: one line per check, hints indented under the line they belong to.
-pub fn render(checks: &[Check]) -> String {
-    let mut rows = vec![vec!["CHECK".to_string(), "STATUS".into(), "DETAIL".into()]];
-    for c in checks {
-        rows.push(vec![
-            c.name.clone(),
-            c.status.word().into(),
-            c.detail.clone(),
-        ]);
-    }
-    let table = output::table(&rows);
-    let indent = rows.iter().map(|r| r[0].len()).max().unwrap_or(0) + 2 + "STATUS".len() + 2;
-    let mut out = String::new();
-    for (i, line) in table.lines().enumerate() {
-        out.push_str(line);
-        out.push('\n');
-        if let Some(h) = i.checked_sub(1).and_then(|j| checks[j].hint.as_ref()) {
-            let pad = " ".repeat(indent);
-            let width = 100usize.max(indent + 40);
-            out.push_str(&output::wrap(
-                &format!("{pad}hint: {h}"),
-                width,
-                &format!("{pad}      "),
-            ));
-            out.push('\n');
-        }
-    }
-    out.trim_end().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn hints_sit_under_their_line() {
-        let t = render(&[
+        let t = checks::render(&[
             Check::ok("engine", "20.10.24 linux/amd64"),
             Check::fail("emulation", "exec format error", "enable binfmt"),
         ]);

@@ -342,6 +342,7 @@ fn measure(
         emulator: emulator.map(|e| e.split(' ').next().unwrap_or(e).to_string()),
         url: e.base_url.clone(),
         health_url: e.url.clone(),
+        port: Some(e.container_port),
         cold_start_ms: cold_start.as_millis() as u64,
         health_ms: Some(health.as_millis() as u64),
         first_render_ms: rendered.map(|d| d.as_millis() as u64),
