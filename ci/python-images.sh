@@ -5,7 +5,8 @@
 # (default 5001), like a public image on Docker Hub. Nothing can be pulled from a public
 # registry here, so the images are made from Debian bookworm packages:
 #
-#   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates [--arch=arm64]
+#   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,libpython3.11-dev
+#     [--arch=arm64]
 #   + `python3 -m venv /usr/local` (python, python3, pip in /usr/local/bin as in python:3.X-slim)
 #   + Debian's slim dpkg/apt settings (no docs, man pages or locales; apt cache cleaned)
 #   -> rootfs tarball, cached under $AZDEPLOY_CI_DIR/python/
@@ -52,7 +53,9 @@ PY_MINOR=3.11
 REPO=azdeploy-ci/python
 TAG="$PY_MINOR-slim"
 ARCHES=(amd64 arm64)
-INCLUDE=python3,python3-venv,ca-certificates
+# libpython3.X-dev: the headers (Python.h) that python:3.X-slim has, so a requirement without a
+# wheel compiles with just build-essential, as on the official image.
+INCLUDE="python3,python3-venv,ca-certificates,libpython$PY_MINOR-dev"
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
 IMAGE_CA=/usr/local/share/azdeploy-ci/ca-bundle.crt
 RECIPE_LABEL=org.azdeploy.ci.recipe
@@ -254,6 +257,8 @@ prep_rootfs() { # root
         "$r"/usr/share/lintian/* "$r"/var/cache/apt/*.bin "$r"/var/cache/apt/archives/*.deb \
         "$r"/var/lib/apt/lists/* "$r"/var/log/*.log "$r"/var/log/apt/* "$r"/tmp/* \
         "$r"/var/cache/debconf/*-old "$r"/var/lib/dpkg/*-old
+    # The headers stay; the 25 MB static libpython (which python:3.X-slim does not have) goes.
+    find "$r/usr/lib" -name 'libpython3*.a' -delete
     # The standard library's .pyc files stay, as in python:3.X-slim: without them every start
     # as a non-root user compiles the imports again (slow under QEMU).
 }
