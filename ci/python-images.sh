@@ -5,8 +5,8 @@
 # (default 5001), like a public image on Docker Hub. Nothing can be pulled from a public
 # registry here, so the images are made from Debian bookworm packages:
 #
-#   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,libpython3.11-dev
-#     [--arch=arm64]
+#   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates (+ libpython3.11-dev,
+#     python3-wheel-whl, netbase: see INCLUDE) [--arch=arm64]
 #   + `python3 -m venv /usr/local` (python, python3, pip in /usr/local/bin as in python:3.X-slim)
 #   + Debian's slim dpkg/apt settings (no docs, man pages or locales; apt cache cleaned)
 #   -> rootfs tarball, cached under $AZDEPLOY_CI_DIR/python/
@@ -53,9 +53,13 @@ PY_MINOR=3.11
 REPO=azdeploy-ci/python
 TAG="$PY_MINOR-slim"
 ARCHES=(amd64 arm64)
-# libpython3.X-dev: the headers (Python.h) that python:3.X-slim has, so a requirement without a
-# wheel compiles with just build-essential, as on the official image.
-INCLUDE="python3,python3-venv,ca-certificates,libpython$PY_MINOR-dev"
+# Beyond python3 + venv + ca-certificates, what python:3.X-slim has too:
+#  libpython3.X-dev   the headers (Python.h), so a requirement without a wheel compiles with just
+#                     build-essential, as on the official image;
+#  python3-wheel-whl  `wheel` next to pip and setuptools (pip 23.0 builds a setup.py-only sdist
+#                     such as netifaces with `setup.py bdist_wheel`, which needs it);
+#  netbase            /etc/services and /etc/protocols (the official image installs it).
+INCLUDE="python3,python3-venv,ca-certificates,libpython$PY_MINOR-dev,python3-wheel-whl,netbase"
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
 IMAGE_CA=/usr/local/share/azdeploy-ci/ca-bundle.crt
 RECIPE_LABEL=org.azdeploy.ci.recipe
@@ -240,6 +244,9 @@ prep_rootfs() { # root
     # python, python3, pip, pip3 in /usr/local/bin, packages in /usr/local/lib/python3.X/site-packages,
     # as the official python:3.X-slim has them.
     chroot "$r" /usr/bin/python3 -m venv /usr/local
+    local whl
+    whl=$(cd "$r" && echo usr/share/python-wheels/wheel-*.whl)
+    chroot "$r" /usr/local/bin/python -m pip install -q --no-index --no-cache-dir "/$whl"
     # Debian's own slim settings (as debian:bookworm-slim): later apt installs skip docs too,
     # and apt drops its downloaded .debs.
     mkdir -p "$r/etc/dpkg/dpkg.cfg.d" "$r/etc/apt/apt.conf.d"
@@ -373,10 +380,11 @@ for arch in "${ARCHES[@]}"; do
     if local_ok "$arch"; then continue; fi   # the image is there: the rootfs is not needed
     rootfs_ok "$arch" || need+=("$arch")
 done
-if [ "${#need[@]}" -gt 0 ]; then
+binfmt_on() { head -n1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null | grep -qx enabled; }
+attempt=1
+while [ "${#need[@]}" -gt 0 ]; do
     MIRROR=$(debian_mirror)
-    if [[ " ${need[*]} " == *" arm64 "* ]] &&
-        ! head -n1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null | grep -qx enabled; then
+    if [[ " ${need[*]} " == *" arm64 "* ]] && ! binfmt_on; then
         die "the qemu-aarch64 binfmt entry is missing or disabled; run ci/engine-up.sh (it repairs it)"
     fi
     log "debootstrap $SUITE minbase + $INCLUDE for ${need[*]} from $MIRROR (arm64 runs under QEMU; logs: $PY_DIR/debootstrap-ARCH.log)"
@@ -394,20 +402,30 @@ if [ "${#need[@]}" -gt 0 ]; then
         fi
     done
     BG_PIDS=()
+    [ "${#failed[@]}" -gt 0 ] || break
+    emulation_lost=0
     for arch in "${failed[@]}"; do
         # debootstrap's own detailed log lives in the root about to be removed: keep it.
         cp "$PY_DIR/work-$arch/debootstrap/debootstrap.log" "$PY_DIR/debootstrap-$arch.detail.log" 2>/dev/null || true
         log "rootfs $arch failed; last lines of $PY_DIR/debootstrap-$arch.log (details: debootstrap-$arch.detail.log):"
         tail -n 25 "$PY_DIR/debootstrap-$arch.log" >&2 || true
-        grep -h 'Exec format error' "$PY_DIR/debootstrap-$arch.detail.log" 2>/dev/null | head -n 3 >>"$PY_DIR/debootstrap-$arch.log" || true
-    done
-    if [ "${#failed[@]}" -gt 0 ]; then
-        if grep -q 'Exec format error' "$PY_DIR/debootstrap-arm64.log" 2>/dev/null; then
-            die "the arm64 rootfs met 'Exec format error': the qemu-aarch64 binfmt entry was off during the run (now: $(head -n1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>&1)); a test that toggles it may have run meanwhile. Run ci/engine-up.sh again when no such test runs"
+        if grep -q 'Exec format error' "$PY_DIR/debootstrap-$arch.log" "$PY_DIR/debootstrap-$arch.detail.log" 2>/dev/null; then
+            emulation_lost=1
         fi
-        die "making the rootfs for ${failed[*]} failed (log tail above); check the Debian mirror"
+    done
+    # 'Exec format error' in the emulated part while the entry is on again: something switched
+    # QEMU's binfmt entry off meanwhile (a test that toggles it, on a shared machine). Once more.
+    if [ "$emulation_lost" = 1 ] && [ "$attempt" = 1 ] && binfmt_on; then
+        log "the qemu-aarch64 binfmt entry was off for a while during the run ('Exec format error'); trying ${failed[*]} once more"
+        need=("${failed[@]}")
+        attempt=2
+        continue
     fi
-fi
+    if [ "$emulation_lost" = 1 ]; then
+        die "the emulated rootfs met 'Exec format error': the qemu-aarch64 binfmt entry was off during the run (now: $(head -n1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>&1)); a test that toggles it may have run meanwhile. Run ci/engine-up.sh again when no such test runs"
+    fi
+    die "making the rootfs for ${failed[*]} failed (log tail above); check the Debian mirror"
+done
 
 # ---------------------------------------------------------------------------
 # 5. one image per architecture (FROM scratch, no RUN step: nothing runs under QEMU here)
