@@ -500,7 +500,7 @@ for arch in "${ARCHES[@]}"; do
     TMP_DIRS+=("$ctx")
     # shellcheck disable=SC2016 # the $ are for the Dockerfile
     printf 'ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN echo "machine=$(python -c "import platform; print(platform.machine())")"\n' >"$ctx/Dockerfile"
-    out=$(docker buildx build --platform "linux/$arch" --no-cache --progress=plain --output type=cacheonly \
+    out=$(docker buildx build --platform "linux/$arch" --no-cache --progress=plain --output type=cacheonly --network none \
         --build-arg "PYTHON_IMAGE=$INDEX_REF" "$ctx" 2>&1) ||
         { printf '%s\n' "$out" | tail -n 20 >&2; die "docker buildx build FROM $INDEX_REF for linux/$arch failed (tail above)"; }
     want=x86_64; [ "$arch" = arm64 ] && want=aarch64
