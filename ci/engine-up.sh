@@ -12,7 +12,7 @@
 #   AZDEPLOY_CI_REGISTRY_TOKEN (password of the all-zero-GUID user, as ACR tokens use),
 #   AZDEPLOY_CI_BUSYBOX_AMD64, AZDEPLOY_CI_BUSYBOX_ARM64,
 #   and from ci/python-images.sh (real Python base images, multi-arch, in an anonymous-pull
-#   registry on 127.0.0.1:5001; about 3 minutes the first time, see docs/real-python.md):
+#   registry on 127.0.0.1:5001; 3 to 9 minutes the first time, see docs/real-python.md):
 #   AZDEPLOY_CI_PYTHON_REGISTRY, AZDEPLOY_CI_PYTHON_IMAGE, AZDEPLOY_CI_PYTHON_IMAGE_DIGEST,
 #   AZDEPLOY_CI_PYTHON_IMAGE_AMD64, AZDEPLOY_CI_PYTHON_IMAGE_ARM64, AZDEPLOY_CI_PYTHON_VERSION
 #

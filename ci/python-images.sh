@@ -22,8 +22,8 @@
 # The public registry is read-only (anonymous pull, every push refused); the script pushes
 # through a temporary writable registry on the same storage that lives only while it pushes.
 #
-# Idempotent: about 3 minutes the first time on a clean machine (the arm64 debootstrap runs
-# its second stage under QEMU), a second or two when everything is in place. Any change to the
+# Idempotent: the first time about 3 minutes on an idle machine, 6 to 9 on a busy one (the arm64
+# debootstrap runs its second stage under QEMU); under a second when everything is in place. Any change to the
 # recipe (this script's rootfs steps, the Dockerfile, the CA bundle) rebuilds; a lost registry
 # or lost local tags are restored from what is left. Run as root after ci/engine-up.sh has the
 # engine up (engine-up.sh calls it). Logs go to stderr; stdout is only the `export` lines that
