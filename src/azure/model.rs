@@ -124,7 +124,6 @@ pub struct AppProperties {
 #[serde(rename_all = "camelCase")]
 pub struct Configuration {
     pub ingress: Option<Ingress>,
-    pub active_revisions_mode: Option<String>,
     /// `null` in az's output when there are none.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub registries: Vec<RegistryCredentials>,
@@ -170,9 +169,6 @@ impl RegistryCredentials {
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedIdentity {
-    /// `None`, `SystemAssigned`, `UserAssigned` or both, comma-separated.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub user_assigned_identities: std::collections::BTreeMap<String, serde_json::Value>,
 }
@@ -291,7 +287,6 @@ pub struct Resource {
 pub struct RoleAssignment {
     pub principal_id: Option<String>,
     pub role_definition_name: Option<String>,
-    pub scope: Option<String>,
 }
 
 /// A revision, as `az containerapp revision show` prints it (and each entry of `revision list`).

@@ -6,7 +6,8 @@
 //! a timeout, a throttle or any other failure while looking stops with that error, and nothing
 //! that exists is ever created again or replaced.
 //!
-//! May import: `azure::az`, `azure::model`, `azure::spec`, `ctx`, `process`, `sys`, `report`.
+//! May import: `azure::az`, `azure::model`, `azure::spec`, `image::registry`, `ctx`, `config`,
+//! `process`, `sys`, `report`.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,9 @@ use serde::de::DeserializeOwned;
 use super::az;
 use super::model::{App, Resource, RoleAssignment};
 use super::spec::{self, AppSpec};
+use crate::config::{AppTarget, Settings};
 use crate::ctx::Ctx;
+use crate::image::registry::Registry;
 use crate::process::plan::Plan;
 use crate::process::runner::Cmd;
 use crate::report::error::Error;
@@ -67,6 +70,21 @@ pub struct Names {
 }
 
 impl Names {
+    /// From the settings, when the registry is an ACR (a name, or `<name>.azurecr.io`).
+    pub fn from_settings(settings: &Settings, t: &AppTarget) -> Option<Names> {
+        let registry = match Registry::parse(&settings.registry.value.as_ref()?.0) {
+            Registry::Acr(name) => name,
+            Registry::Host(h) => h.strip_suffix(".azurecr.io")?.to_string(),
+        };
+        Some(Names {
+            rg: t.rg.to_string(),
+            location: settings.location.value.as_ref().map(|l| l.0.clone()),
+            registry,
+            environment: settings.environment.value.as_ref().map(|e| e.0.clone()),
+            app: t.app.to_string(),
+        })
+    }
+
     /// The identity the app pulls with.
     pub fn identity(&self) -> String {
         format!("{}-pull", self.app)
@@ -111,6 +129,53 @@ pub fn changes(w: &World, app: bool) -> Vec<Change> {
     .into_iter()
     .filter_map(|(c, missing)| missing.then_some(c))
     .collect()
+}
+
+/// The login server of ACR `name`, after creating it (and its resource group `rg`, in
+/// `location` or the group's region) when az says it does not exist.
+pub fn registry_server(
+    ctx: &Ctx,
+    name: &str,
+    rg: Option<&str>,
+    location: Option<&str>,
+    yes: bool,
+) -> Result<String, Error> {
+    let found: Option<Resource> = look(ctx, az::acr_show(ctx.az("look up the registry")?, name))?;
+    let registry = match (found, rg) {
+        (Some(r), _) => r,
+        (None, None) => {
+            return Err(Error::usage(
+                format!("registry {name} does not exist, and no resource group is set to create it in"),
+                "set \"azure\": {\"resource_group\": …, \"location\": …} in azdeploy.json to have it created, or check the name with `az acr list --output table`",
+            ))
+        }
+        (None, Some(rg)) => {
+            let n = Names {
+                rg: rg.to_string(),
+                location: location.map(str::to_string),
+                registry: name.to_string(),
+                environment: None,
+                app: String::new(),
+            };
+            let mut w = World {
+                group: look(ctx, az::group_show(ctx.az("look for the resource group")?, rg))?,
+                ..Default::default()
+            };
+            let todo = changes(&w, false);
+            create(ctx, &n, &mut w, &todo, None, yes)?;
+            match w.registry {
+                Some(r) => r,
+                None if ctx.runner.dry_run => return Ok(format!("<login server of {name}>")),
+                None => unreachable!("create made the registry or failed"),
+            }
+        }
+    };
+    registry.login_server.ok_or_else(|| {
+        Error::failed(
+            format!("az printed no loginServer for registry {name}"),
+            "check it with `az acr show --name NAME`",
+        )
+    })
 }
 
 /// Reads the resource group and the registry (found in any resource group).

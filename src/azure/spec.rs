@@ -26,7 +26,6 @@ pub struct Size {
 }
 
 impl Size {
-    pub const SMALLEST: Size = Size { quarters: 1 };
     pub const LARGEST: Size = Size { quarters: 16 };
     /// What a new app gets without a measurement (and at least, with one: a Python web app
     /// below half a core starts slowly).

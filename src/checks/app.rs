@@ -5,18 +5,21 @@
 //! [`Check`] and, where az can change it, the [`Fix`]. `deploy` runs them before every update
 //! (a failure stops it there) and `doctor --azure` shows them.
 //!
-//! May import: `checks`, `azure::model`, `azure::fix`, `azure::spec`, `python::app`,
+//! May import: `checks`, `azure`, `python::app`,
 //! `image::reference`, `project`, `ctx`, `config`, `report`.
 
 use super::Check;
+use crate::azure::az;
 use crate::azure::fix::Fix;
 use crate::azure::model::App;
+use crate::azure::provision;
 use crate::azure::spec::{self, mib, FLOOR, HEADROOM};
 use crate::config::{Settings, Source};
 use crate::ctx::Ctx;
 use crate::image::reference::ImageRef;
 use crate::project::state::{self, LastPush, LastTest};
 use crate::python::app::{detect, AppFiles};
+use crate::report::error::Error;
 
 /// What the app should look like, from the settings and the local test.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +57,54 @@ impl Expect {
                 .then_some((settings.min_replicas.value.0, settings.max_replicas.value.0)),
         }
     }
+}
+
+/// The configured app read with az and its findings, for `doctor`: nothing when no app is
+/// configured; one finding when it does not exist yet or cannot be read (the `az` checks say
+/// why). Judged against the image the last push pinned, else the one the app runs.
+pub fn for_doctor(ctx: &Ctx, settings: &Settings) -> Result<Vec<Finding>, Error> {
+    let Ok(t) = settings.app_target() else {
+        return Ok(Vec::new());
+    };
+    let Ok(base) = ctx.az("read the container app") else {
+        return Ok(Vec::new());
+    };
+    let app = match provision::look::<App>(ctx, az::app_show(base, t.app, t.rg)) {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            return Ok(vec![finding(
+                Check::warn(
+                    "container app",
+                    format!("{} does not exist in {} yet", t.app, t.rg),
+                    "`docker azdeploy deploy` creates it (and what it needs) after `push`",
+                ),
+                None,
+            )])
+        }
+        Err(e @ Error::Cancelled(_)) => return Err(e),
+        Err(e) => {
+            return Ok(vec![finding(
+                Check::fail(
+                    "container app",
+                    e.to_string().lines().next().unwrap_or_default(),
+                    e.hint().unwrap_or_default(),
+                ),
+                None,
+            )])
+        }
+    };
+    let image = state::load::<LastPush>(&ctx.cwd)
+        .map(|p| p.pinned)
+        .or_else(|| app.image().map(str::to_string))
+        .and_then(|i| i.parse::<ImageRef>().ok());
+    let expect = match &image {
+        Some(i) => Expect::for_image(ctx, settings, i),
+        None => Expect {
+            port: settings.port.value.0,
+            ..Default::default()
+        },
+    };
+    Ok(findings(&app, &expect))
 }
 
 /// One finding, and what `--fix` would do about it.
