@@ -28,7 +28,7 @@ if ! cargo clippy --version >/dev/null 2>&1; then
 fi
 
 cd "$REPO"
-if ! cargo clippy --locked --target "$TARGET" --all-targets -- -D warnings; then
+if ! cargo clippy --locked --keep-going --target "$TARGET" --all-targets -- -D warnings; then
     die "clippy found problems in the $TARGET build (above; $((SECONDS - start))s)" \
         "fix them, or keep Linux-only code and the items only it uses behind #[cfg(target_os = \"linux\")]"
 fi

@@ -190,6 +190,7 @@ unset RUSTFLAGS CARGO_BUILD_RUSTFLAGS RUSTC_WORKSPACE_WRAPPER CARGO_BUILD_RUSTC_
 export CARGO_ENCODED_RUSTFLAGS="" # set and empty: cargo then reads no rustflags from config
 export RUSTC_WRAPPER="$REPO/ci/rustc-remap"
 export AZDEPLOY_REMAP_CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" AZDEPLOY_REMAP_SOURCE="$REPO"
+export AZDEPLOY_REMAP_TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 
 phase "building $NAME $VERSION (release) for ${TARGETS[*]}"
 build_start=$SECONDS
