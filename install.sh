@@ -132,9 +132,11 @@ if [ "$mode" = source ]; then
     say "building $name (release)…"
     (cd "$here" && cargo build --release --locked --quiet) ||
         fail "cargo build failed (see above)" "run 'cargo build --release --locked' in $here to see the whole error"
-    install_file "$here/target/release/$name"
+    target_dir=${CARGO_TARGET_DIR:-target}
+    case $target_dir in /*) ;; *) target_dir="$here/$target_dir" ;; esac
+    install_file "$target_dir/release/$name"
     say "installed $dest"
-    check_with_docker
+    check_with_docker "$(sed -n 's/^version *= *"\(.*\)"$/\1/p' "$here/Cargo.toml" | head -n 1)"
     exit 0
 fi
 
