@@ -149,14 +149,20 @@ fn assert_installed_nothing(s: &Sandbox, out: &Output, what: &str) {
         .unwrap_or_else(|| panic!("no error line: {err}"));
     assert!(err.lines().nth(error).unwrap().contains(what), "{err}");
     assert!(
-        err.lines().nth(error + 1).is_some_and(|l| l.starts_with("hint: ")),
+        err.lines()
+            .nth(error + 1)
+            .is_some_and(|l| l.starts_with("hint: ")),
         "{err}"
     );
     assert_eq!(
         entries(&s.path("docker-config/cli-plugins")),
         Vec::<String>::new()
     );
-    assert_eq!(entries(&s.path("tmp")), Vec::<String>::new(), "temp files left");
+    assert_eq!(
+        entries(&s.path("tmp")),
+        Vec::<String>::new(),
+        "temp files left"
+    );
 }
 
 fn no_cargo_path() -> &'static str {
@@ -177,7 +183,10 @@ fn without_cargo_it_installs_the_release_binary_docker_then_runs() {
     let err = stderr_of(&out);
     assert!(out.status.success(), "{err}");
     let dest = s.path("docker-config/cli-plugins/docker-azdeploy");
-    assert!(err.contains("cargo not found: installing the release binary"), "{err}");
+    assert!(
+        err.contains("cargo not found: installing the release binary"),
+        "{err}"
+    );
     assert!(
         err.contains(&format!("downloading {}/{}", server.url, archive())),
         "{err}"
@@ -205,10 +214,18 @@ fn without_cargo_it_installs_the_release_binary_docker_then_runs() {
         entries(&s.path("docker-config/cli-plugins")),
         ["docker-azdeploy"]
     );
-    assert_eq!(entries(&s.path("tmp")), Vec::<String>::new(), "temp files left");
+    assert_eq!(
+        entries(&s.path("tmp")),
+        Vec::<String>::new(),
+        "temp files left"
+    );
 
     // The real docker CLI finds it in DOCKER_CONFIG and runs it.
-    let out = s.real_docker().args(["azdeploy", "version"]).output().unwrap();
+    let out = s
+        .real_docker()
+        .args(["azdeploy", "version"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
         stdout_of(&out).starts_with(&format!("docker-azdeploy {VERSION}\n")),
@@ -232,7 +249,9 @@ fn binary_flag_downloads_even_with_cargo_on_path() {
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("building"), "{err}");
     assert!(err.contains("verified sha256 "), "{err}");
-    assert!(s.path("docker-config/cli-plugins/docker-azdeploy").is_file());
+    assert!(s
+        .path("docker-config/cli-plugins/docker-azdeploy")
+        .is_file());
 }
 
 #[test]
@@ -277,7 +296,11 @@ fn a_missing_archive_or_checksum_installs_nothing() {
 
 #[test]
 fn an_unsupported_platform_installs_nothing() {
-    for (os, cpu) in [("FreeBSD", "amd64"), ("Linux", "riscv64"), ("MINGW64_NT-10.0", "x86_64")] {
+    for (os, cpu) in [
+        ("FreeBSD", "amd64"),
+        ("Linux", "riscv64"),
+        ("MINGW64_NT-10.0", "x86_64"),
+    ] {
         let s = fresh_sandbox();
         s.write_exe(
             "fakebin/uname",
@@ -305,7 +328,10 @@ fn packaging_twice_gives_the_same_bytes() {
     }
     let name = format!("docker-azdeploy-{VERSION}-x86_64-unknown-linux-musl.tar.gz");
     let bytes = std::fs::read(a.join(&name)).unwrap();
-    assert!(bytes == std::fs::read(b.join(&name)).unwrap(), "archives differ");
+    assert!(
+        bytes == std::fs::read(b.join(&name)).unwrap(),
+        "archives differ"
+    );
     let sha = read(&a.join(format!("{name}.sha256")));
     assert!(sha.ends_with(&format!("  {name}\n")), "{sha}");
 
@@ -316,7 +342,12 @@ fn packaging_twice_gives_the_same_bytes() {
         .unwrap();
     let listing = stdout_of(&out);
     let commit_time = StdCommand::new("git")
-        .args(["log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%d %H:%M"])
+        .args([
+            "log",
+            "-1",
+            "--format=%cd",
+            "--date=format-local:%Y-%m-%d %H:%M",
+        ])
         .env("TZ", "UTC")
         .current_dir(repo())
         .output()
