@@ -54,6 +54,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Removes macOS's quarantine attribute from $1 when it has one (a browser-downloaded archive
+# passes it on), so Gatekeeper does not stop the plugin; elsewhere a no-op.
+clear_quarantine() {
+    if [ "$(uname -s)" = Darwin ] && command -v xattr >/dev/null 2>&1 &&
+        xattr -p com.apple.quarantine "$1" >/dev/null 2>&1; then
+        xattr -d com.apple.quarantine "$1"
+        say "cleared the macOS quarantine attribute of $1"
+    fi
+}
+
 # Copies $1 to $dest through a temporary name in the same directory: a running docker never
 # sees half a binary, and the temporary name (a dotfile) is no plugin candidate.
 install_file() {
@@ -61,11 +71,7 @@ install_file() {
     part="$dest_dir/.$name.part.$$"
     cp "$1" "$part"
     chmod 0755 "$part"
-    if [ "$(uname -s)" = Darwin ] && command -v xattr >/dev/null 2>&1 &&
-        xattr -p com.apple.quarantine "$part" >/dev/null 2>&1; then
-        xattr -d com.apple.quarantine "$part"
-        say "cleared the macOS quarantine attribute"
-    fi
+    clear_quarantine "$part" # macOS cp copies extended attributes
     mv -f "$part" "$dest"
     part=""
 }
@@ -238,6 +244,7 @@ tar -xzf "$tmp/$archive" -C "$tmp/x" ||
     fail "cannot unpack $archive" "download again; report it at $repository/issues if it persists"
 [ -f "$tmp/x/$stem/$name" ] ||
     fail "$archive does not contain $stem/$name" "report it at $repository/issues"
+clear_quarantine "$tmp/x/$stem/$name"
 "$tmp/x/$stem/$name" docker-cli-plugin-metadata >/dev/null 2>&1 ||
     fail "the downloaded $target binary does not run on this machine; nothing was installed" \
         "report it at $repository/issues with the output of 'uname -a'"
