@@ -28,6 +28,8 @@ mod engine_test_local;
 mod engine_trust;
 /// Docker's global flags reach every child docker call; standalone runs.
 mod forwarding;
+/// `install.sh`: the release archive without cargo, checksums, unsupported platforms.
+mod install;
 /// The plugin contract through the real docker CLI (no engine needed).
 mod plugin_contract;
 /// `build --remote acr` through a fake az.
