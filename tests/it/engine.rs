@@ -183,7 +183,14 @@ pub fn emulation_lock() -> EmulationLock {
         .write(true)
         .open(std::env::temp_dir().join("azdeploy-binfmt.lock"))
         .expect("open the binfmt lock file");
-    file.lock().expect("lock the binfmt lock file");
+    // flock (File::lock is newer than the crate's MSRV); released when the file closes.
+    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
+    assert_eq!(
+        rc,
+        0,
+        "flock the binfmt lock file: {}",
+        std::io::Error::last_os_error()
+    );
     EmulationLock {
         _file: file,
         _threads: threads,
