@@ -39,7 +39,10 @@ fn stand_in_base(s: &Sandbox) -> (String, Images) {
 
 #[test]
 fn the_generated_dockerfile_builds_and_runs_as_non_root() {
-    if !engine_available("the_generated_dockerfile_builds_and_runs_as_non_root") {
+    if !needs(
+        "the_generated_dockerfile_builds_and_runs_as_non_root",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let s = Sandbox::new();
@@ -128,7 +131,10 @@ fn the_generated_dockerfile_builds_and_runs_as_non_root() {
 
 #[test]
 fn flask_and_bare_python_apps_build_too() {
-    if !engine_available("flask_and_bare_python_apps_build_too") {
+    if !needs(
+        "flask_and_bare_python_apps_build_too",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let s = Sandbox::new();
