@@ -43,10 +43,6 @@ impl Sandbox {
         }
         std::os::unix::fs::symlink(bin(), s.path("docker-config/cli-plugins/docker-azdeploy"))
             .unwrap();
-        if let Some(buildx) = caller_buildx() {
-            std::os::unix::fs::symlink(buildx, s.path("docker-config/cli-plugins/docker-buildx"))
-                .unwrap();
-        }
         std::fs::write(s.path("log"), "").unwrap();
         s
     }
@@ -115,6 +111,13 @@ impl Sandbox {
         self.apply_env(&mut c, false);
         if let Some(host) = engine_host() {
             c.env("DOCKER_HOST", host);
+        }
+        if let Some(buildx) = caller_buildx() {
+            // Already there from an earlier call: fine.
+            let _ = std::os::unix::fs::symlink(
+                buildx,
+                self.path("docker-config/cli-plugins/docker-buildx"),
+            );
         }
         c
     }
@@ -360,8 +363,12 @@ pub fn engine_host() -> Option<String> {
 pub fn buildx_path() -> Option<PathBuf> {
     static PATH: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
-        let json = caller_docker(&["info", "--format", "{{json .ClientInfo.Plugins}}"])?;
-        let plugins: serde_json::Value = serde_json::from_str(&json).ok()?;
+        // The client part is printed even when no engine answers (and docker exits 1).
+        let out = StdCommand::new("docker")
+            .args(["info", "--format", "{{json .ClientInfo.Plugins}}"])
+            .output()
+            .ok()?;
+        let plugins: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         plugins.as_array()?.iter().find(|p| p["Name"] == "buildx")?["Path"]
             .as_str()
             .map(PathBuf::from)
