@@ -266,6 +266,17 @@ if ! engine_up; then
     fi
     log "dockerd is up"
 fi
+# A second dockerd started with --bridge=none deletes the host's docker0 (dockerd's
+# removeDefaultBridgeInterface); the running engine then fails every `docker run` on the default
+# network ("could not find bridge docker0"). Put it back as dockerd made it.
+if ! ip link show docker0 >/dev/null 2>&1; then
+    BRIDGE_NET=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
+    BRIDGE_NET=${BRIDGE_NET:-172.17.0.1}
+    log "docker0 is gone (another dockerd with --bridge=none?): recreating it as $BRIDGE_NET/16"
+    ip link add docker0 type bridge
+    ip addr add "$BRIDGE_NET/16" dev docker0
+    ip link set docker0 up
+fi
 
 # ---------------------------------------------------------------------------
 # 6. password-protected registry (distribution 2.8) on 127.0.0.1:$REG_PORT

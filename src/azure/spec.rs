@@ -109,13 +109,17 @@ pub fn parse_memory(text: &str) -> Option<u64> {
 const MAX_INITIAL_DELAY: u64 = 60;
 const MAX_FAILURES: u64 = 10;
 
+/// The shortest startup window: a replica on a fraction of a core, pulling its image on a cold
+/// node, starts slower than the same image here.
+const MIN_STARTUP_WINDOW: u64 = 60;
+
 /// The probes for `path` on `port`: a startup probe whose window is three times the measured
-/// start (Azure kills a replica whose startup probe runs out; its default TCP probe knows
-/// nothing of Python imports), then readiness and liveness on the same endpoint as the local
-/// test used.
+/// start and at least a minute (Azure kills a replica whose startup probe runs out; its default
+/// TCP probe knows nothing of Python imports), then readiness and liveness on the same endpoint
+/// as the local test used.
 pub fn probes(path: &str, port: u16, measured_start_ms: Option<u64>) -> Value {
     let start_s = measured_start_ms.map_or(30, |ms| ms.div_ceil(1000)).max(1);
-    let window = start_s * 3;
+    let window = (start_s * 3).max(MIN_STARTUP_WINDOW);
     let initial = (start_s / 2).min(MAX_INITIAL_DELAY);
     let period = (window.saturating_sub(initial))
         .div_ceil(MAX_FAILURES)
@@ -242,7 +246,7 @@ mod tests {
         let initial = startup["initialDelaySeconds"].as_u64().unwrap();
         let window =
             initial + startup["periodSeconds"].as_u64().unwrap() * MAX_FAILURES;
-        assert!(window >= 15, "5 s measured → at least 15 s: {window}");
+        assert!(window >= 60, "5 s measured → the one-minute floor: {window}");
         // A slow (emulated) start: the initial delay stays within Azure's 60 s.
         let slow = probes("/", 80, Some(300_000));
         assert_eq!(slow[0]["initialDelaySeconds"], 60);

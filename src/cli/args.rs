@@ -418,6 +418,24 @@ pub struct InitArgs {
     /// Also write a Dockerfile and .dockerignore for the Python app here (Streamlit-aware)
     #[arg(long)]
     pub dockerfile: bool,
+
+    /// The Python of the base image (`python:X.Y-slim`), whose wheels the check asks for
+    #[arg(long, value_name = "X.Y", default_value = "3.12", value_parser = parse_python_version)]
+    pub python_version: String,
+}
+
+/// A Python version as `X.Y`.
+fn parse_python_version(s: &str) -> Result<String, String> {
+    match s.split_once('.') {
+        Some((x, y))
+            if !x.is_empty()
+                && !y.is_empty()
+                && x.chars().chain(y.chars()).all(|c| c.is_ascii_digit()) =>
+        {
+            Ok(s.to_string())
+        }
+        _ => Err(format!("\"{s}\" is not a Python version like 3.12")),
+    }
 }
 
 /// clap's error text in our shape: `error: …` then `hint: …` (clap's own tip, else where the

@@ -12,7 +12,7 @@ use crate::azure::model::App;
 use crate::azure::provision::{self, Names};
 use crate::azure::rollout::{self, Outcome};
 use crate::azure::spec::{self, AppSpec};
-use crate::checks::app::{findings, Expect, Finding};
+use crate::checks::app::{findings, local_peak, Expect, Finding};
 use crate::checks::{self, Status};
 use crate::cli::args::DeployArgs;
 use crate::config::{AppTarget, Overrides, Settings};
@@ -311,7 +311,7 @@ fn image_is_in(w: &provision::World, n: &Names, image: &ImageRef, dry_run: bool)
 
 /// The new app, from the settings and the local test.
 fn new_app(settings: &Settings, expect: &Expect, image: &str) -> AppSpec {
-    let (size, why) = spec::size_for(expect.tested.as_ref().and_then(|t| t.peak_memory_bytes.or(t.memory_bytes)));
+    let (size, why) = spec::size_for(expect.tested.as_ref().and_then(local_peak));
     say!("size: {} ({why})", size.label());
     AppSpec {
         name: settings.app.value.as_ref().map(|a| a.0.clone()).unwrap_or_default(),

@@ -64,6 +64,7 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
                         registry,
                         dockerfile: None,
                         port: settings.port.value.0,
+                        runs_target: true,
                     },
                 )
             })

@@ -4,6 +4,9 @@ mod support;
 
 /// The simulated Azure (tests/azure-sim) for the real az.
 mod azsim;
+/// Azure from zero: push and deploy create what is missing, with the real az and a real
+/// Streamlit image; settings that would break the app stop the deploy.
+mod azure_from_zero;
 /// The real az against the simulated Azure.
 mod azure_real;
 /// Bad input, counted: one clear error, its exit code, nothing left behind.
@@ -18,8 +21,9 @@ mod deploy;
 mod doctor;
 /// The real engine (skipped without one unless AZDEPLOY_E2E=1).
 mod engine;
-/// `init --dockerfile`: the generated Dockerfile builds on the real engine.
-mod engine_init;
+/// Real Python, pip and Streamlit: the sample apps through init, build and test-local, native
+/// and for a foreign platform without emulation.
+mod engine_python;
 /// `push` to the real registry through a fake az.
 mod engine_push;
 /// `test-local` on the real engine.

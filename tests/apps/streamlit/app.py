@@ -1,4 +1,5 @@
 """A small real Streamlit app: pandas does the work, Streamlit renders it."""
+import os
 import platform
 
 import pandas as pd
@@ -24,3 +25,6 @@ st.dataframe(summary)
 # What the container really runs on: tells an emulated arm64 image from a native amd64 one.
 st.caption(f"pandas {pd.__version__}, streamlit {st.__version__}, Python {platform.python_version()} on {platform.machine()}")
 st.text("AZDEPLOY-SAMPLE-RENDERED")
+# A memory-hungry app on demand (tests size Azure's memory from the local peak): written bytes,
+# so they count in the container's memory.
+ballast = b"x" * (int(os.environ.get("AZDEPLOY_SAMPLE_ALLOCATE_MB", "0")) << 20)
