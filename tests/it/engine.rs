@@ -202,7 +202,10 @@ pub fn emulation_lock() -> EmulationLock {
         .write(true)
         .open(std::env::temp_dir().join("azdeploy-binfmt.lock"))
         .expect("open the binfmt lock file");
-    file.lock().expect("lock the binfmt lock file");
+    // flock(2) (std's File::lock is newer than the MSRV); released when the file closes.
+    // SAFETY: a valid open descriptor.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "lock the binfmt lock file");
     EmulationLock {
         _file: file,
         _threads: threads,
