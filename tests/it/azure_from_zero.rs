@@ -72,8 +72,9 @@ fn az_ok(sim: &AzureSim, args: &[&str]) {
 
 #[test]
 fn from_an_empty_subscription_to_a_healthy_app_then_nothing_to_change() {
-    if !AzureSim::available("from_an_empty_subscription_to_a_healthy_app_then_nothing_to_change")
-        || !engine_available("from_an_empty_subscription_to_a_healthy_app_then_nothing_to_change")
+    let test = "from_an_empty_subscription_to_a_healthy_app_then_nothing_to_change";
+    if !AzureSim::available(test)
+        || !needs(test, &[Need::Engine, Need::PythonImages, Need::Registry])
     {
         return;
     }

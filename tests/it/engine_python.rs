@@ -126,7 +126,15 @@ const USUAL: &str = "ARG PYTHON_IMAGE=python:3.12-slim\nFROM ${PYTHON_IMAGE}\nWO
 
 #[test]
 fn streamlit_for_a_foreign_platform_builds_without_emulation_and_renders() {
-    if !engine_available("streamlit_for_a_foreign_platform_builds_without_emulation_and_renders") {
+    if !needs(
+        "streamlit_for_a_foreign_platform_builds_without_emulation_and_renders",
+        &[
+            Need::Engine,
+            Need::PythonImages,
+            Need::Platform("linux/arm64"),
+            Need::HostBinfmt,
+        ],
+    ) {
         return;
     }
     let s = app("streamlit");
@@ -244,7 +252,10 @@ fn streamlit_for_a_foreign_platform_builds_without_emulation_and_renders() {
 
 #[test]
 fn a_streamlit_script_that_fails_on_its_first_run_fails_the_check() {
-    if !engine_available("a_streamlit_script_that_fails_on_its_first_run_fails_the_check") {
+    if !needs(
+        "a_streamlit_script_that_fails_on_its_first_run_fails_the_check",
+        &[Need::Engine, Need::PythonImages],
+    ) {
         return;
     }
     let s = app("streamlit-broken");
@@ -270,7 +281,10 @@ fn a_streamlit_script_that_fails_on_its_first_run_fails_the_check() {
 
 #[test]
 fn flask_and_a_requirement_without_wheels_build_and_answer() {
-    if !engine_available("flask_and_a_requirement_without_wheels_build_and_answer") {
+    if !needs(
+        "flask_and_a_requirement_without_wheels_build_and_answer",
+        &[Need::Engine, Need::PythonImages],
+    ) {
         return;
     }
     // Flask: every requirement has a wheel; health on `/`.
