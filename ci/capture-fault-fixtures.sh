@@ -115,7 +115,10 @@ cleanup() {
 trap cleanup EXIT
 cleanup
 mkdir -p "$W/pids" "$OUT"
-rm -f "$OUT"/*.stdout "$OUT"/*.stderr "$OUT"/*.exitcode "$OUT"/*.rust-status
+# az-timeout.* takes 20 minutes: only an AZDEPLOY_FAULTS_LONG=1 run replaces it.
+LONG=${AZDEPLOY_FAULTS_LONG:-0}
+find "$OUT" -maxdepth 1 -type f \( -name '*.stdout' -o -name '*.stderr' -o -name '*.exitcode' -o -name '*.rust-status' \) \
+    \( "$([ "$LONG" = 1 ] && echo -true || echo -not)" -name 'az-timeout.*' \) -delete
 MANIFEST=$W/manifest
 : >"$MANIFEST"
 
@@ -424,6 +427,15 @@ for sig in INT TERM KILL; do
         "$key" "$hint" >>"$MANIFEST"
     log "az-killed-sig$s: exit $rc"
 done
+H_AZHUNG="Azure did not answer within az's own limit (300 s a try, 4 tries): retry later; if it keeps happening, check https://status.azure.com"
+SHOWN_TIMEOUT="az acr show -n simacr   (hung ARM: scenario slow, 1500 s a request; az gives up after 4 x 300 s, ~20 min; only with AZDEPLOY_FAULTS_LONG=1)"
+if [ "$LONG" = 1 ]; then
+    log "10. az's own timeout (~20 min)"
+    scenario '{"name": "slow", "delay_ms": 1500000}'
+    cap az-timeout az-acr-show "$SHOWN_TIMEOUT" "Read timed out. (read timeout=300)" "$H_AZHUNG" -- azenv "$W/sim" -- acr show -n simacr
+elif [ -e "$OUT/az-timeout.az-acr-show.exitcode" ]; then
+    printf '%s\t%s\t%s\t%s\t%s\n' az-timeout az-acr-show "$SHOWN_TIMEOUT" "Read timed out. (read timeout=300)" "$H_AZHUNG" >>"$MANIFEST"
+fi
 scenario logged-out
 az_pair logged-out "Please run 'az login'" "Please run 'az login'" "run \`az login\` (and \`az account set --subscription <id>\`), then try again"
 scenario healthy
