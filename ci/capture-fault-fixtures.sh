@@ -317,8 +317,8 @@ log "4. 401 (real registry $REG)"
 H_LOGIN="log in to the registry first: \`docker login <registry>\`, or for ACR \`az acr login --name <acr>\`"
 H_STALE="the saved registry login was refused (expired ACR token or changed password): log in again (\`az acr login --name <acr>\` or \`docker login <registry>\`)"
 docker tag "$IMG" "$REG/azdeploy-fault/web:1"
-for pair in "not-logged-in:$CFG_EMPTY:no basic auth credentials:$H_LOGIN" "stale-credentials:$CFG_STALE:unauthorized: authentication required:$H_STALE"; do
-    IFS=: read -r c cfg key hint <<<"$pair"
+for pair in "not-logged-in|$CFG_EMPTY|no basic auth credentials|$H_LOGIN" "stale-credentials|$CFG_STALE|unauthorized: authentication required|$H_STALE"; do
+    IFS='|' read -r c cfg key hint <<<"$pair"
     cap "$c" docker-push "DOCKER_CONFIG=<$c> docker push $REG/azdeploy-fault/web:1" "$key" "$hint" -- \
         env DOCKER_CONFIG="$cfg" docker push "$REG/azdeploy-fault/web:1"
     cap "$c" docker-pull "DOCKER_CONFIG=<$c> docker pull $REG/azdeploy-fault/web:1" "$key" "$hint" -- \
