@@ -610,16 +610,17 @@ impl PrivateEngine {
         };
         e.up();
         // The test image, from the main engine.
-        let save = Command::new("docker")
+        let mut save = Command::new("docker")
             .args(["save", tag])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let load = Command::new("docker")
             .args(["-H", &e.host(), "load", "-q"])
-            .stdin(save.stdout.unwrap())
+            .stdin(save.stdout.take().unwrap())
             .output()
             .unwrap();
+        assert!(save.wait().unwrap().success(), "docker save {tag}");
         assert!(load.status.success(), "{}", stderr_of(&load));
         e
     }
