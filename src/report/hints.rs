@@ -14,6 +14,10 @@ const KNOWN: &[(&[&str], &str)] = &[
         "check the registry name (`az acr list --output table` lists yours), then set azure.registry or --registry",
     ),
     (
+        &["(SubscriptionNotFound)"],
+        "az is signed in to a subscription that does not exist or that you lost access to: check `az account show`, then `az account set --subscription <id>`",
+    ),
+    (
         &["ResourceGroupNotFound"],
         "check the resource group (`az group list --output table`), then set azure.resource_group or --resource-group",
     ),
