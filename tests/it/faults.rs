@@ -830,3 +830,24 @@ fn an_engine_that_stops_during_test_local_or_a_build_is_named_and_nothing_stays(
     );
     assert_eq!(temp_dirs_of(pid), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn an_az_killed_mid_call_is_named_with_its_signal() {
+    // The fake az (fakes/fake-cli.sh) dies of SIGKILL, as under the OOM killer.
+    let s = Sandbox::new();
+    s.write(
+        "work/azdeploy.json",
+        r#"{"azure": {"app": "shop", "resource_group": "rg-shop"}}"#,
+    );
+    s.answer("az-containerapp-show", "sh", "kill -9 $$\n");
+    let out = s.plugin().args(["status"]).output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("killed by signal 9 (SIGKILL)"), "{err}");
+    assert!(
+        err.contains(
+            "hint: it was killed from outside (SIGKILL: out of memory, or stopped by hand)"
+        ),
+        "{err}"
+    );
+}
