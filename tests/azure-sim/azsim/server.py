@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 
-from . import aad, acr, arm
+from . import aad, acr, arm, tasks
 from .core import DualServer, RequestLog, Response, Router, ScenarioFile, apply_scenario, json_response
 from .shapes import shape
 from .world import World
@@ -110,6 +110,14 @@ def routes():
         ("PUT", ACR, {"arm"}, arm.registry_put),
         ("GET", ACR + r"/operationStatuses/(?P<op>[^/]+)", {"arm", "operation"}, arm.registry_op_status),
         ("POST", ACR + r"/listCredentials", {"arm"}, arm.registry_list_credentials),
+        # ACR Tasks (`az acr build`) and the blob storage its uploads and logs live in
+        ("POST", ACR + r"/listBuildSourceUploadUrl", {"arm"}, tasks.source_upload_url),
+        ("POST", ACR + r"/scheduleRun", {"arm"}, tasks.schedule_run),
+        ("GET", ACR + r"/runs", {"arm"}, tasks.runs_list),
+        ("GET", ACR + r"/runs/(?P<run>[^/]+)", {"arm"}, tasks.run_get),
+        ("POST", ACR + r"/runs/(?P<run>[^/]+)/listLogSasUrl", {"arm"}, tasks.log_sas_url),
+        ("POST", ACR + r"/runs/(?P<run>[^/]+)/cancel", {"arm"}, tasks.run_cancel),
+        ("PUT|GET|HEAD", "/" + tasks.ACCOUNT + r"/(?P<container>[^/]+)/(?P<blob>.+)", {"blob"}, tasks.blob),
         # identities and roles
         ("GET|PUT", RG + r"/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/(?P<name>[^/]+)", {"arm"}, arm.identity),
         ("GET", AUTHZ + r"/roleDefinitions", {"arm"}, arm.role_definitions),
@@ -266,6 +274,7 @@ class Sim:
         self.upstream_user = reg.get("user", "")
         self.upstream_password = reg.get("password", "")
         self.world: World | None = None
+        self.storage = tasks.Storage()
 
     def new_id(self) -> str:
         return str(uuid.uuid4())
@@ -305,6 +314,8 @@ class Sim:
             fault = self.fault(req)
             if fault is not None:
                 return fault
+        if "blob" in route.tags:  # may wait for a log to grow: not under the world's lock
+            return route.fn(self, req)
         with self.world.lock:
             return route.fn(self, req)
 
