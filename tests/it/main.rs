@@ -4,6 +4,9 @@ mod support;
 
 /// The simulated Azure (tests/azure-sim) for the real az.
 mod azsim;
+/// The plugin's Azure commands through the real docker CLI and the real az, against the
+/// simulated Azure, with images on the real engine and registry.
+mod azure_plugin;
 /// The real az against the simulated Azure.
 mod azure_real;
 /// Bad input, counted: one clear error, its exit code, nothing left behind.

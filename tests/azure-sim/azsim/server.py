@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -239,7 +240,8 @@ def control_state(sim, req):
     w = sim.world
     with w.lock:
         return json_response(200, {
-            "apps": {a.name: {"latestRevisionName": a.body["properties"].get("latestRevisionName"),
+            "apps": {a.name: {"fqdn": ((a.body["properties"]["configuration"] or {}).get("ingress") or {}).get("fqdn"),
+                              "latestRevisionName": a.body["properties"].get("latestRevisionName"),
                               "latestReadyRevisionName": a.body["properties"].get("latestReadyRevisionName"),
                               "image": a.body["properties"]["template"]["containers"][0].get("image"),
                               "revisions": [r.body()["properties"] | {"name": r.name} for r in a.revisions]}
@@ -249,6 +251,8 @@ def control_state(sim, req):
             "environments": sorted(e["name"] for e in w.envs.values()),
             "identities": sorted(i["name"] for i in w.identities.values()),
             "role_assignments": list(w.role_assignments.values()),
+            "runs": {r.id: {"status": r.status, "error": r.error, "images": r.output_images,
+                            "request": r.request} for r in w.runs.values()},
         })
 
 
@@ -267,6 +271,7 @@ class Sim:
         self.router = Router(routes())
         self.tokens = aad.Tokens()
         self.log = RequestLog(os.path.join(state_dir, "requests.jsonl"))
+        self.delayed = RequestLog(os.path.join(state_dir, "delayed.jsonl"))
         self.scenario_file = ScenarioFile(os.path.join(state_dir, "scenario.json"))
         self.provider_state: dict[str, str] = {}
         reg = config.get("upstream") or {}
@@ -319,16 +324,27 @@ class Sim:
         with self.world.lock:
             return route.fn(self, req)
 
+    def targeted(self, s: dict, req) -> bool:
+        """Whether the scenario applies to this request: every request, or with `"match":
+        "<regex>"` only those whose `METHOD /path` it finds (case-insensitive)."""
+        pattern = s.get("match")
+        return not pattern or re.search(pattern, f"{req.method} {req.path}", re.IGNORECASE) is not None
+
     def fault(self, req) -> Response | None:
         s = self.scenario()
         name = s["name"]
-        delay = float(s.get("delay_ms", 2000 if name == "slow" else 0))
+        targeted = self.targeted(s, req)
+        delay = float(s.get("delay_ms", 2000 if name == "slow" else 0)) if targeted else 0
         if delay:
+            # Written before the wait, so a test can tell a client is inside this call.
+            self.delayed.add(req, 0, None)
             time.sleep(delay / 1000)
         tags = req.tags
         if "arm" not in tags:
             return None
         count = s.get("count")
+        if not targeted:
+            name = "healthy"
         if name == "app-missing" and "app" in tags:
             return arm.resource_not_found("Microsoft.App/containerApps", req.params["app"], req.params["rg"])
         if name == "operation-in-progress" and "app-write" in tags and self.scenario_file.take("409", count):
