@@ -1439,8 +1439,17 @@ fn az_retries_a_throttled_provider_read_itself_but_not_a_containerapp_read() {
         })
         .map(|r| r["status"].as_u64().unwrap())
         .collect();
-    assert_eq!(statuses[0], 429, "{statuses:?}");
-    assert!(statuses[1..].contains(&200), "{statuses:?}");
+    // One 429, and the command still succeeded: the az that got it asked again (the log is in
+    // order of answers and `status` runs two az calls side by side, so only counts are certain).
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() >= 1,
+        "{statuses:?}"
+    );
 
     // containerapp's own reads are raw requests: az fails at once on a 429.
     a.sim.set_scenario(
