@@ -402,7 +402,7 @@ def _build(sim, run: Run, archive: bytes) -> None:
         with tarfile.open(tar_path, "r:gz") as tar:
             tar.extractall(ctx, filter="data")
     except (tarfile.TarError, OSError) as e:
-        return _finish(sim, run, t0, 1, f"failed to download the source code: {e}")
+        return _finish(sim, run, t0, f"failed to download the source code: {e}")
     log(f"{_stamp()} Finished downloading source code\n")
     log(f"{_stamp()} Using acb_vol_{uuid.uuid4()} as the home volume\n")
     log(f"{_stamp()} Setting up Docker configuration...\n")
@@ -444,7 +444,7 @@ def _build(sim, run: Run, archive: bytes) -> None:
         run.proc = subprocess.Popen(cmd, cwd=ctx, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT)
     except OSError as e:
-        return _finish(sim, run, t0, 1, f"failed to start the build: {e}")
+        return _finish(sim, run, t0, f"failed to start the build: {e}")
     for raw in iter(run.proc.stdout.readline, b""):
         log(raw.decode("utf-8", "replace").replace(f"{sim.upstream}/", f"{ls}/"))
     code = run.proc.wait()
@@ -457,11 +457,11 @@ def _build(sim, run: Run, archive: bytes) -> None:
     if push:
         _untag(sim, images)
     if run.status == "Canceled":
-        return _finish(sim, run, t0, code, "run canceled")
+        return _finish(sim, run, t0, "run canceled")
     if code != 0:
         log(f"{_stamp()} Container failed during run: build. No retries remaining.\n")
         log(f"failed to run step ID: build: exit status {code}\n")
-        return _finish(sim, run, t0, code, "failed during run, err: exit status 1")
+        return _finish(sim, run, t0, "failed during run, err: exit status 1")
     log(f"{_stamp()} Successfully executed container: build\n")
     step = time.time() - t0
     digests = {}
@@ -480,7 +480,7 @@ def _build(sim, run: Run, archive: bytes) -> None:
             run.output_images.append({"registry": ls, "repository": repo, "tag": tag, "digest": d})
             log(f"- image:\n    registry: {ls}\n    repository: {repo}\n    tag: {tag}\n    digest: {d}\n  git: {{}}\n")
         log("\n")
-    _finish(sim, run, t0, 0, None)
+    _finish(sim, run, t0, None)
 
 
 def _untag(sim, images: list[str]) -> None:
@@ -490,7 +490,7 @@ def _untag(sim, images: list[str]) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
-def _finish(sim, run: Run, t0: float, code: int, error: str | None) -> None:
+def _finish(sim, run: Run, t0: float, error: str | None) -> None:
     took = _elapsed(time.time() - t0)
     if error is None:
         run.status = "Succeeded"
