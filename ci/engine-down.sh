@@ -41,5 +41,7 @@ stop() { # pidfile expected-comm
 }
 
 stop "$CI_DIR/registry.pid" docker-registry
+# The anonymous-pull registry of the Python base images (ci/python-images.sh).
+bash "$(dirname "$0")/python-images.sh" --stop || true
 # dockerd stops the containerd it started itself; running containers are stopped.
 stop "$CI_DIR/dockerd.pid" dockerd

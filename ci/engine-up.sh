@@ -10,7 +10,11 @@
 # as shell `export` lines:
 #   AZDEPLOY_CI_REGISTRY, AZDEPLOY_CI_REGISTRY_USER, AZDEPLOY_CI_REGISTRY_PASSWORD,
 #   AZDEPLOY_CI_REGISTRY_TOKEN (password of the all-zero-GUID user, as ACR tokens use),
-#   AZDEPLOY_CI_BUSYBOX_AMD64, AZDEPLOY_CI_BUSYBOX_ARM64
+#   AZDEPLOY_CI_BUSYBOX_AMD64, AZDEPLOY_CI_BUSYBOX_ARM64,
+#   and from ci/python-images.sh (real Python base images, multi-arch, in an anonymous-pull
+#   registry on 127.0.0.1:5001; 3 to 9 minutes the first time, see docs/real-python.md):
+#   AZDEPLOY_CI_PYTHON_REGISTRY, AZDEPLOY_CI_PYTHON_IMAGE, AZDEPLOY_CI_PYTHON_IMAGE_DIGEST,
+#   AZDEPLOY_CI_PYTHON_IMAGE_AMD64, AZDEPLOY_CI_PYTHON_IMAGE_ARM64, AZDEPLOY_CI_PYTHON_VERSION
 #
 # Environment knobs:
 #   AZDEPLOY_CI_DIR            state dir (default /opt/azdeploy-ci)
@@ -262,6 +266,17 @@ if ! engine_up; then
     fi
     log "dockerd is up"
 fi
+# A second dockerd started with --bridge=none deletes the host's docker0 (dockerd's
+# removeDefaultBridgeInterface); the running engine then fails every `docker run` on the default
+# network ("could not find bridge docker0"). Put it back as dockerd made it.
+if ! ip link show docker0 >/dev/null 2>&1; then
+    BRIDGE_NET=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
+    BRIDGE_NET=${BRIDGE_NET:-172.17.0.1}
+    log "docker0 is gone (another dockerd with --bridge=none?): recreating it as $BRIDGE_NET/16"
+    ip link add docker0 type bridge
+    ip addr add "$BRIDGE_NET/16" dev docker0
+    ip link set docker0 up
+fi
 
 # ---------------------------------------------------------------------------
 # 6. password-protected registry (distribution 2.8) on 127.0.0.1:$REG_PORT
@@ -332,6 +347,12 @@ if [ "$(registry_code)" != 401 ]; then
 fi
 
 # ---------------------------------------------------------------------------
+# 6b. real Python base images (its own lock, log lines on stderr, export lines on stdout)
+# ---------------------------------------------------------------------------
+PYTHON_ENV=$(bash "$(dirname "${BASH_SOURCE[0]}")/python-images.sh" 9>&-) ||
+    die "ci/python-images.sh failed (its log is above)"
+
+# ---------------------------------------------------------------------------
 # 7. facts for tests
 # ---------------------------------------------------------------------------
 cat >"$CI_DIR/env.new" <<EOF
@@ -342,6 +363,7 @@ export AZDEPLOY_CI_REGISTRY_PASSWORD=$REG_PASS
 export AZDEPLOY_CI_REGISTRY_TOKEN=$TOKEN_PASS
 export AZDEPLOY_CI_BUSYBOX_AMD64=$BUSYBOX_AMD64
 export AZDEPLOY_CI_BUSYBOX_ARM64=$BUSYBOX_ARM64
+$PYTHON_ENV
 EOF
 mv -f "$CI_DIR/env.new" "$CI_DIR/env"
 

@@ -210,6 +210,161 @@ pub fn logs(
     c.query()
 }
 
+/// `az <group…> show --name N [--resource-group RG] --output json`: a resource, or a clear
+/// not-found on stderr (what `provision` tells apart from every other failure).
+fn show(base: Cmd, group: &[&str], name: &str, rg: Option<&str>) -> Cmd {
+    let c = base.args(group.iter().copied()).args(["show", "--name", name]);
+    let c = match rg {
+        Some(rg) => c.args(["--resource-group", rg]),
+        None => c,
+    };
+    c.args(["--output", "json"]).query()
+}
+
+/// `az <group…> create --name N [--resource-group RG] --location L <extra…> --output json`.
+fn create(base: Cmd, group: &[&str], name: &str, rg: Option<&str>, location: &str) -> Cmd {
+    let c = base.args(group.iter().copied()).args(["create", "--name", name]);
+    let c = match rg {
+        Some(rg) => c.args(["--resource-group", rg]),
+        None => c,
+    };
+    c.args(["--location", location])
+}
+
+/// `az group show --name RG --output json`.
+pub fn group_show(base: Cmd, rg: &str) -> Cmd {
+    show(base, &["group"], rg, None)
+}
+
+/// `az group create --name RG --location L --output json`.
+pub fn group_create(base: Cmd, rg: &str, location: &str) -> Cmd {
+    create(base, &["group"], rg, None, location).args(["--output", "json"])
+}
+
+/// `az acr show --name N --output json`: found in any resource group of the subscription.
+pub fn acr_show(base: Cmd, registry: &str) -> Cmd {
+    show(base, &["acr"], registry, None)
+}
+
+/// `az acr create --name N --resource-group RG --location L --sku Basic --output json` (no
+/// admin user: the app pulls with its identity, pushes log in through az).
+pub fn acr_create(base: Cmd, registry: &str, rg: &str, location: &str) -> Cmd {
+    create(base, &["acr"], registry, Some(rg), location).args([
+        "--sku", "Basic", "--output", "json",
+    ])
+}
+
+/// `az containerapp env list --resource-group RG --output json`.
+pub fn env_list(base: Cmd, rg: &str) -> Cmd {
+    base.args([
+        "containerapp",
+        "env",
+        "list",
+        "--resource-group",
+        rg,
+        "--output",
+        "json",
+    ])
+    .query()
+}
+
+/// `az containerapp env show --name E --resource-group RG --output json`.
+pub fn env_show(base: Cmd, env: &str, rg: &str) -> Cmd {
+    show(base, &["containerapp", "env"], env, Some(rg))
+}
+
+/// `az containerapp env create … --logs-destination none --output json`: no Log Analytics
+/// workspace (it costs per GB); the log stream (`logs`, and a failed revision's logs) works
+/// without one.
+pub fn env_create(base: Cmd, env: &str, rg: &str, location: &str) -> Cmd {
+    create(base, &["containerapp", "env"], env, Some(rg), location).args([
+        "--logs-destination",
+        "none",
+        "--output",
+        "json",
+    ])
+}
+
+/// `az identity show --name I --resource-group RG --output json`.
+pub fn identity_show(base: Cmd, identity: &str, rg: &str) -> Cmd {
+    show(base, &["identity"], identity, Some(rg))
+}
+
+/// `az identity create --name I --resource-group RG --location L --output json`.
+pub fn identity_create(base: Cmd, identity: &str, rg: &str, location: &str) -> Cmd {
+    create(base, &["identity"], identity, Some(rg), location).args(["--output", "json"])
+}
+
+/// The role that lets an identity pull from a registry.
+pub const ACR_PULL: &str = "AcrPull";
+
+/// `az role assignment list --scope S --role AcrPull --fill-principal-name false --output
+/// json` (`--assignee` would ask Microsoft Graph, which a service principal may not read; the
+/// caller filters by principal id).
+pub fn pull_roles(base: Cmd, scope: &str) -> Cmd {
+    base.args([
+        "role",
+        "assignment",
+        "list",
+        "--scope",
+        scope,
+        "--role",
+        ACR_PULL,
+        "--fill-principal-name",
+        "false",
+        "--output",
+        "json",
+    ])
+    .query()
+}
+
+/// `az role assignment create --assignee-object-id P --assignee-principal-type
+/// ServicePrincipal --role AcrPull --scope S --output json` (the object id and type spare
+/// az a Graph lookup).
+pub fn pull_role_create(base: Cmd, principal: &str, scope: &str) -> Cmd {
+    base.args([
+        "role",
+        "assignment",
+        "create",
+        "--assignee-object-id",
+        principal,
+        "--assignee-principal-type",
+        "ServicePrincipal",
+        "--role",
+        ACR_PULL,
+        "--scope",
+        scope,
+        "--output",
+        "json",
+    ])
+}
+
+/// `az containerapp create --name A --resource-group RG --yaml FILE --output json`: the whole
+/// app from one spec (probes and sticky sessions have no flags; az applies the file as it is).
+pub fn app_create(base: Cmd, app: &str, rg: &str, spec_file: &str) -> Cmd {
+    base.args([
+        "containerapp",
+        "create",
+        "--name",
+        app,
+        "--resource-group",
+        rg,
+        "--yaml",
+        spec_file,
+        "--output",
+        "json",
+    ])
+}
+
+/// `az containerapp <group…> --name A --resource-group RG <rest…> --output json`.
+pub fn app_cmd(base: Cmd, group: &[&str], app: &str, rg: &str, rest: &[&str]) -> Cmd {
+    base.args(["containerapp"])
+        .args(group.iter().copied())
+        .args(["--name", app, "--resource-group", rg])
+        .args(rest.iter().copied())
+        .args(["--output", "json"])
+}
+
 /// The metrics `status` reads.
 pub const METRICS: &[&str] = &[
     "UsageNanoCores",
@@ -273,6 +428,26 @@ mod tests {
                 .join(" "),
             "acr login --name myacr --expose-token --output json"
         );
+        let b = || Cmd::new("az", "x");
+        assert_eq!(
+            acr_create(b(), "myacr1", "rg", "eastus").shown_args().join(" "),
+            "acr create --name myacr1 --resource-group rg --location eastus --sku Basic --output json"
+        );
+        assert_eq!(
+            group_create(b(), "rg", "eastus").shown_args().join(" "),
+            "group create --name rg --location eastus --output json"
+        );
+        assert_eq!(
+            env_show(b(), "env", "rg").shown_args().join(" "),
+            "containerapp env show --name env --resource-group rg --output json"
+        );
+        assert_eq!(
+            app_cmd(b(), &["ingress", "sticky-sessions", "set"], "web", "rg", &["--affinity", "sticky"])
+                .shown_args()
+                .join(" "),
+            "containerapp ingress sticky-sessions set --name web --resource-group rg --affinity sticky --output json"
+        );
+        assert_eq!((env_show(b(), "e", "rg").effect(), env_create(b(), "e", "rg", "l").effect()), (crate::process::runner::Effect::Query, crate::process::runner::Effect::Mutate));
         let t: Token = serde_json::from_str(r#"{"loginServer": "a.azurecr.io", "accessToken": "eyJsecret", "refreshToken": "r", "username": "00000000-0000-0000-0000-000000000000"}"#).unwrap();
         assert!(!format!("{t:?}").contains("eyJsecret"));
     }

@@ -108,30 +108,99 @@ impl MetricsResponse {
 pub struct App {
     pub id: Option<String>,
     pub properties: Option<AppProperties>,
+    pub identity: Option<ManagedIdentity>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AppProperties {
     pub latest_revision_name: Option<String>,
+    pub latest_ready_revision_name: Option<String>,
     pub configuration: Option<Configuration>,
     pub template: Option<Template>,
 }
 
 #[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct Configuration {
     pub ingress: Option<Ingress>,
+    /// `null` in az's output when there are none.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub registries: Vec<RegistryCredentials>,
 }
 
 #[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct Ingress {
     pub fqdn: Option<String>,
+    pub external: Option<bool>,
+    pub target_port: Option<u32>,
+    /// `auto`, `http`, `http2` or `tcp` (az prints it as it was sent: `Auto` or `auto`).
+    pub transport: Option<String>,
+    pub sticky_sessions: Option<StickySessions>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct StickySessions {
+    /// `sticky` or `none`.
+    pub affinity: Option<String>,
+}
+
+/// How the app pulls from one registry: an identity (a user-assigned identity's resource id,
+/// or `system`), or a user name and a secret.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryCredentials {
+    pub server: Option<String>,
+    pub identity: Option<String>,
+    pub username: Option<String>,
+    pub password_secret_ref: Option<String>,
+}
+
+impl RegistryCredentials {
+    /// Whether anything is configured to pull with (az prints unset ones as `""` or `null`).
+    pub fn can_pull(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        set(&self.identity) || (set(&self.username) && set(&self.password_secret_ref))
+    }
+}
+
+/// The identities attached to an app.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedIdentity {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub user_assigned_identities: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 pub struct Template {
     #[serde(default)]
     pub containers: Vec<Container>,
+    pub scale: Option<Scale>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Scale {
+    pub min_replicas: Option<u32>,
+    pub max_replicas: Option<u32>,
+}
+
+/// A container's CPU (cores) and memory (`"1Gi"`, `"0.5Gi"`).
+#[derive(Debug, Deserialize, Default)]
+pub struct Resources {
+    pub cpu: Option<f64>,
+    pub memory: Option<String>,
+}
+
+/// `null` where az prints null for an empty list or map.
+fn null_as_empty<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 impl Template {
@@ -144,6 +213,7 @@ impl Template {
 #[derive(Debug, Deserialize, Default)]
 pub struct Container {
     pub image: Option<String>,
+    pub resources: Option<Resources>,
 }
 
 impl App {
@@ -157,15 +227,66 @@ impl App {
     }
 
     pub fn fqdn(&self) -> Option<&str> {
+        self.ingress()?.fqdn.as_deref()
+    }
+
+    pub fn configuration(&self) -> Option<&Configuration> {
+        self.properties.as_ref()?.configuration.as_ref()
+    }
+
+    /// `None`: ingress is off.
+    pub fn ingress(&self) -> Option<&Ingress> {
+        self.configuration()?.ingress.as_ref()
+    }
+
+    pub fn registries(&self) -> &[RegistryCredentials] {
+        self.configuration().map_or(&[], |c| c.registries.as_slice())
+    }
+
+    pub fn scale(&self) -> Option<&Scale> {
+        self.properties.as_ref()?.template.as_ref()?.scale.as_ref()
+    }
+
+    /// The first container's CPU and memory.
+    pub fn resources(&self) -> Option<&Resources> {
         self.properties
             .as_ref()?
-            .configuration
+            .template
             .as_ref()?
-            .ingress
-            .as_ref()?
-            .fqdn
-            .as_deref()
+            .containers
+            .first()?
+            .resources
+            .as_ref()
     }
+
+    /// The user-assigned identities attached (their resource ids, as az prints them).
+    pub fn user_identities(&self) -> Vec<&str> {
+        self.identity.as_ref().map_or(Vec::new(), |i| {
+            i.user_assigned_identities.keys().map(String::as_str).collect()
+        })
+    }
+}
+
+/// Any ARM resource as az prints it (group, registry, environment, identity): the parts
+/// `provision` uses.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub location: Option<String>,
+    /// A registry's host (`myacr.azurecr.io`).
+    pub login_server: Option<String>,
+    /// An identity's service principal (for role assignments).
+    pub principal_id: Option<String>,
+}
+
+/// One entry of `az role assignment list` (the fields we use).
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    pub principal_id: Option<String>,
+    pub role_definition_name: Option<String>,
 }
 
 /// A revision, as `az containerapp revision show` prints it (and each entry of `revision list`).

@@ -3,10 +3,12 @@
 //! except `Error::Cancelled`. One file per domain: the engine, emulation, the Dockerfile, Azure,
 //! wheels; `preflight` runs the fast subset before a build.
 //!
-//! May import: `azure`, `python`, `image`, `engine`, `ctx`, `config`, `process`, `sys`, `report`.
+//! May import: `azure`, `python`, `image`, `engine`, `project`, `ctx`, `config`, `process`, `sys`,
+//! `report`.
 
 use serde::Serialize;
 
+pub mod app;
 pub mod azure;
 pub mod dockerfile;
 pub mod emulation;
@@ -88,6 +90,37 @@ pub fn first_line(text: &str) -> &str {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("no output")
+}
+
+/// The table: one line per check, hints indented under the line they belong to.
+pub fn render(checks: &[Check]) -> String {
+    use crate::report::output;
+    let mut rows = vec![vec!["CHECK".to_string(), "STATUS".into(), "DETAIL".into()]];
+    for c in checks {
+        rows.push(vec![
+            c.name.clone(),
+            c.status.word().into(),
+            c.detail.clone(),
+        ]);
+    }
+    let table = output::table(&rows);
+    let indent = rows.iter().map(|r| r[0].len()).max().unwrap_or(0) + 2 + "STATUS".len() + 2;
+    let mut out = String::new();
+    for (i, line) in table.lines().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if let Some(h) = i.checked_sub(1).and_then(|j| checks[j].hint.as_ref()) {
+            let pad = " ".repeat(indent);
+            let width = 100usize.max(indent + 40);
+            out.push_str(&output::wrap(
+                &format!("{pad}hint: {h}"),
+                width,
+                &format!("{pad}      "),
+            ));
+            out.push('\n');
+        }
+    }
+    out.trim_end().to_string()
 }
 
 /// Prints each warning and its hint on stderr.

@@ -28,6 +28,9 @@ pub struct Preflight<'a> {
     /// The Dockerfile and its path, for the lint.
     pub dockerfile: Option<(&'a Dockerfile<'a>, &'a str)>,
     pub port: u16,
+    /// Whether the target's programs will run: `false` for a build whose Dockerfile runs
+    /// nothing in a stage for the target (no emulation needed, none probed).
+    pub runs_target: bool,
 }
 
 /// Where the preflight's pass is remembered: per engine selector, builder and platform (what it
@@ -58,10 +61,11 @@ pub fn preflight(ctx: &Ctx, p: &Preflight) -> Result<(), Error> {
             }
             Vec::new()
         }
+        None if !p.runs_target => engine_only(ctx, p)?,
         None => engine_checks(ctx, p)?,
     };
     let engine_ok = checks.iter().all(|c| c.status != Status::Fail);
-    if let (None, true, Some(f)) = (&remembered, engine_ok, &fingerprint) {
+    if let (None, true, Some(f), true) = (&remembered, engine_ok, &fingerprint, p.runs_target) {
         let probe_ms = checks
             .iter()
             .find(|c| c.name == "emulation")
@@ -103,6 +107,28 @@ fn engine_checks(ctx: &Ctx, p: &Preflight) -> Result<Vec<Check>, Error> {
     });
     let mut checks = engine_and_emulation?;
     checks.push(buildx?);
+    Ok(checks)
+}
+
+/// The engine and buildx, without the emulation probe: the build runs no program of the target.
+fn engine_only(ctx: &Ctx, p: &Preflight) -> Result<Vec<Check>, Error> {
+    let (engine, buildx) = std::thread::scope(|s| {
+        let e = s.spawn(|| super::engine::engine(ctx));
+        let b = s.spawn(|| super::engine::buildx(ctx, p.builder));
+        (
+            e.join().expect("preflight thread"),
+            b.join().expect("preflight thread"),
+        )
+    });
+    let (mut checks, _) = engine?;
+    checks.push(buildx?);
+    checks.push(Check::ok(
+        "emulation",
+        format!("not needed: the Dockerfile runs nothing in a stage for {} (its RUNs are on $BUILDPLATFORM)", p.target),
+    ));
+    if ctx.runner.verbose {
+        say!("preflight: no RUN in a stage for {}: emulation not needed for this build, not probed", p.target);
+    }
     Ok(checks)
 }
 

@@ -9,8 +9,8 @@ use camino::Utf8PathBuf;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{
-    parse_build_arg, AppName, CacheMode, HealthPath, Name, Overrides, Platform, RegistryName,
-    Remote, ResourceGroup, Seconds,
+    parse_build_arg, AppName, CacheMode, HealthPath, Location, Name, Overrides, Platform,
+    RegistryName, Remote, Replicas, ResourceGroup, Seconds,
 };
 use crate::image::reference::valid_tag;
 
@@ -184,6 +184,10 @@ pub struct PushArgs {
     #[arg(long)]
     pub require_tested: bool,
 
+    /// Create the registry (and its resource group) without asking when it does not exist
+    #[arg(long)]
+    pub yes: bool,
+
     /// The target platform [default: platform, else linux/amd64]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<Platform>,
@@ -233,6 +237,32 @@ pub struct DeployArgs {
     /// Once healthy, GET the health path through the app's public URL and time it
     #[arg(long)]
     pub smoke: bool,
+
+    /// Change the app's Azure settings that the checks find wrong, with az, before the update
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Create what is missing without asking (resource group, registry, environment,
+    /// identity, app)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// The region for new resources [default: azure.location, else the resource group's]
+    #[arg(long, value_name = "REGION")]
+    pub location: Option<Location>,
+
+    /// The Container Apps environment for a new app [default: azure.environment, else the
+    /// group's only one, else APP-env]
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<Name>,
+
+    /// Replicas always running [default: azure.min_replicas, else 1]
+    #[arg(long, value_name = "N")]
+    pub min_replicas: Option<Replicas>,
+
+    /// Replicas at most [default: azure.max_replicas, else 3]
+    #[arg(long, value_name = "N")]
+    pub max_replicas: Option<Replicas>,
 }
 
 /// The app and its resource group, for the Azure-side commands.
@@ -336,6 +366,10 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub azure: bool,
 
+    /// Change the container app's Azure settings that the checks find wrong, with az
+    #[arg(long)]
+    pub fix: bool,
+
     /// Also ask pip which requirements have no binary wheel for the target
     #[arg(long)]
     pub wheels: bool,
@@ -384,6 +418,24 @@ pub struct InitArgs {
     /// Also write a Dockerfile and .dockerignore for the Python app here (Streamlit-aware)
     #[arg(long)]
     pub dockerfile: bool,
+
+    /// The Python of the base image (`python:X.Y-slim`), whose wheels the check asks for
+    #[arg(long, value_name = "X.Y", default_value = "3.12", value_parser = parse_python_version)]
+    pub python_version: String,
+}
+
+/// A Python version as `X.Y`.
+fn parse_python_version(s: &str) -> Result<String, String> {
+    match s.split_once('.') {
+        Some((x, y))
+            if !x.is_empty()
+                && !y.is_empty()
+                && x.chars().chain(y.chars()).all(|c| c.is_ascii_digit()) =>
+        {
+            Ok(s.to_string())
+        }
+        _ => Err(format!("\"{s}\" is not a Python version like 3.12")),
+    }
 }
 
 /// clap's error text in our shape: `error: …` then `hint: …` (clap's own tip, else where the

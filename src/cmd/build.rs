@@ -199,6 +199,7 @@ fn run_preflight(ctx: &Ctx, b: &mut Build) -> Result<(), Error> {
             registry: b.settings.registry.value.as_ref().map(|r| r.0.as_str()),
             dockerfile: Some((&d, path.as_str())),
             port: b.settings.port.value.0,
+            runs_target: !d.target_runs().is_empty(),
         },
     )?;
     let requirements = ctx.cwd.join(&b.spec.context).join("requirements.txt");

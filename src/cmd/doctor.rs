@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use crate::azure::fix::{self, Fix};
+use crate::azure::provision::Names;
 use crate::checks::{self, Check, Status};
 use crate::cli::args::DoctorArgs;
 use crate::config::{Overrides, Platform, Settings};
@@ -32,12 +34,15 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<(), Error> {
         platform: args.platform.clone(),
         ..Default::default()
     })?;
-    let all = all_checks(ctx, args, &settings)?;
+    let mut all = all_checks(ctx, args, &settings)?;
+    if args.fix {
+        all = fixed(ctx, args, &settings, all)?;
+    }
     let ok = all.iter().all(|c| c.status != Status::Fail);
     if args.json {
         output::stdout_json(&json!({"ok": ok, "checks": all}))?;
     } else {
-        output::stdout_line(&render(&all))?;
+        output::stdout_line(&checks::render(&all))?;
         let fails = all.iter().filter(|c| c.status == Status::Fail).count();
         let warns = all.iter().filter(|c| c.status == Status::Warn).count();
         say!(
@@ -72,6 +77,7 @@ fn all_checks(ctx: &Ctx, args: &DoctorArgs, settings: &Settings) -> Result<Vec<C
             s.spawn(|| timed(|| Ok(checks::dockerfile::dockerfile(ctx, settings)))),
             s.spawn(|| timed(|| Ok(vec![checks::engine::port(settings)]))),
             s.spawn(|| timed(|| checks::azure::azure(ctx, settings, args.azure))),
+            s.spawn(|| timed(|| app_checks(ctx, settings))),
             s.spawn(|| timed(|| wheels(ctx, args, settings))),
         ];
         groups
@@ -84,6 +90,47 @@ fn all_checks(ctx: &Ctx, args: &DoctorArgs, settings: &Settings) -> Result<Vec<C
         all.extend(r?);
     }
     Ok(all)
+}
+
+/// The container app's Azure settings, when an app is configured.
+fn app_checks(ctx: &Ctx, settings: &Settings) -> Result<Vec<Check>, Error> {
+    Ok(checks::app::for_doctor(ctx, settings)?
+        .into_iter()
+        .map(|f| f.check)
+        .collect())
+}
+
+/// `--fix`: the app's findings that az can change are changed (each one said), then read
+/// again; the other checks stay as they were.
+fn fixed(ctx: &Ctx, args: &DoctorArgs, settings: &Settings, all: Vec<Check>) -> Result<Vec<Check>, Error> {
+    let found = checks::app::for_doctor(ctx, settings)?;
+    let fixes: Vec<Fix> = found
+        .iter()
+        .filter(|f| matches!(f.check.status, Status::Fail | Status::Warn))
+        .filter_map(|f| f.fix.clone())
+        .collect();
+    let Ok(t) = settings.app_target() else {
+        return Ok(all);
+    };
+    if fixes.is_empty() {
+        say!("doctor --fix: nothing az can change");
+        return Ok(all);
+    }
+    let names = Names::from_settings(settings, &t);
+    for f in &fixes {
+        fix::apply(ctx, &t, names.as_ref(), f, args.fix)?;
+    }
+    let again: Vec<Check> = checks::app::for_doctor(ctx, settings)?
+        .into_iter()
+        .map(|f| f.check)
+        .collect();
+    let app_names: Vec<String> = found.iter().map(|f| f.check.name.clone()).collect();
+    let mut out: Vec<Check> = all
+        .into_iter()
+        .filter(|c| !app_names.contains(&c.name))
+        .collect();
+    out.extend(again);
+    Ok(out)
 }
 
 /// The engine, then the emulation probe on it, each timed.
@@ -126,43 +173,13 @@ fn wheels(ctx: &Ctx, args: &DoctorArgs, settings: &Settings) -> Result<Vec<Check
     checks::wheels::wheels(ctx, &path, &settings.platform.value, &opts)
 }
 
-/// The table: one line per check, hints indented under the line they belong to.
-pub fn render(checks: &[Check]) -> String {
-    let mut rows = vec![vec!["CHECK".to_string(), "STATUS".into(), "DETAIL".into()]];
-    for c in checks {
-        rows.push(vec![
-            c.name.clone(),
-            c.status.word().into(),
-            c.detail.clone(),
-        ]);
-    }
-    let table = output::table(&rows);
-    let indent = rows.iter().map(|r| r[0].len()).max().unwrap_or(0) + 2 + "STATUS".len() + 2;
-    let mut out = String::new();
-    for (i, line) in table.lines().enumerate() {
-        out.push_str(line);
-        out.push('\n');
-        if let Some(h) = i.checked_sub(1).and_then(|j| checks[j].hint.as_ref()) {
-            let pad = " ".repeat(indent);
-            let width = 100usize.max(indent + 40);
-            out.push_str(&output::wrap(
-                &format!("{pad}hint: {h}"),
-                width,
-                &format!("{pad}      "),
-            ));
-            out.push('\n');
-        }
-    }
-    out.trim_end().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn hints_sit_under_their_line() {
-        let t = render(&[
+        let t = checks::render(&[
             Check::ok("engine", "20.10.24 linux/amd64"),
             Check::fail("emulation", "exec format error", "enable binfmt"),
         ]);

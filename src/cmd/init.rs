@@ -29,13 +29,10 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<(), Error> {
     let keep_config = args.dockerfile && config_path.exists() && !args.force;
     let app = if args.dockerfile {
         refuse_overwrite(ctx, args.force)?;
-        let compile = compile(ctx, &files)?;
-        Some(shape(
-            &files,
-            &facts,
-            compile,
-            facts.exposed_port.unwrap_or(8501),
-        ))
+        let compile = compile(ctx, &files, &args.python_version)?;
+        let mut app = shape(&files, &facts, compile, facts.exposed_port.unwrap_or(8501));
+        app.python = args.python_version.clone();
+        Some(app)
     } else {
         None
     };
@@ -54,7 +51,7 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<(), Error> {
         .when(!keep_config, |p| {
             p.step(format!("write {FILE_NAME}:\n{cfg}"), vec![], |_| {
                 files::write_atomic(&config_path, cfg.as_bytes(), existing)?;
-                say_config(&facts, &cfg);
+                say_config(&facts, &cfg, args.dockerfile);
                 Ok(())
             })
         })
@@ -89,14 +86,14 @@ fn refuse_overwrite(ctx: &Ctx, force: bool) -> Result<(), Error> {
 
 /// Whether the image needs compilers: pip is asked which requirements have no binary wheel for
 /// the target; when it cannot be asked, compilers are kept, to be safe.
-fn compile(ctx: &Ctx, files: &AppFiles) -> Result<Compile, Error> {
+fn compile(ctx: &Ctx, files: &AppFiles, python: &str) -> Result<Compile, Error> {
     let Some(text) = &files.requirements else {
         return Ok(Compile::NotNeeded);
     };
     let settings = ctx.settings(&Overrides::default())?;
     let opts = WheelOptions {
         index: Index::Default,
-        python_version: "3.12".into(),
+        python_version: python.into(),
     };
     let answer = wheels::ask(
         ctx,
@@ -145,7 +142,7 @@ fn write_dockerfile(ctx: &Ctx, app: &AppShape, existing: Existing) -> Result<(),
     Ok(())
 }
 
-fn say_config(facts: &AppFacts, text: &str) {
+fn say_config(facts: &AppFacts, text: &str, wrote_dockerfile: bool) {
     let cfg: config::FileConfig = serde_json::from_str(text).unwrap_or_default();
     let port_note = match facts.exposed_port {
         Some(p) => format!("port {p} from the Dockerfile's EXPOSE"),
@@ -159,7 +156,7 @@ fn say_config(facts: &AppFacts, text: &str) {
         "wrote {FILE_NAME}: image {}, {port_note}, {app_note}",
         cfg.image.as_ref().map(|i| i.0.as_str()).unwrap_or("")
     );
-    if !facts.has_dockerfile {
+    if !facts.has_dockerfile && !wrote_dockerfile {
         say!("note: no Dockerfile here yet");
     }
     say!("hint: add \"azure\": {{\"registry\": \"<acr>\", \"resource_group\": \"<rg>\", \"app\": \"<containerapp>\"}} before `push` and `deploy`");

@@ -3,7 +3,7 @@
 //! read back: it must be the very image checked here. stdout carries the pinned reference
 //! `<ref>@<digest>` that `deploy` takes.
 
-use crate::azure::acr;
+use crate::azure::{acr, provision};
 use crate::cli::args::PushArgs;
 use crate::config::{default_platform, Overrides, Platform, RegistryName, Settings};
 use crate::ctx::Ctx;
@@ -66,7 +66,16 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
     };
     // Before anything leaves, and before az is asked anything: the gate.
     gate_local(ctx, &mut p, args.require_tested)?;
-    p.server = acr::login_server(ctx, &p.registry)?;
+    p.server = match &p.registry {
+        Registry::Acr(name) => provision::registry_server(
+            ctx,
+            name,
+            settings.resource_group.value.as_ref().map(|g| g.0.as_str()),
+            settings.location.value.as_ref().map(|l| l.0.as_str()),
+            args.yes,
+        )?,
+        Registry::Host(h) => h.clone(),
+    };
     let tags = if args.tags.is_empty() {
         vec![local.tag.clone().unwrap_or_else(|| "latest".into())]
     } else {

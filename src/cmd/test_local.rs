@@ -64,6 +64,7 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
                         registry,
                         dockerfile: None,
                         port: settings.port.value.0,
+                        runs_target: true,
                     },
                 )
             })
@@ -342,6 +343,7 @@ fn measure(
         emulator: emulator.map(|e| e.split(' ').next().unwrap_or(e).to_string()),
         url: e.base_url.clone(),
         health_url: e.url.clone(),
+        port: Some(e.container_port),
         cold_start_ms: cold_start.as_millis() as u64,
         health_ms: Some(health.as_millis() as u64),
         first_render_ms: rendered.map(|d| d.as_millis() as u64),

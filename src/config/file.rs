@@ -75,6 +75,16 @@ pub struct AzureSection {
     pub resource_group: Option<ResourceGroup>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<AppName>,
+    /// The region new resources are created in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// The Container Apps environment a new app is created in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Name>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<Replicas>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_replicas: Option<Replicas>,
 }
 
 /// Finds and reads the config file: `$AZDEPLOY_CONFIG` (which must exist), else `azdeploy.json`

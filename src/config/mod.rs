@@ -9,5 +9,5 @@ pub mod resolve;
 pub mod values;
 
 pub use file::{FileConfig, FILE_NAME};
-pub use resolve::{resolve, AppTarget, Overrides, Settings};
+pub use resolve::{resolve, AppTarget, Overrides, Settings, Source};
 pub use values::*;

@@ -61,6 +61,10 @@ pub struct Overrides {
     pub registry: Option<RegistryName>,
     pub resource_group: Option<ResourceGroup>,
     pub app: Option<AppName>,
+    pub location: Option<Location>,
+    pub environment: Option<Name>,
+    pub min_replicas: Option<Replicas>,
+    pub max_replicas: Option<Replicas>,
     pub remote: Option<Remote>,
     pub builder: Option<Name>,
     pub cache: Option<CacheMode>,
@@ -90,6 +94,13 @@ pub struct Settings {
     pub registry: Sourced<Option<RegistryName>>,
     pub resource_group: Sourced<Option<ResourceGroup>>,
     pub app: Sourced<Option<AppName>>,
+    /// The region new resources go to (`None`: the resource group's).
+    pub location: Sourced<Option<Location>>,
+    /// The Container Apps environment for a new app (`None`: the resource group's only one,
+    /// else `<app>-env`).
+    pub environment: Sourced<Option<Name>>,
+    pub min_replicas: Sourced<Replicas>,
+    pub max_replicas: Sourced<Replicas>,
 }
 
 /// One setting as `config` shows it.
@@ -134,6 +145,10 @@ impl Settings {
             row("azure.registry", &self.registry),
             row("azure.resource_group", &self.resource_group),
             row("azure.app", &self.app),
+            row("azure.location", &self.location),
+            row("azure.environment", &self.environment),
+            row("azure.min_replicas", &self.min_replicas),
+            row("azure.max_replicas", &self.max_replicas),
         ]
     }
 }
@@ -255,6 +270,22 @@ const RESOURCE_GROUP: Key = key(
     "AZDEPLOY_RESOURCE_GROUP",
 );
 const APP: Key = key("azure.app", "--app", "AZDEPLOY_APP");
+const LOCATION: Key = key("azure.location", "--location", "AZDEPLOY_LOCATION");
+const ENVIRONMENT: Key = key(
+    "azure.environment",
+    "--environment",
+    "AZDEPLOY_ENVIRONMENT",
+);
+const MIN_REPLICAS: Key = key(
+    "azure.min_replicas",
+    "--min-replicas",
+    "AZDEPLOY_MIN_REPLICAS",
+);
+const MAX_REPLICAS: Key = key(
+    "azure.max_replicas",
+    "--max-replicas",
+    "AZDEPLOY_MAX_REPLICAS",
+);
 
 /// Where layers come from: the variable lookup and the file's source.
 struct Where<'a> {
@@ -320,10 +351,38 @@ pub fn resolve(cwd: &Utf8Path, var: &VarLookup, flags: &Overrides) -> Result<Set
             .at(RESOURCE_GROUP, f.resource_group, azure.resource_group)
             .optional()?,
         app: w.at(APP, f.app, azure.app).optional()?,
+        location: w.at(LOCATION, f.location, azure.location).optional()?,
+        environment: w
+            .at(ENVIRONMENT, f.environment, azure.environment)
+            .optional()?,
+        min_replicas: w
+            .at(MIN_REPLICAS, f.min_replicas, azure.min_replicas)
+            .or(Replicas(1), default())?,
+        max_replicas: w
+            .at(MAX_REPLICAS, f.max_replicas, azure.max_replicas)
+            .or(Replicas(3), default())?,
         file: file_path,
     };
     deployable(&settings)?;
+    replicas_in_order(&settings)?;
     Ok(settings)
+}
+
+/// At least one replica may run, and the minimum is not above the maximum.
+fn replicas_in_order(s: &Settings) -> Result<(), Error> {
+    let (min, max) = (&s.min_replicas, &s.max_replicas);
+    if max.value.0 >= 1 && min.value.0 <= max.value.0 {
+        return Ok(());
+    }
+    Err(Error::Config {
+        origin: max.source.to_string(),
+        key: "azure.max_replicas".into(),
+        message: format!(
+            "max_replicas {} ({}) must be at least 1 and not below min_replicas {} ({})",
+            max.value, max.source, min.value, min.source
+        ),
+        hint: Some("set azure.max_replicas ≥ azure.min_replicas, and ≥ 1".into()),
+    })
 }
 
 /// Build arguments merge key by key: flags win over the file.
@@ -422,7 +481,31 @@ mod tests {
         assert_eq!(s.dockerfile_path(), Utf8PathBuf::from("./Dockerfile"));
         assert_eq!(s.health_timeout.value, Seconds(180));
         assert_eq!(s.deploy_timeout.value, Seconds(300));
+        assert_eq!((s.min_replicas.value, s.max_replicas.value), (Replicas(1), Replicas(3)));
+        assert!(s.location.value.is_none() && s.environment.value.is_none());
         assert!(s.file.is_none());
+    }
+
+    #[test]
+    fn replicas_out_of_order_name_both_sources() {
+        let (_d, r) = resolve_with(
+            Some(r#"{"azure": {"min_replicas": 4}}"#),
+            &[("AZDEPLOY_MAX_REPLICAS", "2")],
+            &Overrides::default(),
+        );
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("max_replicas 2 (env AZDEPLOY_MAX_REPLICAS) must be at least 1 and not below min_replicas 4 (file "), "{e}");
+        let (_d, r) = resolve_with(Some(r#"{"azure": {"max_replicas": 0}}"#), &[], &Overrides::default());
+        assert!(r.is_err());
+        let (_d, r) = resolve_with(
+            Some(r#"{"azure": {"location": "West Europe", "environment": "shared-env", "min_replicas": 0, "max_replicas": 1}}"#),
+            &[],
+            &Overrides::default(),
+        );
+        let s = r.unwrap();
+        assert_eq!(s.location.value.unwrap().0, "westeurope");
+        assert_eq!(s.environment.value.unwrap().0, "shared-env");
+        assert_eq!((s.min_replicas.value, s.max_replicas.value), (Replicas(0), Replicas(1)));
     }
 
     #[test]

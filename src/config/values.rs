@@ -185,6 +185,57 @@ impl FromStr for Seconds {
     }
 }
 
+/// A number of replicas for the container app, 0–1000 (Azure's bounds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "u32")]
+pub struct Replicas(pub u32);
+
+impl TryFrom<i64> for Replicas {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Replicas, String> {
+        if (0..=1000).contains(&n) {
+            Ok(Replicas(n as u32))
+        } else {
+            Err(format!("{n} is not a number of replicas (0-1000)"))
+        }
+    }
+}
+
+impl FromStr for Replicas {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Replicas, String> {
+        let n: i64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{s}\" is not a number of replicas (0-1000)"))?;
+        Replicas::try_from(n)
+    }
+}
+
+/// An Azure region as az names it: `eastus`, `westeurope` (lowercase letters and digits;
+/// "West Europe" is accepted and written the way az prints it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct Location(pub String);
+
+impl FromStr for Location {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Location, String> {
+        let name: String = s
+            .chars()
+            .filter(|c| *c != ' ')
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if (2..=40).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            Ok(Location(name))
+        } else {
+            Err(format!(
+                "\"{s}\" is not an Azure region (like eastus or westeurope: `az account list-locations --query [].name`)"
+            ))
+        }
+    }
+}
+
 /// An HTTP path starting with `/`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
@@ -341,6 +392,7 @@ macro_rules! string_newtype_conversions {
 }
 string_newtype_conversions!(
     Platform,
+    Location,
     HealthPath,
     ImageName,
     Name,
@@ -373,7 +425,7 @@ macro_rules! integer_newtype_conversions {
         }
     )*};
 }
-integer_newtype_conversions!(Port, Seconds);
+integer_newtype_conversions!(Port, Seconds, Replicas);
 
 macro_rules! display_inner {
     ($($t:ty),*) => {$(
@@ -386,6 +438,8 @@ macro_rules! display_inner {
 }
 display_inner!(
     Port,
+    Replicas,
+    Location,
     Seconds,
     HealthPath,
     ImageName,
@@ -400,6 +454,11 @@ display_inner!(
 impl From<Port> for u16 {
     fn from(p: Port) -> u16 {
         p.0
+    }
+}
+impl From<Replicas> for u32 {
+    fn from(r: Replicas) -> u32 {
+        r.0
     }
 }
 impl From<Seconds> for u64 {
@@ -527,6 +586,20 @@ mod tests {
         }
         assert!("linux/amd64".parse::<Platform>().unwrap().is_azure());
         assert!(!"linux/amd64/v3".parse::<Platform>().unwrap().is_azure());
+    }
+
+    #[test]
+    fn regions_and_replicas() {
+        assert_eq!("West Europe".parse::<Location>().unwrap().0, "westeurope");
+        assert_eq!("eastus".parse::<Location>().unwrap().0, "eastus");
+        for bad in ["", "east-us", "x", "east_us"] {
+            assert!(bad.parse::<Location>().is_err(), "{bad}");
+        }
+        assert_eq!("0".parse::<Replicas>().unwrap(), Replicas(0));
+        assert_eq!("1000".parse::<Replicas>().unwrap(), Replicas(1000));
+        for bad in ["-1", "1001", "two", ""] {
+            assert!(bad.parse::<Replicas>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -476,7 +476,8 @@ mod tests {
         /// Instruction alignment the entry point must respect.
         insn_align: u64,
         /// `std::env::consts::ARCH` of a host that runs the probe natively (with the same
-        /// endianness).
+        /// endianness). Read only by a Linux test.
+        #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
         host_arch: &'static str,
         /// The `<arch>` in `qemu-<arch>-static`.
         qemu: &'static str,

@@ -88,6 +88,36 @@ impl<'a> Dockerfile<'a> {
     }
 
     /// Stages pinned to a fixed platform other than `target`'s os/arch.
+    /// Whether stage `i` is built on the build machine's own platform: `--platform=$BUILDPLATFORM`,
+    /// or `FROM` a stage that is.
+    pub fn on_build_platform(&self, i: usize) -> bool {
+        let mut seen = 0;
+        let mut stage = &self.stages[i];
+        loop {
+            if stage.platform.is_some_and(|p| p.contains("BUILDPLATFORM")) {
+                return true;
+            }
+            if stage.platform.is_some() || seen > self.stages.len() {
+                return false;
+            }
+            match self.stages.iter().find(|s| s.alias == Some(stage.image)) {
+                Some(parent) => stage = parent,
+                None => return false,
+            }
+            seen += 1;
+        }
+    }
+
+    /// The lines of `RUN`s executed in a stage built for the target: under emulation when the
+    /// target is not the build machine's architecture. Empty: the build runs nothing emulated.
+    pub fn target_runs(&self) -> Vec<usize> {
+        self.runs
+            .iter()
+            .filter(|(_, stage, _)| !self.on_build_platform(*stage))
+            .map(|(line, _, _)| *line)
+            .collect()
+    }
+
     pub fn pinned_elsewhere(&self, target: &Platform) -> Vec<&Stage<'a>> {
         self.stages
             .iter()
@@ -259,10 +289,7 @@ fn pinning(d: &Dockerfile, target: &Platform) -> Vec<Problem> {
 fn pip_under_emulation(d: &Dockerfile, target: &Platform, cost: Option<f64>) -> Vec<Problem> {
     let mut out: Vec<Problem> = Vec::new();
     for (line, stage, text) in &d.runs {
-        let native = d.stages[*stage]
-            .platform
-            .is_some_and(|p| p.contains("BUILDPLATFORM"));
-        if native || !(text.contains("pip install") || text.contains("pip wheel")) {
+        if d.on_build_platform(*stage) || !(text.contains("pip install") || text.contains("pip wheel")) {
             continue;
         }
         let slower = cost
@@ -416,6 +443,11 @@ mod tests {
         );
         assert!(p[0].hint.contains("$BUILDPLATFORM") && !p[0].error);
         let no_emulation = "FROM --platform=$BUILDPLATFORM python AS deps\nRUN pip install --target /deps x\nFROM python\nCOPY --from=deps /deps/ /\nEXPOSE 8501\n";
+        assert_eq!(Dockerfile::parse(no_emulation).target_runs(), Vec::<usize>::new());
+        let inherited = "FROM --platform=$BUILDPLATFORM python AS base\nFROM base AS deps\nRUN pip x\nFROM python\nRUN useradd app\n";
+        assert_eq!(Dockerfile::parse(inherited).target_runs(), [5]);
+        let pinned = "FROM --platform=linux/arm64 python\nRUN true\n";
+        assert_eq!(Dockerfile::parse(pinned).target_runs(), [2]);
         assert!(lint(
             &Dockerfile::parse(no_emulation),
             &arm64,

@@ -84,6 +84,9 @@ pub struct LastTest {
     pub emulator: Option<String>,
     pub url: String,
     pub health_url: String,
+    /// The port in the container that answered (what Azure's ingress must target).
+    #[serde(default)]
+    pub port: Option<u16>,
     /// Container start to what a user waits for: the first render finished (Streamlit), else
     /// the first healthy answer.
     pub cold_start_ms: u64,

@@ -133,7 +133,13 @@ pub struct AppShape {
     pub pyproject: bool,
     pub compile: Compile,
     pub port: u16,
+    /// The Python version of the default base image (`python:X.Y-slim`) and of the wheels asked
+    /// for.
+    pub python: String,
 }
+
+/// The Python of the default base image when none is asked for.
+pub const DEFAULT_PYTHON: &str = "3.12";
 
 /// Whether the image must compile packages (a builder stage with compilers).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +188,7 @@ pub fn shape(files: &AppFiles, facts: &AppFacts, compile: Compile, port: u16) ->
         pyproject: files.pyproject.is_some() && files.requirements.is_none(),
         compile,
         port,
+        python: DEFAULT_PYTHON.into(),
     }
 }
 

@@ -23,7 +23,8 @@ pub fn dockerfile(app: &AppShape) -> String {
     };
     let mut d = format!(
         "# Written by `docker azdeploy init --dockerfile` for {kind}; edit freely.\n\
-         ARG PYTHON_IMAGE=python:3.12-slim\n\n"
+         ARG PYTHON_IMAGE=python:{}-slim\n\n",
+        app.python
     );
     if no_emulation(app) {
         if app.requirements {

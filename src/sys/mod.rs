@@ -3,6 +3,7 @@
 //!
 //! May import: `report`.
 
+pub mod ask;
 pub mod clock;
 pub mod files;
 pub mod http;

@@ -14,7 +14,8 @@ fn app_json(image: &str, revision: &str) -> String {
   "properties": {{"provisioningState": "Succeeded", "runningStatus": "Running",
     "latestRevisionName": "{revision}", "latestReadyRevisionName": "shop--r1",
     "configuration": {{"activeRevisionsMode": "Single",
-      "ingress": {{"external": true, "fqdn": "shop.nicehill-1234.westeurope.azurecontainerapps.io", "targetPort": 8501}}}},
+      "ingress": {{"external": true, "fqdn": "shop.nicehill-1234.westeurope.azurecontainerapps.io", "targetPort": 8501}},
+      "registries": [{{"server": "myacr.azurecr.io", "identity": "/subscriptions/0000/resourcegroups/rg-shop/providers/Microsoft.ManagedIdentity/userAssignedIdentities/shop-pull"}}]}},
     "template": {{"containers": [{{"image": "{image}", "name": "shop", "resources": {{"cpu": 0.5, "memory": "1Gi"}}}}],
       "scale": {{"minReplicas": 0, "maxReplicas": 1}}}}}}}}"#
     )
@@ -407,12 +408,44 @@ fn az_problems_are_clear_errors_with_the_fix() {
         "ERROR: (ResourceGroupNotFound) Resource group 'rg-shop' could not be found.\nCode: ResourceGroupNotFound\nMessage: Resource group 'rg-shop' could not be found.\n",
     );
     s.answer("az-containerapp-show", "exit", "3");
+    // The real az's answers: the group is missing, the registry exists elsewhere.
+    s.answer(
+        "az-group",
+        "stderr",
+        "ERROR: (ResourceGroupNotFound) Resource group 'rg-shop' could not be found.\n",
+    );
+    s.answer("az-group", "exit", "3");
+    s.answer(
+        "az-acr-show",
+        "stdout",
+        r#"{"id": "/subscriptions/0000/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/myacr", "name": "myacr", "location": "westeurope", "loginServer": "myacr.azurecr.io"}"#,
+    );
+    // A missing app in a missing group is a plan, which needs a region …
     let out = deploy(&s, &[]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
     assert!(
-        stderr_of(&out).contains("hint: check the resource group (`az group list --output table`)"),
-        "{}",
-        stderr_of(&out)
+        err.contains("error: resource group rg-shop does not exist, and no region is set to create it in"),
+        "{err}"
+    );
+    // … and, with one, a yes: stdin is not a terminal here and --yes was not given.
+    let out = deploy(&s, &["--location", "westeurope"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    for line in [
+        "  + create resource group rg-shop in westeurope",
+        "  + create Container Apps environment shop-env",
+        "  + give shop-pull AcrPull on myacr, and wait until Azure lists it",
+        "  + create container app shop: external ingress on 8501",
+        "error: Create 5 resources? no answer: stdin is not a terminal, nothing was created",
+        "hint: pass --yes",
+    ] {
+        assert!(err.contains(line), "{line}\n{err}");
+    }
+    assert!(
+        !az_calls(&s).iter().any(|c| c.iter().any(|a| a == "create")),
+        "nothing created: {:?}",
+        az_calls(&s)
     );
 
     // az missing.

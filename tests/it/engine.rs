@@ -166,11 +166,28 @@ fn build_foreign_arm64_with_a_run_step_under_qemu() {
 }
 
 /// Tests that need QEMU's aarch64 entry, or switch it off, take this lock: the entry is
-/// machine-wide.
+/// machine-wide, so the lock is too (a file lock other test processes and scripts on this machine
+/// share, `/tmp/azdeploy-binfmt.lock`, besides the mutex for this process's threads).
 static EMULATION: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-pub fn emulation_lock() -> std::sync::MutexGuard<'static, ()> {
-    EMULATION.lock().unwrap_or_else(|e| e.into_inner())
+pub struct EmulationLock {
+    _file: std::fs::File,
+    _threads: std::sync::MutexGuard<'static, ()>,
+}
+
+pub fn emulation_lock() -> EmulationLock {
+    let threads = EMULATION.lock().unwrap_or_else(|e| e.into_inner());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("azdeploy-binfmt.lock"))
+        .expect("open the binfmt lock file");
+    file.lock().expect("lock the binfmt lock file");
+    EmulationLock {
+        _file: file,
+        _threads: threads,
+    }
 }
 
 const BINFMT_AARCH64: &str = "/proc/sys/fs/binfmt_misc/qemu-aarch64";

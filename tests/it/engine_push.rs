@@ -16,8 +16,8 @@ fn fake_acr(s: &Sandbox) {
         "sh",
         &format!(
             r#"case "$*" in
-  *"--name myacr"*) echo "{registry}" ;;
-  *) echo "ERROR: The resource with name 'nopeacr' and type 'Microsoft.ContainerRegistry/registries' could not be found in subscription 'Azure subscription 1 (00000000-1111-2222-3333-444444444444)'." >&2; exit 3 ;;
+  *"--name myacr"*) printf '{{"id": "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/myacr", "name": "myacr", "location": "westeurope", "loginServer": "%s"}}\n' "{registry}" ;;
+  *) echo "ERROR: The resource with name 'nopeacr' and type 'Microsoft.ContainerRegistry/registries' could not be found in subscription 'Azure subscription 1 (00000000-1111-2222-3333-444444444444)'." >&2; exit 1 ;;
 esac
 "#
         ),
@@ -115,10 +115,8 @@ fn push_logs_in_through_az_and_prints_the_digest_the_registry_serves() {
             "show",
             "--name",
             "myacr",
-            "--query",
-            "loginServer",
             "--output",
-            "tsv"
+            "json"
         ]
     );
     assert_eq!(calls[1], ["az", "acr", "login", "--name", "myacr"]);
@@ -246,15 +244,16 @@ fn a_missing_registry_and_an_untested_image_are_clear_errors() {
         "work/azdeploy.json",
         r#"{"azure": {"registry": "nopeacr"}}"#,
     );
+    // az says it does not exist, and nothing says where to create it.
     let out = push(&s, &[], &[]);
-    assert_eq!(out.status.code(), Some(3), "az's exit code passes through");
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(
-        err.contains("error: failed to look up the registry's login server"),
+        err.contains("error: registry nopeacr does not exist, and no resource group is set to create it in"),
         "{err}"
     );
     assert!(
-        err.contains("hint: check the registry name (`az acr list --output table`"),
+        err.contains("check the name with `az acr list --output table`"),
         "{err}"
     );
 

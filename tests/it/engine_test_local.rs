@@ -90,6 +90,8 @@ fn amd64_check_reports_healthy_and_leaves_nothing() {
             "cpu_percent",
             "emulated",
             "emulator",
+            "first_render_ms",
+            "health_ms",
             "health_url",
             "healthy",
             "image",
@@ -97,7 +99,12 @@ fn amd64_check_reports_healthy_and_leaves_nothing() {
             "image_size_bytes",
             "memory_bytes",
             "mode",
+            "peak_cpu_percent",
+            "peak_memory_bytes",
             "platform",
+            "port",
+            "script_run_ms",
+            "streamlit_version",
             "tested_at",
             "ttfb_ms",
             "url"
@@ -106,6 +113,8 @@ fn amd64_check_reports_healthy_and_leaves_nothing() {
     assert_eq!(v["healthy"], true);
     assert_eq!(v["emulated"], false);
     assert_eq!(v["platform"], "linux/amd64");
+    assert_eq!(v["port"], 8501, "the port that answered, for Azure's target port");
+    assert!(v["first_render_ms"].is_null(), "not a Streamlit app: {v}");
     assert!(v["memory_bytes"].as_u64().unwrap() > 0, "{v}");
     assert!(v["cold_start_ms"].as_u64().is_some(), "{v}");
     assert!(v["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));

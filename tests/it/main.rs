@@ -4,6 +4,9 @@ mod support;
 
 /// The simulated Azure (tests/azure-sim) for the real az.
 mod azsim;
+/// Azure from zero: push and deploy create what is missing, with the real az and a real
+/// Streamlit image; settings that would break the app stop the deploy.
+mod azure_from_zero;
 /// The plugin's Azure commands through the real docker CLI and the real az, against the
 /// simulated Azure, with images on the real engine and registry.
 mod azure_plugin;
@@ -21,8 +24,9 @@ mod deploy;
 mod doctor;
 /// The real engine (skipped without one unless AZDEPLOY_E2E=1).
 mod engine;
-/// `init --dockerfile`: the generated Dockerfile builds on the real engine.
-mod engine_init;
+/// Real Python, pip and Streamlit: the sample apps through init, build and test-local, native
+/// and for a foreign platform without emulation.
+mod engine_python;
 /// `push` to the real registry through a fake az.
 mod engine_push;
 /// `test-local` on the real engine.
@@ -31,6 +35,8 @@ mod engine_test_local;
 mod engine_trust;
 /// Docker's global flags reach every child docker call; standalone runs.
 mod forwarding;
+/// `install.sh`: the release archive without cargo, checksums, unsupported platforms.
+mod install;
 /// The plugin contract through the real docker CLI (no engine needed).
 mod plugin_contract;
 /// `build --remote acr` through a fake az.

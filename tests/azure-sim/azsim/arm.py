@@ -392,6 +392,17 @@ def get_auth_token(sim, req):
     return json_response(200, b)
 
 
+def list_secrets(sim, req):
+    """No recording: `{"value": [{"name", "value"}]}` as the REST spec's ContainerAppSecret list
+    (az calls it before any update that rewrites `configuration`: ingress enable/disable,
+    registry set). The sim's apps keep their secrets in `configuration.secrets`."""
+    app, err = _app(sim, req)
+    if err:
+        return err
+    secrets = app.body["properties"].get("configuration", {}).get("secrets") or []
+    return json_response(200, {"value": [{"name": s.get("name"), "value": s.get("value")} for s in secrets]})
+
+
 # ---------------------------------------------------------------------------------------------
 # Managed environments
 # ---------------------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ def routes():
         ("GET", APP + r"/revisions/(?P<rev>[^/]+)/replicas", {"arm", "app"}, arm.replicas_list),
         ("GET", APP + r"/revisions/(?P<rev>[^/]+)/replicas/(?P<replica>[^/]+)/?", {"arm", "app"}, arm.replica_get),
         ("POST", APP + r"/getAuthToken", {"arm", "app"}, arm.get_auth_token),
+        ("POST", APP + r"/listSecrets", {"arm", "app"}, arm.list_secrets),
         # managed environments
         ("GET", SUB + r"/providers/Microsoft\.App/managedEnvironments", {"arm"}, arm.list_envs),
         ("GET", RG + r"/providers/Microsoft\.App/managedEnvironments", {"arm"}, arm.list_envs),

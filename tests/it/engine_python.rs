@@ -1,0 +1,274 @@
+//! Real Python end to end on the real engine: the sample apps in `tests/apps/` (pinned
+//! requirements from the real PyPI) go through `init --dockerfile` (its wheel check asks the
+//! real pip), `build` (with the multi-architecture Python base `ci/python-images.sh` publishes)
+//! and `test-local --check` (Streamlit's first render over its websocket), natively and for
+//! linux/arm64, the mirror of an Apple Silicon Mac building linux/amd64.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::engine::{emulation_lock, unique, BinfmtOff, Images};
+use crate::support::*;
+
+/// A sandbox whose work dir holds a copy of `tests/apps/<name>`.
+pub(crate) fn app(name: &str) -> Sandbox {
+    let s = Sandbox::new();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps").join(name);
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), s.work().join(entry.file_name())).unwrap();
+    }
+    s
+}
+
+/// `init --dockerfile` for the CI's Python (its wheels are the ones asked for).
+pub(crate) fn init(s: &Sandbox) -> Output {
+    let python = ci_fact("AZDEPLOY_CI_PYTHON_VERSION");
+    plugin(s, &["init", "--dockerfile", "--python-version", &python])
+}
+
+/// `docker azdeploy ARGS` through the real docker CLI, with the host's pip for the wheel check.
+pub(crate) fn plugin(s: &Sandbox, args: &[&str]) -> Output {
+    s.real_docker()
+        .env("AZDEPLOY_PYTHON", python())
+        .arg("azdeploy")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `build` for `platform` with the CI's Python base image.
+pub(crate) fn build(s: &Sandbox, platform: &str, tag: &str, extra: &[&str]) -> Output {
+    let base = format!("PYTHON_IMAGE={}", ci_fact("AZDEPLOY_CI_PYTHON_IMAGE"));
+    let mut args = vec!["build", "--platform", platform, "-t", tag, "--build-arg", &base];
+    args.extend_from_slice(extra);
+    plugin(s, &args)
+}
+
+/// `test-local --check --json` of `image`; the parsed report (or the failure's stderr).
+pub(crate) fn check(s: &Sandbox, image: &str, platform: &str) -> Result<serde_json::Value, String> {
+    let out = plugin(
+        s,
+        &["test-local", "--check", "--json", "--platform", platform, "--port", "0", image],
+    );
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(stderr_of(&out))
+    }
+}
+
+/// `python ARGS` in a throwaway container of `image` for `platform`; stdout.
+fn python_in(image: &str, platform: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["run", "--rm", "--platform", platform, "--entrypoint", "python", image])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "python {args:?} in {image}: {}", stderr_of(&out));
+    stdout_of(&out)
+}
+
+/// What an install left in an image: `pip list`, `pip check`, the console scripts and the
+/// `.pth` files of site-packages.
+fn installed(image: &str, platform: &str) -> (String, String, String) {
+    let list = python_in(image, platform, &["-m", "pip", "list", "--format=freeze"]);
+    let check = python_in(image, platform, &["-m", "pip", "check"]);
+    let files = python_in(
+        image,
+        platform,
+        &[
+            "-c",
+            "import glob, os, sysconfig; p = sysconfig.get_paths(); \
+             print(sorted(os.path.basename(f) for f in glob.glob(p['scripts'] + '/*'))); \
+             print(sorted(os.path.basename(f) for f in glob.glob(p['purelib'] + '/*.pth')))",
+        ],
+    );
+    (list, check, files)
+}
+
+/// The Dockerfile most projects have: the dependencies installed with pip in the target's own
+/// stage (under emulation when the target is foreign).
+const USUAL: &str = "ARG PYTHON_IMAGE=python:3.12-slim\nFROM ${PYTHON_IMAGE}\nWORKDIR /app\n\
+    COPY requirements.txt .\nRUN pip install --no-cache-dir -r requirements.txt\nCOPY . .\n\
+    EXPOSE 8501\nCMD [\"python\", \"-m\", \"streamlit\", \"run\", \"app.py\", \"--server.address=0.0.0.0\", \"--server.port=8501\", \"--server.headless=true\"]\n";
+
+#[test]
+fn streamlit_for_a_foreign_platform_builds_without_emulation_and_renders() {
+    if !engine_available("streamlit_for_a_foreign_platform_builds_without_emulation_and_renders")
+    {
+        return;
+    }
+    let s = app("streamlit");
+    let out = init(&s);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("every requirement has a wheel: pip fetches them for the target on this machine's own architecture, nothing runs under emulation"),
+        "{}",
+        stderr_of(&out)
+    );
+    let dockerfile = read(&s.work().join("Dockerfile"));
+    let final_stage = dockerfile.rsplit("\nFROM ").next().unwrap();
+    assert!(
+        dockerfile.contains("FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS deps")
+            && !final_stage.contains("\nRUN "),
+        "the final stage only copies:\n{dockerfile}"
+    );
+
+    let name = unique("azdeploy-e2e-py-streamlit");
+    let _images = Images(vec![
+        format!("{name}:amd64"),
+        format!("{name}:arm64"),
+        format!("{name}:usual-arm64"),
+        format!("{name}:latest"),
+    ]);
+
+    // Native: healthy, and Streamlit's first render measured.
+    let out = build(&s, "linux/amd64", &format!("{name}:amd64"), &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let native = check(&s, &format!("{name}:amd64"), "linux/amd64").unwrap();
+    assert_eq!(native["emulated"], false);
+    assert_eq!(native["streamlit_version"], "1.40.0");
+    assert!(native["first_render_ms"].as_u64().unwrap() >= native["health_ms"].as_u64().unwrap());
+    assert!(native["peak_memory_bytes"].as_u64().unwrap() > 50 << 20, "pandas and Streamlit loaded: {native}");
+
+    // Foreign, with QEMU's aarch64 entry switched off for the whole build: any RUN executed for
+    // linux/arm64 would fail with `exec format error`, so a build that succeeds ran none.
+    let lock = emulation_lock();
+    {
+        let _off = BinfmtOff::new();
+        let out = build(&s, "linux/arm64", &format!("{name}:arm64"), &["--verbose"]);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains("no RUN in a stage for linux/arm64: emulation not needed for this build, not probed"),
+            "{}",
+            stderr_of(&out)
+        );
+    }
+    assert_eq!(crate::engine::image_platform(&format!("{name}:arm64")), "linux/arm64");
+
+    // Run it (emulated now): healthy, renders, and the arm64 wheels were installed.
+    let foreign = check(&s, &format!("{name}:arm64"), "linux/arm64").unwrap();
+    assert_eq!((foreign["emulated"].clone(), foreign["emulator"].clone()), (true.into(), "QEMU".into()));
+    assert_eq!(foreign["streamlit_version"], "1.40.0");
+    let machine = python_in(&format!("{name}:arm64"), "linux/arm64", &["-c", "import platform, pandas._libs.lib as l; print(platform.machine(), l.__file__.rsplit('.', 2)[-2])"]);
+    assert_eq!(machine.trim(), "aarch64 cpython-311-aarch64-linux-gnu");
+    // Console scripts work from their new place.
+    let out = std::process::Command::new("docker")
+        .args(["run", "--rm", "--platform", "linux/arm64", "--entrypoint", "streamlit"])
+        .arg(format!("{name}:arm64"))
+        .arg("version")
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out).trim(), "Streamlit, version 1.40.0", "{}", stderr_of(&out));
+
+    // The usual Dockerfile, pip under emulation: the lint says what it costs, and the packages
+    // are the same as the no-emulation build's.
+    s.write("work/Dockerfile.usual", USUAL);
+    let out = build(&s, "linux/arm64", &format!("{name}:usual-arm64"), &["-f", "Dockerfile.usual"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("installs the dependencies in a stage for linux/arm64, which runs under emulation on this machine"),
+        "{}",
+        stderr_of(&out)
+    );
+    let usual = installed(&format!("{name}:usual-arm64"), "linux/arm64");
+    let ours = installed(&format!("{name}:arm64"), "linux/arm64");
+    drop(lock);
+    assert!(usual.0.contains("streamlit==1.40.0") && usual.0.contains("pandas==2.2.3"), "{}", usual.0);
+    assert_eq!(ours.0, usual.0, "pip list differs");
+    assert_eq!(ours.1.trim(), "No broken requirements found.");
+    assert_eq!(ours.1, usual.1, "pip check differs");
+    assert_eq!(ours.2, usual.2, "console scripts or .pth files differ");
+}
+
+#[test]
+fn a_streamlit_script_that_fails_on_its_first_run_fails_the_check() {
+    if !engine_available("a_streamlit_script_that_fails_on_its_first_run_fails_the_check") {
+        return;
+    }
+    let s = app("streamlit-broken");
+    let out = init(&s);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let tag = format!("{}:t", unique("azdeploy-e2e-py-broken"));
+    let _images = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
+    let out = build(&s, "linux/amd64", &tag, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = check(&s, &tag, "linux/amd64").unwrap_err();
+    for line in [
+        "ModuleNotFoundError: No module named 'azdeploy_module_that_is_not_installed'",
+        "hint: ",
+    ] {
+        assert!(err.contains(line), "{line}\n{err}");
+    }
+    assert_eq!(
+        count_containers(&tag),
+        0,
+        "the failed check left its container"
+    );
+}
+
+#[test]
+fn flask_and_a_requirement_without_wheels_build_and_answer() {
+    if !engine_available("flask_and_a_requirement_without_wheels_build_and_answer") {
+        return;
+    }
+    // Flask: every requirement has a wheel; health on `/`.
+    let s = app("flask");
+    let out = init(&s);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let tag = format!("{}:t", unique("azdeploy-e2e-py-flask"));
+    let _flask = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
+    let out = build(&s, "linux/amd64", &tag, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let report = check(&s, &tag, "linux/amd64").unwrap();
+    assert!(report["health_url"].as_str().unwrap().ends_with('/'), "{report}");
+    assert!(report["first_render_ms"].is_null());
+
+    // No requirements at all: nothing to install, the app started as it is.
+    let s = Sandbox::new();
+    s.write(
+        "work/main.py",
+        "import http.server
+http.server.ThreadingHTTPServer(('0.0.0.0', 8501), http.server.SimpleHTTPRequestHandler).serve_forever()
+",
+    );
+    let out = init(&s);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("wrote Dockerfile (Python, no dependencies to install, starts main.py)"),
+        "{}",
+        stderr_of(&out)
+    );
+    let tag = format!("{}:t", unique("azdeploy-e2e-py-bare"));
+    let _bare = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
+    let out = build(&s, "linux/amd64", &tag, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    check(&s, &tag, "linux/amd64").unwrap();
+
+    // netifaces has no wheel: the Dockerfile compiles in the target's stage and says why.
+    let s = app("compiled");
+    let out = init(&s);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let dockerfile = read(&s.work().join("Dockerfile"));
+    assert!(
+        dockerfile.contains("netifaces") && dockerfile.contains("build-essential"),
+        "{dockerfile}"
+    );
+    let tag = format!("{}:t", unique("azdeploy-e2e-py-compiled"));
+    let _compiled = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
+    let out = build(&s, "linux/amd64", &tag, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let ext = python_in(&tag, "linux/amd64", &["-c", "import netifaces; print(netifaces.__file__.rsplit('/', 1)[-1])"]);
+    assert_eq!(ext.trim(), "netifaces.cpython-311-x86_64-linux-gnu.so");
+    check(&s, &tag, "linux/amd64").unwrap();
+}
+
+/// Containers (any state) started from `image`.
+fn count_containers(image: &str) -> usize {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("ancestor={image}")])
+        .output()
+        .unwrap();
+    stdout_of(&out).lines().count()
+}
