@@ -307,7 +307,7 @@ fn push_logs_in_through_az_and_prints_the_digest_the_registry_serves() {
     let az = a.az_path();
     assert!(
         err.contains(&format!(
-            "+ {az} acr show --name {REGISTRY} --query loginServer --output tsv\n"
+            "+ {az} acr show --name {REGISTRY} --output json\n"
         )),
         "{err}"
     );
@@ -1290,7 +1290,7 @@ fn not_logged_in_push_and_deploy_refuse_with_the_login_hint() {
     assert_refused(
         &out,
         true,
-        "failed to look up the registry's login server",
+        "failed to look up the registry",
         "ERROR: Please run 'az login' to setup account.",
     );
     let login_hint =
@@ -1321,54 +1321,69 @@ fn not_logged_in_push_and_deploy_refuse_with_the_login_hint() {
 }
 
 #[test]
-fn a_wrong_subscription_refuses_the_deploy() {
-    let Some((a, out, unchanged)) = deploy_under(
-        "a_wrong_subscription_refuses_the_deploy",
+fn a_wrong_subscription_changes_nothing() {
+    let Some((a, out, unchanged)) =
+        deploy_under("a_wrong_subscription_changes_nothing", "wrong-subscription")
+    else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "");
+    assert!(unchanged);
+    assert_eq!(a.writes(), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "src bug: az's `(SubscriptionNotFound) The subscription '…' could not be found.` is taken for \"the app does not exist\" (provision::NOT_FOUND has `could not be found`): deploy plans to create the app, then says the registry does not exist and to run `push`, which would create one; the right answer quotes az and says to check `az account show` / `az account set --subscription`"]
+fn a_wrong_subscription_is_said_to_be_one() {
+    let Some((_a, out, _)) = deploy_under(
+        "a_wrong_subscription_is_said_to_be_one",
         "wrong-subscription",
     ) else {
         return;
     };
     assert_refused(
         &out,
-        unchanged,
+        true,
         "failed to read the container app",
         &format!("ERROR: (SubscriptionNotFound) The subscription '{OTHER_SUBSCRIPTION}' could not be found."),
     );
-    assert_eq!(a.writes(), Vec::<String>::new());
-}
-
-#[test]
-#[ignore = "src bug: no hint for az's `(SubscriptionNotFound)` (README: every error ends with `hint: <how to fix it>`)"]
-fn a_wrong_subscription_gets_the_account_hint() {
-    let Some((_a, out, _)) = deploy_under(
-        "a_wrong_subscription_gets_the_account_hint",
-        "wrong-subscription",
-    ) else {
-        return;
-    };
     let err = stderr_of(&out);
+    assert!(!err.contains("does not exist"), "{err}");
     let hint = hint_line(&err).unwrap_or_else(|| panic!("no hint: {err}"));
     assert!(hint.contains("az account set --subscription"), "{hint}");
 }
 
 #[test]
-fn a_missing_app_refuses_the_deploy_with_the_app_hint() {
+fn a_missing_app_is_planned_and_not_created_without_a_yes() {
     let Some((a, out, unchanged)) = deploy_under(
-        "a_missing_app_refuses_the_deploy_with_the_app_hint",
+        "a_missing_app_is_planned_and_not_created_without_a_yes",
         "app-missing",
     ) else {
         return;
     };
-    assert_refused(
-        &out,
-        unchanged,
-        "failed to read the container app",
-        "ERROR: (ResourceNotFound) The Resource 'Microsoft.App/containerApps/simapp' under resource group 'rg-sim' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "");
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with(&format!(
+            "Container app {APP} does not exist in {RG} yet: looking at what it needs\n"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("  + create container app {APP}: ")),
+        "{err}"
     );
     assert_eq!(
-        hint_line(&stderr_of(&out)),
-        Some("hint: check the app name (`az containerapp list --resource-group <rg> --output table`), then set azure.app or --app")
+        error_block(&err),
+        ["error: Create 3 resources? no answer: stdin is not a terminal, nothing was created"]
     );
+    assert_eq!(
+        hint_line(&err),
+        Some("hint: pass --yes to agree without a question (CI), or run it in a terminal")
+    );
+    assert!(unchanged);
     assert_eq!(a.writes(), Vec::<String>::new());
 }
 

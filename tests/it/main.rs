@@ -24,11 +24,11 @@ mod deploy;
 mod doctor;
 /// The real engine (skipped without one unless AZDEPLOY_E2E=1).
 mod engine;
+/// `push` to the real registry through a fake az.
+mod engine_push;
 /// Real Python, pip and Streamlit: the sample apps through init, build and test-local, native
 /// and for a foreign platform without emulation.
 mod engine_python;
-/// `push` to the real registry through a fake az.
-mod engine_push;
 /// `test-local` on the real engine.
 mod engine_test_local;
 /// Only linux/amd64 reaches Azure: the four ways it used to break, on the real engine.
