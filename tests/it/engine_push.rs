@@ -109,7 +109,15 @@ fn push_logs_in_through_az_and_prints_the_digest_the_registry_serves() {
     let calls = az_calls(&s);
     assert_eq!(
         calls[0],
-        ["az", "acr", "show", "--name", "myacr", "--output", "json"]
+        [
+            "az",
+            "acr",
+            "show",
+            "--name",
+            "myacr",
+            "--output",
+            "json"
+        ]
     );
     assert_eq!(calls[1], ["az", "acr", "login", "--name", "myacr"]);
     let err = stderr_of(&out);
@@ -241,9 +249,7 @@ fn a_missing_registry_and_an_untested_image_are_clear_errors() {
     assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(
-        err.contains(
-            "error: registry nopeacr does not exist, and no resource group is set to create it in"
-        ),
+        err.contains("error: registry nopeacr does not exist, and no resource group is set to create it in"),
         "{err}"
     );
     assert!(

@@ -113,10 +113,7 @@ fn amd64_check_reports_healthy_and_leaves_nothing() {
     assert_eq!(v["healthy"], true);
     assert_eq!(v["emulated"], false);
     assert_eq!(v["platform"], "linux/amd64");
-    assert_eq!(
-        v["port"], 8501,
-        "the port that answered, for Azure's target port"
-    );
+    assert_eq!(v["port"], 8501, "the port that answered, for Azure's target port");
     assert!(v["first_render_ms"].is_null(), "not a Streamlit app: {v}");
     assert!(v["memory_bytes"].as_u64().unwrap() > 0, "{v}");
     assert!(v["cold_start_ms"].as_u64().is_some(), "{v}");
