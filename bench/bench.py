@@ -363,7 +363,13 @@ def main():
         "capped at 100 ms for the first 30 s, so the lag stays under one interval.",
         "",
     ]
-    Path(args.out).write_text("\n".join(lines))
+    # bench/python.py's section (between its markers) is kept as it was.
+    out = Path(args.out)
+    old = out.read_text() if out.exists() else ""
+    begin, end = "<!-- python.py: begin -->", "<!-- python.py: end -->"
+    if begin in old and end in old:
+        lines += ["", old[old.index(begin): old.index(end) + len(end)], ""]
+    out.write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -9,6 +9,8 @@
 #
 # Usage: bash ci/capture-fixtures.sh [OUT_DIR]   (default tests/fixtures/captured)
 set -euo pipefail
+# shellcheck source=ci/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/tests/fixtures/captured}
@@ -44,25 +46,6 @@ CFG_EMPTY="$WORK/cfg-empty"
 mkdir -p "$DOCKER_CONFIG" "$CFG_EMPTY"
 
 # note FILE 'command as shown in the README' ['remark']
-note() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >>"$MANIFEST"; }
-
-# cap BASE 'shown command' 'remark' -- cmd...   => BASE.stdout, BASE.stderr, BASE.exitcode
-cap() {
-    local base=$1 shown=$2 remark=$3 rc=0
-    shift 4
-    "$@" >"$OUT/$base.stdout" 2>"$OUT/$base.stderr" || rc=$?
-    printf '%s\n' "$rc" >"$OUT/$base.exitcode"
-    note "$base.stdout" "$shown" "stdout; $remark"
-    note "$base.stderr" "$shown" "stderr"
-    note "$base.exitcode" "$shown" "exit code"
-}
-# out FILE 'shown command' 'remark' -- cmd...      => stdout only (must exit 0)
-out() {
-    local f=$1 shown=$2 remark=$3
-    shift 4
-    "$@" >"$OUT/$f"
-    note "$f" "$shown" "$remark"
-}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -12,6 +12,8 @@
 #
 # Usage: bash ci/capture-python-fixtures.sh [OUT_DIR]   (default tests/fixtures/captured/python)
 set -euo pipefail
+# shellcheck source=ci/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-$ROOT/tests/fixtures/captured/python}
@@ -39,24 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-note() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >>"$MANIFEST"; }
-# cap BASE 'shown command' 'remark' -- cmd...   => BASE.stdout, BASE.stderr, BASE.exitcode
-cap() {
-    local base=$1 shown=$2 remark=$3 rc=0
-    shift 4
-    "$@" >"$OUT/$base.stdout" 2>"$OUT/$base.stderr" || rc=$?
-    printf '%s\n' "$rc" >"$OUT/$base.exitcode"
-    note "$base.stdout" "$shown" "stdout; $remark"
-    note "$base.stderr" "$shown" "stderr"
-    note "$base.exitcode" "$shown" "exit code"
-}
-# out FILE 'shown command' 'remark' -- cmd...      => stdout only (must exit 0)
-out() {
-    local f=$1 shown=$2 remark=$3
-    shift 4
-    "$@" >"$OUT/$f"
-    note "$f" "$shown" "$remark"
-}
 wait_http() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; return 1; }
 
 # --- pip: a requirement with no wheel (host pip, the real PyPI) ---------------------------

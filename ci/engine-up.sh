@@ -44,6 +44,8 @@ export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH
 T0=$(date +%s.%N)
 log() { printf '[engine-up %6.1fs] %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=ci/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 
@@ -59,20 +61,6 @@ flock -w 300 9 || die "another ci/engine-up.sh holds $CI_DIR/engine-up.flock for
 # ---------------------------------------------------------------------------
 pkg_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
-}
-
-# The Debian mirror this machine uses (first URIs: line of debian.sources, or
-# the first deb line of sources.list), never hard-coded.
-debian_mirror() {
-    local uri=""
-    if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-        uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-        uri=$(awk '$1=="deb" && $0 !~ /security/ { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit} }' /etc/apt/sources.list)
-    fi
-    [ -n "$uri" ] || die "cannot find the Debian mirror in /etc/apt/sources.list.d/debian.sources"
-    echo "${uri%/}"
 }
 
 # A temporary policy-rc.d that forbids service starts during package installs
@@ -209,16 +197,7 @@ case "$BINFMT_FLAGS" in *F*) ;; *) die "qemu-aarch64 binfmt flags '$BINFMT_FLAGS
 # ---------------------------------------------------------------------------
 engine_up() { timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
-# Alive = the pid exists and is not a zombie. On these machines PID 1 is not a real
-# init: a killed daemon can stay a zombie (<defunct>) with its name still in
-# /proc/PID/comm, and a stale /var/run/docker.pid can point at one.
-proc_alive() { # pid [comm]
-    local pid=$1 st
-    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-    if [ -n "${2:-}" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != "$2" ]; then return 1; fi
-    st=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
-    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
+# proc_alive (ci/lib.sh) for the pid a pid file names.
 pidfile_alive() { # pidfile comm
     [ -s "$1" ] && proc_alive "$(cat "$1" 2>/dev/null)" "$2"
 }

@@ -70,18 +70,12 @@ export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH
 T0=$(date +%s.%N)
 log() { printf '[python-images %6.1fs] %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=ci/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 
-# Alive = the pid exists, runs the expected program and is not a zombie (PID 1 here may
-# leave killed daemons <defunct>).
-proc_alive() { # pid [comm]
-    local pid=$1 st
-    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-    if [ -n "${2:-}" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != "$2" ]; then return 1; fi
-    st=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
-    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
+# Stops a process proc_alive (ci/lib.sh) recognises: TERM, then KILL after 10 s.
 stop_pid() { # pid comm
     proc_alive "$1" "$2" || return 0
     kill -TERM "$1" 2>/dev/null || true
@@ -159,17 +153,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 [ -r "$HOST_CA" ] || die "$HOST_CA missing: without it pip in a container cannot reach PyPI"
 
-debian_mirror() {
-    local uri=""
-    if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-        uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-        uri=$(awk '$1=="deb" && $0 !~ /security/ { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit} }' /etc/apt/sources.list)
-    fi
-    [ -n "$uri" ] || die "cannot find the Debian mirror in /etc/apt/sources.list.d/debian.sources"
-    echo "${uri%/}"
-}
 
 # ---------------------------------------------------------------------------
 # 1. the public (anonymous-pull, read-only) registry on $PUB

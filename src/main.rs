@@ -129,8 +129,20 @@ fn start(
                 "run from a directory whose path is plain UTF-8",
             )
         })?;
+    let max_call = match std::env::var("AZDEPLOY_MAX_CALL_SECS") {
+        Ok(v) if !v.is_empty() => {
+            Some(v.parse::<config::Seconds>().map_err(|e| Error::Config {
+                origin: "environment variable AZDEPLOY_MAX_CALL_SECS".into(),
+                key: "max call".into(),
+                message: e,
+                hint: None,
+            })?)
+        }
+        _ => None,
+    };
     let runner =
-        process::runner::Runner::new(verbose || globals.debug || globals.verbose, dry_run, cancel);
+        process::runner::Runner::new(verbose || globals.debug || globals.verbose, dry_run, cancel)
+            .max_call(max_call.map(|s| std::time::Duration::from_secs(s.0)));
     let tools = process::tools::Tools::from_env(cwd.as_std_path());
     let ctx = ctx::Ctx::new(globals, runner, tools, cwd);
     cmd::dispatch(&ctx, command)

@@ -213,7 +213,9 @@ pub fn logs(
 /// `az <group…> show --name N [--resource-group RG] --output json`: a resource, or a clear
 /// not-found on stderr (what `provision` tells apart from every other failure).
 fn show(base: Cmd, group: &[&str], name: &str, rg: Option<&str>) -> Cmd {
-    let c = base.args(group.iter().copied()).args(["show", "--name", name]);
+    let c = base
+        .args(group.iter().copied())
+        .args(["show", "--name", name]);
     let c = match rg {
         Some(rg) => c.args(["--resource-group", rg]),
         None => c,
@@ -223,7 +225,9 @@ fn show(base: Cmd, group: &[&str], name: &str, rg: Option<&str>) -> Cmd {
 
 /// `az <group…> create --name N [--resource-group RG] --location L <extra…> --output json`.
 fn create(base: Cmd, group: &[&str], name: &str, rg: Option<&str>, location: &str) -> Cmd {
-    let c = base.args(group.iter().copied()).args(["create", "--name", name]);
+    let c = base
+        .args(group.iter().copied())
+        .args(["create", "--name", name]);
     let c = match rg {
         Some(rg) => c.args(["--resource-group", rg]),
         None => c,
@@ -249,9 +253,8 @@ pub fn acr_show(base: Cmd, registry: &str) -> Cmd {
 /// `az acr create --name N --resource-group RG --location L --sku Basic --output json` (no
 /// admin user: the app pulls with its identity, pushes log in through az).
 pub fn acr_create(base: Cmd, registry: &str, rg: &str, location: &str) -> Cmd {
-    create(base, &["acr"], registry, Some(rg), location).args([
-        "--sku", "Basic", "--output", "json",
-    ])
+    create(base, &["acr"], registry, Some(rg), location)
+        .args(["--sku", "Basic", "--output", "json"])
 }
 
 /// `az containerapp env list --resource-group RG --output json`.
@@ -447,7 +450,16 @@ mod tests {
                 .join(" "),
             "containerapp ingress sticky-sessions set --name web --resource-group rg --affinity sticky --output json"
         );
-        assert_eq!((env_show(b(), "e", "rg").effect(), env_create(b(), "e", "rg", "l").effect()), (crate::process::runner::Effect::Query, crate::process::runner::Effect::Mutate));
+        assert_eq!(
+            (
+                env_show(b(), "e", "rg").effect(),
+                env_create(b(), "e", "rg", "l").effect()
+            ),
+            (
+                crate::process::runner::Effect::Query,
+                crate::process::runner::Effect::Mutate
+            )
+        );
         let t: Token = serde_json::from_str(r#"{"loginServer": "a.azurecr.io", "accessToken": "eyJsecret", "refreshToken": "r", "username": "00000000-0000-0000-0000-000000000000"}"#).unwrap();
         assert!(!format!("{t:?}").contains("eyJsecret"));
     }

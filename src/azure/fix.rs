@@ -25,7 +25,10 @@ pub enum Fix {
     Transport,
     Sticky,
     Size(Size),
-    Scale { min: u32, max: u32 },
+    Scale {
+        min: u32,
+        max: u32,
+    },
     /// Pull from this registry host with the pull identity.
     Registry(String),
 }
@@ -48,14 +51,22 @@ impl Fix {
 
 /// The az command line for a fix that is one command (`None` for [`Fix::Registry`]).
 pub fn command(base: Cmd, t: &AppTarget, fix: &Fix) -> Option<Cmd> {
-    let ingress = |rest: &[&str]| az::app_cmd(base.clone(), &["ingress", "update"], t.app, t.rg, rest);
+    let ingress =
+        |rest: &[&str]| az::app_cmd(base.clone(), &["ingress", "update"], t.app, t.rg, rest);
     Some(match fix {
         Fix::EnableIngress(p) => az::app_cmd(
             base.clone(),
             &["ingress", "enable"],
             t.app,
             t.rg,
-            &["--type", "external", "--target-port", &p.to_string(), "--transport", "auto"],
+            &[
+                "--type",
+                "external",
+                "--target-port",
+                &p.to_string(),
+                "--transport",
+                "auto",
+            ],
         ),
         Fix::External => ingress(&["--type", "external"]),
         Fix::TargetPort(p) => ingress(&["--target-port", &p.to_string()]),
@@ -79,14 +90,25 @@ pub fn command(base: Cmd, t: &AppTarget, fix: &Fix) -> Option<Cmd> {
             &["update"],
             t.app,
             t.rg,
-            &["--min-replicas", &min.to_string(), "--max-replicas", &max.to_string()],
+            &[
+                "--min-replicas",
+                &min.to_string(),
+                "--max-replicas",
+                &max.to_string(),
+            ],
         ),
         Fix::Registry(_) => return None,
     })
 }
 
 /// Applies `fix` to the app; says what changed.
-pub fn apply(ctx: &Ctx, t: &AppTarget, names: Option<&Names>, fix: &Fix, yes: bool) -> Result<(), Error> {
+pub fn apply(
+    ctx: &Ctx,
+    t: &AppTarget,
+    names: Option<&Names>,
+    fix: &Fix,
+    yes: bool,
+) -> Result<(), Error> {
     let timeout = std::time::Duration::from_secs(600);
     match command(ctx.az("fix the app's settings")?, t, fix) {
         Some(cmd) => {
@@ -106,7 +128,11 @@ pub fn apply(ctx: &Ctx, t: &AppTarget, names: Option<&Names>, fix: &Fix, yes: bo
             let app: App = ctx.runner.query_json(
                 &az::app_show(ctx.az("read the container app")?, t.app, t.rg).timeout(timeout),
             )?;
-            if !app.user_identities().iter().any(|i| i.eq_ignore_ascii_case(&identity)) {
+            if !app
+                .user_identities()
+                .iter()
+                .any(|i| i.eq_ignore_ascii_case(&identity))
+            {
                 ctx.runner.run(
                     &az::app_cmd(
                         ctx.az("attach the pull identity to the app")?,
@@ -149,12 +175,12 @@ fn pull_identity(ctx: &Ctx, names: &Names, yes: bool) -> Result<String, Error> {
         ));
     }
     provision::create(ctx, names, &mut w, &todo, None, yes)?;
-    w.identity
-        .and_then(|i| i.id)
-        .ok_or_else(|| Error::failed(
+    w.identity.and_then(|i| i.id).ok_or_else(|| {
+        Error::failed(
             format!("az printed no id for identity {}", names.identity()),
             "check `az identity show`, then run it again",
-        ))
+        )
+    })
 }
 
 #[cfg(test)]
@@ -163,7 +189,10 @@ mod tests {
 
     #[test]
     fn one_command_per_fix() {
-        let t = AppTarget { app: "web", rg: "rg" };
+        let t = AppTarget {
+            app: "web",
+            rg: "rg",
+        };
         let line = |f: Fix| {
             command(Cmd::new("az", "x"), &t, &f)
                 .map(|c| c.shown_args().join(" "))

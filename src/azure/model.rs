@@ -240,7 +240,8 @@ impl App {
     }
 
     pub fn registries(&self) -> &[RegistryCredentials] {
-        self.configuration().map_or(&[], |c| c.registries.as_slice())
+        self.configuration()
+            .map_or(&[], |c| c.registries.as_slice())
     }
 
     pub fn scale(&self) -> Option<&Scale> {
@@ -262,7 +263,10 @@ impl App {
     /// The user-assigned identities attached (their resource ids, as az prints them).
     pub fn user_identities(&self) -> Vec<&str> {
         self.identity.as_ref().map_or(Vec::new(), |i| {
-            i.user_assigned_identities.keys().map(String::as_str).collect()
+            i.user_assigned_identities
+                .keys()
+                .map(String::as_str)
+                .collect()
         })
     }
 }

@@ -180,8 +180,14 @@ pub fn registry_server(
 
 /// Reads the resource group and the registry (found in any resource group).
 pub fn survey_registry(ctx: &Ctx, n: &Names) -> Result<World, Error> {
-    let group = look(ctx, az::group_show(ctx.az("look for the resource group")?, &n.rg))?;
-    let registry = look(ctx, az::acr_show(ctx.az("look for the registry")?, &n.registry))?;
+    let group = look(
+        ctx,
+        az::group_show(ctx.az("look for the resource group")?, &n.rg),
+    )?;
+    let registry = look(
+        ctx,
+        az::acr_show(ctx.az("look for the registry")?, &n.registry),
+    )?;
     Ok(World {
         group,
         registry,
@@ -428,7 +434,11 @@ pub fn create(
         let question = format!(
             "Create {} {}?",
             todo.len(),
-            if todo.len() == 1 { "resource" } else { "resources" }
+            if todo.len() == 1 {
+                "resource"
+            } else {
+                "resources"
+            }
         );
         ask::confirm(&question, yes, || ctx.runner.cancel().check())?;
     }
@@ -452,9 +462,7 @@ fn make(
     loc: &str,
     app: Option<&AppSpec>,
 ) -> Result<(), Error> {
-    let run = |cmd: Cmd| -> Result<Resource, Error> {
-        ctx.runner.query_json(&cmd.timeout(CREATE))
-    };
+    let run = |cmd: Cmd| -> Result<Resource, Error> { ctx.runner.query_json(&cmd.timeout(CREATE)) };
     match c {
         Change::Group => {
             w.group = Some(run(az::group_create(
@@ -491,7 +499,12 @@ fn make(
         }
         Change::PullRole => grant_pull(ctx, n, w)?,
         Change::App => {
-            let spec = with_ids(app.expect("an app change comes with its spec").clone(), n, w, loc);
+            let spec = with_ids(
+                app.expect("an app change comes with its spec").clone(),
+                n,
+                w,
+                loc,
+            );
             let dir = files::temp_dir("azdeploy-app-spec-")?;
             let path = camino::Utf8Path::from_path(dir.path())
                 .expect("temp dirs are UTF-8")
@@ -500,8 +513,13 @@ fn make(
                 .expect("a JSON value serialises");
             files::write_atomic(&path, text.as_bytes(), files::Existing::Replace)?;
             let made: App = ctx.runner.query_json(
-                &az::app_create(ctx.az("create the container app")?, &n.app, &n.rg, path.as_str())
-                    .timeout(CREATE),
+                &az::app_create(
+                    ctx.az("create the container app")?,
+                    &n.app,
+                    &n.rg,
+                    path.as_str(),
+                )
+                .timeout(CREATE),
             )?;
             w.app = Some(made);
         }
@@ -520,11 +538,18 @@ fn grant_pull(ctx: &Ctx, n: &Names, w: &mut World) -> Result<(), Error> {
     };
     let identity = w.identity.as_ref().ok_or_else(|| missing("identity"))?;
     let registry = w.registry.as_ref().ok_or_else(|| missing("registry"))?;
-    let principal = identity.principal_id.clone().ok_or_else(|| missing("principalId"))?;
+    let principal = identity
+        .principal_id
+        .clone()
+        .ok_or_else(|| missing("principalId"))?;
     let scope = registry.id.clone().ok_or_else(|| missing("registry id"))?;
     ctx.runner.run(
-        &az::pull_role_create(ctx.az("give the identity AcrPull on the registry")?, &principal, &scope)
-            .timeout(CREATE),
+        &az::pull_role_create(
+            ctx.az("give the identity AcrPull on the registry")?,
+            &principal,
+            &scope,
+        )
+        .timeout(CREATE),
     )?;
     let start = Instant::now();
     let mut delay = Duration::from_secs(2);
@@ -592,7 +617,11 @@ mod tests {
         ] {
             assert!(not_found(&fixture(f)), "{f}");
         }
-        for f in ["throttled.stderr", "server-error.stderr", "logged-out.stderr"] {
+        for f in [
+            "throttled.stderr",
+            "server-error.stderr",
+            "logged-out.stderr",
+        ] {
             assert!(!not_found(&fixture(f)), "{f}: not a reason to create");
         }
     }
@@ -634,7 +663,10 @@ mod tests {
         let mut n = names();
         let w = World::default();
         let e = location(&n, &w).unwrap_err();
-        assert!(e.to_string().contains("resource group rg1 does not exist"), "{e}");
+        assert!(
+            e.to_string().contains("resource group rg1 does not exist"),
+            "{e}"
+        );
         assert!(e.hint().unwrap().contains("\"location\""));
         let with_group = World {
             group: res("rg1"),
@@ -654,7 +686,11 @@ mod tests {
         assert_eq!(one.0, "shared");
         assert!(one.1.is_some());
         let e = only_environment(&n, vec![res("a").unwrap(), res("b").unwrap()]).unwrap_err();
-        assert!(e.to_string().contains("has 2 Container Apps environments (a, b)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("has 2 Container Apps environments (a, b)"),
+            "{e}"
+        );
         assert_eq!(e.exit_code(), 125);
     }
 

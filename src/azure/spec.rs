@@ -244,15 +244,21 @@ mod tests {
         assert_eq!(startup["type"], "Startup");
         assert_eq!(startup["httpGet"]["path"], "/_stcore/health");
         let initial = startup["initialDelaySeconds"].as_u64().unwrap();
-        let window =
-            initial + startup["periodSeconds"].as_u64().unwrap() * MAX_FAILURES;
-        assert!(window >= 60, "5 s measured → the one-minute floor: {window}");
+        let window = initial + startup["periodSeconds"].as_u64().unwrap() * MAX_FAILURES;
+        assert!(
+            window >= 60,
+            "5 s measured → the one-minute floor: {window}"
+        );
         // A slow (emulated) start: the initial delay stays within Azure's 60 s.
         let slow = probes("/", 80, Some(300_000));
         assert_eq!(slow[0]["initialDelaySeconds"], 60);
         assert!(slow[0]["periodSeconds"].as_u64().unwrap() * 10 + 60 >= 900);
         assert_eq!(
-            p.as_array().unwrap().iter().map(|x| x["type"].as_str().unwrap()).collect::<Vec<_>>(),
+            p.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["type"].as_str().unwrap())
+                .collect::<Vec<_>>(),
             ["Startup", "Readiness", "Liveness"]
         );
     }
@@ -285,9 +291,17 @@ mod tests {
         assert!(v["identity"]["userAssignedIdentities"][s.identity_id.as_str()].is_object());
         let c = &v["properties"]["template"]["containers"][0];
         assert_eq!(c["image"], "myacr.azurecr.io/web@sha256:abc");
-        assert_eq!((c["resources"]["cpu"].as_f64(), c["resources"]["memory"].as_str()), (Some(0.5), Some("1Gi")));
+        assert_eq!(
+            (
+                c["resources"]["cpu"].as_f64(),
+                c["resources"]["memory"].as_str()
+            ),
+            (Some(0.5), Some("1Gi"))
+        );
         assert_eq!(v["properties"]["template"]["scale"]["maxReplicas"], 3);
         let plain = app_spec(&AppSpec { sticky: false, ..s });
-        assert!(plain["properties"]["configuration"]["ingress"].get("stickySessions").is_none());
+        assert!(plain["properties"]["configuration"]["ingress"]
+            .get("stickySessions")
+            .is_none());
     }
 }

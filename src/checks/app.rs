@@ -255,7 +255,11 @@ fn memory(app: &App, e: &Expect) -> Finding {
     };
     let (size, why) = spec::size_for(Some(peak));
     let ratio = limit as f64 / peak as f64;
-    let detail = format!("limit {}, local peak {} ({ratio:.1}×)", mib(limit), mib(peak));
+    let detail = format!(
+        "limit {}, local peak {} ({ratio:.1}×)",
+        mib(limit),
+        mib(peak)
+    );
     if ratio < FLOOR {
         finding(
             Check::fail(
@@ -305,12 +309,16 @@ fn cpu(app: &App, e: &Expect) -> Option<Finding> {
 
 fn registry(app: &App, e: &Expect) -> Finding {
     let Some(server) = &e.image_server else {
-        return finding(Check::skip("registry access", "the image names no registry"), None);
+        return finding(
+            Check::skip("registry access", "the image names no registry"),
+            None,
+        );
     };
-    let configured = app
-        .registries()
-        .iter()
-        .find(|r| r.server.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(server)));
+    let configured = app.registries().iter().find(|r| {
+        r.server
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(server))
+    });
     match configured {
         Some(r) if r.can_pull() => finding(
             Check::ok(
@@ -348,7 +356,12 @@ fn replicas(app: &App, e: &Expect) -> Finding {
         let start = e
             .tested
             .as_ref()
-            .map(|t| format!("measured here: {:.1} s to the first render", t.cold_start_ms as f64 / 1000.0))
+            .map(|t| {
+                format!(
+                    "measured here: {:.1} s to the first render",
+                    t.cold_start_ms as f64 / 1000.0
+                )
+            })
             .unwrap_or_else(|| "run test-local to measure it".into());
         return finding(
             Check::warn(
@@ -383,11 +396,15 @@ mod tests {
 
     /// The app `az containerapp create --yaml` made from our spec, as az printed it.
     fn created() -> App {
-        app(include_str!("../../tests/fixtures/az/containerapp-create.json"))
+        app(include_str!(
+            "../../tests/fixtures/az/containerapp-create.json"
+        ))
     }
 
     fn statuses(f: &[Finding]) -> Vec<(String, Status)> {
-        f.iter().map(|f| (f.check.name.clone(), f.check.status)).collect()
+        f.iter()
+            .map(|f| (f.check.name.clone(), f.check.status))
+            .collect()
     }
 
     fn tested(peak_mib: u64) -> LastTest {
@@ -418,14 +435,29 @@ mod tests {
         let bad: Vec<_> = f.iter().filter(|f| f.check.status != Status::Ok).collect();
         assert!(bad.is_empty(), "{bad:#?}");
         assert_eq!(
-            statuses(&f).iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-            ["ingress", "target port", "transport", "sticky sessions", "memory", "cpu", "registry access", "replicas"]
+            statuses(&f)
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "ingress",
+                "target port",
+                "transport",
+                "sticky sessions",
+                "memory",
+                "cpu",
+                "registry access",
+                "replicas"
+            ]
         );
     }
 
     #[test]
     fn a_wrong_target_port_fails_with_its_fix() {
-        let e = Expect { port: 8080, ..expect() };
+        let e = Expect {
+            port: 8080,
+            ..expect()
+        };
         let f = findings(&created(), &e);
         let port = f.iter().find(|f| f.check.name == "target port").unwrap();
         assert_eq!(port.check.status, Status::Fail);
@@ -441,19 +473,41 @@ mod tests {
         let text = include_str!("../../tests/fixtures/az/containerapp-create.json")
             .replace("\"sticky\"", "\"none\"");
         let f = findings(&app(&text), &expect());
-        let s = f.iter().find(|f| f.check.name == "sticky sessions").unwrap();
+        let s = f
+            .iter()
+            .find(|f| f.check.name == "sticky sessions")
+            .unwrap();
         assert_eq!(s.check.status, Status::Fail, "{:?}", s.check);
         assert_eq!(s.fix, Some(Fix::Sticky));
         // Not Streamlit: not asked.
-        let f = findings(&app(&text), &Expect { streamlit: false, ..expect() });
-        assert_eq!(f.iter().find(|f| f.check.name == "sticky sessions").unwrap().check.status, Status::Skip);
+        let f = findings(
+            &app(&text),
+            &Expect {
+                streamlit: false,
+                ..expect()
+            },
+        );
+        assert_eq!(
+            f.iter()
+                .find(|f| f.check.name == "sticky sessions")
+                .unwrap()
+                .check
+                .status,
+            Status::Skip
+        );
     }
 
     #[test]
     fn memory_against_the_local_peak() {
         // 1Gi limit: a 900 MiB peak fails, 750 warns, 180 is fine.
         let at = |peak| {
-            let f = findings(&created(), &Expect { tested: Some(tested(peak)), ..expect() });
+            let f = findings(
+                &created(),
+                &Expect {
+                    tested: Some(tested(peak)),
+                    ..expect()
+                },
+            );
             f.into_iter().find(|f| f.check.name == "memory").unwrap()
         };
         let fail = at(900);
@@ -462,18 +516,38 @@ mod tests {
         assert_eq!(fail.fix, Some(Fix::Size(spec::size_for(Some(900 << 20)).0)));
         assert_eq!(at(750).check.status, Status::Warn);
         assert_eq!(at(180).check.status, Status::Ok);
-        let none = findings(&created(), &Expect { tested: None, ..expect() });
-        assert_eq!(none.iter().find(|f| f.check.name == "memory").unwrap().check.status, Status::Skip);
+        let none = findings(
+            &created(),
+            &Expect {
+                tested: None,
+                ..expect()
+            },
+        );
+        assert_eq!(
+            none.iter()
+                .find(|f| f.check.name == "memory")
+                .unwrap()
+                .check
+                .status,
+            Status::Skip
+        );
     }
 
     #[test]
     fn no_way_to_pull_fails_and_off_ingress_fails() {
-        let e = Expect { image_server: Some("other.azurecr.io".into()), ..expect() };
+        let e = Expect {
+            image_server: Some("other.azurecr.io".into()),
+            ..expect()
+        };
         let f = findings(&created(), &e);
-        let r = f.iter().find(|f| f.check.name == "registry access").unwrap();
+        let r = f
+            .iter()
+            .find(|f| f.check.name == "registry access")
+            .unwrap();
         assert_eq!(r.check.status, Status::Fail);
         assert_eq!(r.fix, Some(Fix::Registry("other.azurecr.io".into())));
-        let off = app(r#"{"properties": {"configuration": {"ingress": null, "registries": null}}}"#);
+        let off =
+            app(r#"{"properties": {"configuration": {"ingress": null, "registries": null}}}"#);
         let f = findings(&off, &expect());
         assert_eq!(f[0].check.status, Status::Fail);
         assert_eq!(f[0].fix, Some(Fix::EnableIngress(8501)));
@@ -481,12 +555,26 @@ mod tests {
 
     #[test]
     fn scale_to_zero_warns_with_the_measured_start() {
-        let zero = app(r#"{"properties": {"configuration": {"ingress": {"external": true, "targetPort": 8501}},
-            "template": {"scale": {"minReplicas": 0, "maxReplicas": 1}}}}"#);
-        let f = findings(&zero, &Expect { replicas: Some((1, 1)), ..expect() });
+        let zero = app(
+            r#"{"properties": {"configuration": {"ingress": {"external": true, "targetPort": 8501}},
+            "template": {"scale": {"minReplicas": 0, "maxReplicas": 1}}}}"#,
+        );
+        let f = findings(
+            &zero,
+            &Expect {
+                replicas: Some((1, 1)),
+                ..expect()
+            },
+        );
         let r = f.iter().find(|f| f.check.name == "replicas").unwrap();
         assert_eq!(r.check.status, Status::Warn);
-        assert!(r.check.detail.contains("measured here: 4.2 s to the first render"), "{}", r.check.detail);
+        assert!(
+            r.check
+                .detail
+                .contains("measured here: 4.2 s to the first render"),
+            "{}",
+            r.check.detail
+        );
         assert_eq!(r.fix, Some(Fix::Scale { min: 1, max: 1 }));
     }
 }

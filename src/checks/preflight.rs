@@ -127,7 +127,10 @@ fn engine_only(ctx: &Ctx, p: &Preflight) -> Result<Vec<Check>, Error> {
         format!("not needed: the Dockerfile runs nothing in a stage for {} (its RUNs are on $BUILDPLATFORM)", p.target),
     ));
     if ctx.runner.verbose {
-        say!("preflight: no RUN in a stage for {}: emulation not needed for this build, not probed", p.target);
+        say!(
+            "preflight: no RUN in a stage for {}: emulation not needed for this build, not probed",
+            p.target
+        );
     }
     Ok(checks)
 }

@@ -62,6 +62,21 @@ pub enum Command {
     Config(ConfigArgs),
     /// Write a starter azdeploy.json for the app in this directory
     Init(InitArgs),
+    /// (internal) Remove a test run's containers once the run is gone, however it ended
+    #[command(name = "__reap", hide = true)]
+    Reap(ReapArgs),
+}
+
+/// The reaper `test-local` starts for itself.
+#[derive(Debug, Args)]
+pub struct ReapArgs {
+    /// The label of the run's containers: KEY=VALUE
+    #[arg(long)]
+    pub label: String,
+
+    /// The run: HOST/PID/START as the io.azdeploy.owner label writes it
+    #[arg(long)]
+    pub owner: String,
 }
 
 #[derive(Debug, Args)]
@@ -145,9 +160,13 @@ pub struct TestLocalArgs {
     #[arg(long)]
     pub detach: bool,
 
-    /// Remove every container test-local started
+    /// Remove the containers test-local started from this directory (with --all: from anywhere)
     #[arg(long, conflicts_with_all = ["check", "detach", "image"])]
     pub stop: bool,
+
+    /// With --stop: every test container on the engine, whichever project started it
+    #[arg(long, requires = "stop")]
+    pub all: bool,
 
     /// The target platform [default: platform, else linux/amd64]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]

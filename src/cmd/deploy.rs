@@ -160,10 +160,15 @@ fn settings_checked(
     let names = Names::from_settings(settings, t);
     let shows = fixes
         .iter()
-        .map(|f| match fix::command(ctx.az("fix the app's settings")?, t, f) {
-            Some(c) => Ok(c.to_string()),
-            None => Ok(format!("({}: identity, AcrPull, `az containerapp registry set`)", f.describe())),
-        })
+        .map(
+            |f| match fix::command(ctx.az("fix the app's settings")?, t, f) {
+                Some(c) => Ok(c.to_string()),
+                None => Ok(format!(
+                    "({}: identity, AcrPull, `az containerapp registry set`)",
+                    f.describe()
+                )),
+            },
+        )
         .collect::<Result<Vec<String>, Error>>()?;
     Plan::new()
         .step(
@@ -278,15 +283,25 @@ fn create_app(
         d.result = Some(revision);
         return Ok(());
     }
-    d.outcome = Some(rollout::wait_for(ctx, &d.t, &revision, &d.image, timeout, start)?);
+    d.outcome = Some(rollout::wait_for(
+        ctx, &d.t, &revision, &d.image, timeout, start,
+    )?);
     finish(ctx, d, settings, args, timeout)
 }
 
 /// The image must be in the registry the app will pull from with its identity.
-fn image_is_in(w: &provision::World, n: &Names, image: &ImageRef, dry_run: bool) -> Result<(), Error> {
+fn image_is_in(
+    w: &provision::World,
+    n: &Names,
+    image: &ImageRef,
+    dry_run: bool,
+) -> Result<(), Error> {
     let Some(registry) = &w.registry else {
         let e = Error::failed(
-            format!("registry {} does not exist, so the image cannot be in it", n.registry),
+            format!(
+                "registry {} does not exist, so the image cannot be in it",
+                n.registry
+            ),
             "run `docker azdeploy push` first: it creates the registry and pushes the image",
         );
         if dry_run {
@@ -314,7 +329,12 @@ fn new_app(settings: &Settings, expect: &Expect, image: &str) -> AppSpec {
     let (size, why) = spec::size_for(expect.tested.as_ref().and_then(local_peak));
     say!("size: {} ({why})", size.label());
     AppSpec {
-        name: settings.app.value.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
+        name: settings
+            .app
+            .value
+            .as_ref()
+            .map(|a| a.0.clone())
+            .unwrap_or_default(),
         location: String::new(),
         environment_id: String::new(),
         identity_id: String::new(),
@@ -531,7 +551,10 @@ fn smoke(
     settings: &Settings,
     url: &str,
 ) -> Result<(String, Option<u64>, Option<Error>), Error> {
-    let path = health_path(settings, detect(&AppFiles::read(&ctx.cwd)).streamlit.is_some());
+    let path = health_path(
+        settings,
+        detect(&AppFiles::read(&ctx.cwd)).streamlit.is_some(),
+    );
     let target = format!("{url}{path}");
     let http = Http::public(Duration::from_secs(120));
     ctx.runner.cancel().check()?;

@@ -102,7 +102,12 @@ fn app_checks(ctx: &Ctx, settings: &Settings) -> Result<Vec<Check>, Error> {
 
 /// `--fix`: the app's findings that az can change are changed (each one said), then read
 /// again; the other checks stay as they were.
-fn fixed(ctx: &Ctx, args: &DoctorArgs, settings: &Settings, all: Vec<Check>) -> Result<Vec<Check>, Error> {
+fn fixed(
+    ctx: &Ctx,
+    args: &DoctorArgs,
+    settings: &Settings,
+    all: Vec<Check>,
+) -> Result<Vec<Check>, Error> {
     let found = checks::app::for_doctor(ctx, settings)?;
     let fixes: Vec<Fix> = found
         .iter()

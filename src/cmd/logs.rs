@@ -18,5 +18,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<(), Error> {
         args.tail,
         args.follow,
     );
+    // A follow runs until Ctrl-C: no bound; a plain read is bounded like any other.
+    let cmd = if args.follow { cmd.unbounded() } else { cmd };
     ctx.runner.passthrough(&cmd)
 }

@@ -11,6 +11,7 @@ mod doctor;
 mod init;
 mod logs;
 mod push;
+mod reap;
 mod rollback;
 mod status;
 mod test_local;
@@ -21,6 +22,8 @@ use crate::ctx::Ctx;
 use crate::report::error::Error;
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<(), Error> {
+    // What a run killed before its cleanup left in the temp dir goes first.
+    crate::sys::files::sweep_temp();
     match command {
         Command::Build(a) => build::run(ctx, &a),
         Command::Deploy(a) => deploy::run(ctx, &a),
@@ -33,5 +36,6 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<(), Error> {
         Command::Version(a) => version::run(ctx, &a),
         Command::Config(a) => config::run(ctx, &a),
         Command::Init(a) => init::run(ctx, &a),
+        Command::Reap(a) => reap::run(ctx, &a),
     }
 }

@@ -8,7 +8,7 @@ use crate::checks::preflight::{self, Preflight};
 use crate::cli::args::TestLocalArgs;
 use crate::config::{HealthPath, Overrides, Platform, Settings};
 use crate::ctx::Ctx;
-use crate::engine::container::{self, Container, Waited, LABEL};
+use crate::engine::container::{self, Container, Waited};
 use crate::engine::docker::{self, ImageInspect, RunSpec, State};
 use crate::image::reference::ImageRef;
 use crate::process::plan::Plan;
@@ -36,7 +36,7 @@ struct Endpoint {
 
 pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     if args.stop {
-        return stop_all(ctx);
+        return stop_all(ctx, args.all);
     }
     let settings = ctx.settings(&Overrides {
         platform: args.platform.clone(),
@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
     let image = image_to_test(ctx, args, &settings)?;
     let inspect = inspect_for(ctx, &image, &target)?;
     let emulator = emulator_for(ctx, &target)?;
-    let spec = run_spec(args, &settings, &image, &target)?;
+    let spec = run_spec(args, &settings, &image, &target, ctx.cwd.as_str())?;
     let shows =
         vec![docker::run_detached(ctx.docker("start the test container")?, &spec).to_string()];
     Plan::new()
@@ -73,6 +73,7 @@ pub fn run(ctx: &Ctx, args: &TestLocalArgs) -> Result<(), Error> {
             "start the container and wait until it is healthy",
             shows,
             |_| {
+                container::sweep(ctx)?;
                 say_how_it_runs(&image, &target, emulator.as_deref());
                 let c = Container::start(ctx, &spec)?;
                 test(ctx, args, &settings, c, &inspect, emulator.as_deref())
@@ -172,6 +173,7 @@ fn run_spec(
     settings: &Settings,
     image: &str,
     target: &Platform,
+    project: &str,
 ) -> Result<RunSpec, Error> {
     let container_port = settings.port.value.0;
     let host_port = match args.port {
@@ -196,7 +198,7 @@ fn run_spec(
         image: image.to_string(),
         platform: target.clone(),
         name: format!("azdeploy-test-{id}"),
-        label: (LABEL.into(), id),
+        labels: container::labels(&id, project, args.detach),
         host_port,
         container_port,
         env: args.env.clone(),
@@ -256,10 +258,9 @@ fn test(
         return Ok(());
     }
     say!("Streaming its logs; Ctrl-C stops and removes it.");
-    ctx.runner.stream(&docker::logs_follow(
-        ctx.docker("follow the container's logs")?,
-        &c.name,
-    ))?;
+    ctx.runner.stream(
+        &docker::logs_follow(ctx.docker("follow the container's logs")?, &c.name).unbounded(),
+    )?;
     // The logs ended without a Ctrl-C: the container stopped by itself.
     let code = c.state()?.map(|s| s.exit_code).unwrap_or(-1);
     Err(Error::failed(
@@ -626,11 +627,13 @@ pub fn render(r: &LastTest) -> String {
     out
 }
 
-/// `--stop`: removes every container with our label.
-fn stop_all(ctx: &Ctx) -> Result<(), Error> {
-    match container::remove_all(ctx)? {
-        0 => say!("no test containers to remove"),
-        n => say!("removed {n} test container(s)"),
+/// `--stop`: removes this project's test containers (every one with `--all`).
+fn stop_all(ctx: &Ctx, all: bool) -> Result<(), Error> {
+    let project = (!all).then_some(ctx.cwd.as_str());
+    let whose = if all { "" } else { " started from here" };
+    match container::remove_all(ctx, project)? {
+        0 => say!("no test containers{whose} to remove"),
+        n => say!("removed {n} test container(s){whose}"),
     }
     Ok(())
 }

@@ -271,11 +271,7 @@ const RESOURCE_GROUP: Key = key(
 );
 const APP: Key = key("azure.app", "--app", "AZDEPLOY_APP");
 const LOCATION: Key = key("azure.location", "--location", "AZDEPLOY_LOCATION");
-const ENVIRONMENT: Key = key(
-    "azure.environment",
-    "--environment",
-    "AZDEPLOY_ENVIRONMENT",
-);
+const ENVIRONMENT: Key = key("azure.environment", "--environment", "AZDEPLOY_ENVIRONMENT");
 const MIN_REPLICAS: Key = key(
     "azure.min_replicas",
     "--min-replicas",
@@ -481,7 +477,10 @@ mod tests {
         assert_eq!(s.dockerfile_path(), Utf8PathBuf::from("./Dockerfile"));
         assert_eq!(s.health_timeout.value, Seconds(180));
         assert_eq!(s.deploy_timeout.value, Seconds(300));
-        assert_eq!((s.min_replicas.value, s.max_replicas.value), (Replicas(1), Replicas(3)));
+        assert_eq!(
+            (s.min_replicas.value, s.max_replicas.value),
+            (Replicas(1), Replicas(3))
+        );
         assert!(s.location.value.is_none() && s.environment.value.is_none());
         assert!(s.file.is_none());
     }
@@ -495,17 +494,26 @@ mod tests {
         );
         let e = r.unwrap_err().to_string();
         assert!(e.contains("max_replicas 2 (env AZDEPLOY_MAX_REPLICAS) must be at least 1 and not below min_replicas 4 (file "), "{e}");
-        let (_d, r) = resolve_with(Some(r#"{"azure": {"max_replicas": 0}}"#), &[], &Overrides::default());
+        let (_d, r) = resolve_with(
+            Some(r#"{"azure": {"max_replicas": 0}}"#),
+            &[],
+            &Overrides::default(),
+        );
         assert!(r.is_err());
         let (_d, r) = resolve_with(
-            Some(r#"{"azure": {"location": "West Europe", "environment": "shared-env", "min_replicas": 0, "max_replicas": 1}}"#),
+            Some(
+                r#"{"azure": {"location": "West Europe", "environment": "shared-env", "min_replicas": 0, "max_replicas": 1}}"#,
+            ),
             &[],
             &Overrides::default(),
         );
         let s = r.unwrap();
         assert_eq!(s.location.value.unwrap().0, "westeurope");
         assert_eq!(s.environment.value.unwrap().0, "shared-env");
-        assert_eq!((s.min_replicas.value, s.max_replicas.value), (Replicas(0), Replicas(1)));
+        assert_eq!(
+            (s.min_replicas.value, s.max_replicas.value),
+            (Replicas(0), Replicas(1))
+        );
     }
 
     #[test]

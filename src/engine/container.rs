@@ -1,7 +1,10 @@
 //! A container this tool starts (`test-local`): started labelled, published on 127.0.0.1 only,
 //! watched until it answers, measured, and removed on every way out — success, failure,
 //! timeout, Ctrl-C, SIGTERM, the plugin socket closing, a panic — by a guard that runs `docker
-//! rm --force` through the runner's cleanup path, unless kept (`--detach`).
+//! rm --force` through the runner's cleanup path, unless kept (`--detach`). The ways out no
+//! guard sees (`kill -9`, an OOM kill, a laptop closed mid-run) are covered twice: a reaper (our
+//! own binary, detached in its own session) removes the run's containers once the run's process
+//! is gone, and every run first removes test containers whose owner on this machine is gone.
 //!
 //! May import: `engine::docker`, `ctx`, `process`, `sys`, `report`.
 
@@ -10,11 +13,32 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::docker::{self, RunSpec, State, Stats};
 use crate::ctx::Ctx;
+use crate::process::runner::Cmd;
 use crate::report::error::Error;
 use crate::sys::http::Http;
+use crate::sys::procs::Owner;
 
-/// The label on every container `test-local` starts.
+/// The label on every container `test-local` starts (its value: the run's id).
 pub const LABEL: &str = "io.azdeploy.test";
+/// The process that started it: `HOST/PID/START` (`sys::procs::Owner`).
+pub const OWNER: &str = "io.azdeploy.owner";
+/// The directory it was started from (`--stop` removes only this project's).
+pub const PROJECT: &str = "io.azdeploy.project";
+/// `1` on a `--detach` container: left running on purpose, never reaped.
+pub const DETACHED: &str = "io.azdeploy.detached";
+
+/// The labels of a container started now from `project`.
+pub fn labels(id: &str, project: &str, detached: bool) -> Vec<(String, String)> {
+    let mut l = vec![
+        (LABEL.to_string(), id.to_string()),
+        (OWNER.to_string(), Owner::me().label()),
+        (PROJECT.to_string(), project.to_string()),
+    ];
+    if detached {
+        l.push((DETACHED.to_string(), "1".to_string()));
+    }
+    l
+}
 
 /// A started container; removed when dropped unless kept.
 pub struct Container<'a> {
@@ -60,8 +84,13 @@ pub enum Waited {
 }
 
 impl<'a> Container<'a> {
-    /// `docker run -d` for `spec`; the guard owns the container from here on.
+    /// `docker run -d` for `spec`; the guard owns the container from here on, and (unless it is
+    /// to be kept) a reaper is watching before `docker run` starts.
     pub fn start(ctx: &'a Ctx, spec: &RunSpec) -> Result<Container<'a>, Error> {
+        let detached = spec.labels.iter().any(|(k, _)| k == DETACHED);
+        if let (false, Some((_, id))) = (detached, spec.labels.iter().find(|(k, _)| k == LABEL)) {
+            ctx.runner.spawn_detached(&reaper(ctx, id)?)?;
+        }
         let run = docker::run_detached(ctx.docker("start the test container")?, spec)
             .hint("if the port is taken, pick another with --port 0 or --port N; `docker azdeploy test-local --stop` removes old test containers");
         // The guard first: a `docker run` that fails after creating the container (a taken
@@ -246,30 +275,161 @@ pub fn next_delay(current: Duration, elapsed: Duration) -> Duration {
     current.mul_f64(1.5).min(cap)
 }
 
-/// Removes every container with our label; returns how many.
-pub fn remove_all(ctx: &Ctx) -> Result<usize, Error> {
-    let ids = ctx.runner.query(&docker::ps_labelled(
+/// `docker-azdeploy [docker globals] __reap --label io.azdeploy.test=ID --owner ME`: this binary
+/// again, watching this process.
+fn reaper(ctx: &Ctx, id: &str) -> Result<Cmd, Error> {
+    let me = std::env::current_exe().map_err(|e| Error::Io {
+        action: "find",
+        path: "this program".into(),
+        source: e,
+    })?;
+    Ok(Cmd::new(me, "watch the test container until this run ends")
+        .args(ctx.globals.forward.iter().cloned())
+        .args(["__reap", "--label", &format!("{LABEL}={id}")])
+        .args(["--owner", &Owner::me().label()]))
+}
+
+/// One of our containers as `docker ps` lists it with its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    pub owner: Option<Owner>,
+    pub project: String,
+    pub detached: bool,
+}
+
+/// Our containers (`label`: `io.azdeploy.test` for all of them, `io.azdeploy.test=ID` for one
+/// run's).
+pub fn list(ctx: &Ctx, label: &str) -> Result<Vec<Listed>, Error> {
+    let out = ctx.runner.query(&docker::ps_labels(
         ctx.docker("list the test containers")?,
-        LABEL,
+        label,
+        &[OWNER, PROJECT, DETACHED],
     ))?;
-    let ids: Vec<String> = ids
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    if !ids.is_empty() {
-        ctx.runner.run(&docker::remove(
-            ctx.docker("remove the test containers")?,
-            &ids,
-        ))?;
+    Ok(parse_listed(&out))
+}
+
+fn parse_listed(out: &str) -> Vec<Listed> {
+    out.lines()
+        .filter_map(|l| {
+            let mut f = l.trim_end_matches('\r').split('\t');
+            let id = f
+                .next()
+                .filter(|i| !i.trim().is_empty())?
+                .trim()
+                .to_string();
+            Some(Listed {
+                id,
+                owner: f.next().and_then(Owner::parse),
+                project: f.next().unwrap_or_default().to_string(),
+                detached: f.next() == Some("1"),
+            })
+        })
+        .collect()
+}
+
+/// The containers whose run is over: started on this machine by a process that is gone, and
+/// not left running on purpose (`--detach`). Containers that name no owner (started by an
+/// older version) are not judged.
+pub fn orphans(listed: &[Listed], alive: impl Fn(&Owner) -> bool) -> Vec<&Listed> {
+    listed
+        .iter()
+        .filter(|c| !c.detached)
+        .filter(|c| c.owner.as_ref().is_some_and(|o| o.is_here() && !alive(o)))
+        .collect()
+}
+
+/// Removes `ids` (`docker rm --force`), as a cleanup (it runs after a cancel too).
+pub fn remove(ctx: &Ctx, ids: &[String]) -> Result<(), Error> {
+    if ids.is_empty() {
+        return Ok(());
     }
+    let p = ctx
+        .runner
+        .cleanup(&docker::remove(ctx.docker("remove test containers")?, ids));
+    if p.status.is_some() && !p.success() && !p.stderr.contains("No such container") {
+        return Err(Error::failed(
+            format!("could not remove test containers: {}", p.stderr.trim()),
+            "remove them with `docker rm --force ID`",
+        ));
+    }
+    Ok(())
+}
+
+/// Before a run: removes the test containers whose owner on this machine is gone (a run that
+/// was killed), and says so.
+pub fn sweep(ctx: &Ctx) -> Result<(), Error> {
+    let listed = list(ctx, LABEL)?;
+    let gone = orphans(&listed, Owner::alive);
+    if gone.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = gone.iter().map(|c| c.id.clone()).collect();
+    let pids: Vec<String> = gone
+        .iter()
+        .filter_map(|c| c.owner.as_ref().map(|o| o.pid.to_string()))
+        .collect();
+    remove(ctx, &ids)?;
+    say!(
+        "removed {} test container(s) left by a run that ended without cleaning up (pid {})",
+        ids.len(),
+        pids.join(", ")
+    );
+    Ok(())
+}
+
+/// `--stop`: removes the test containers started from `project` (all of them with `None`);
+/// returns how many.
+pub fn remove_all(ctx: &Ctx, project: Option<&str>) -> Result<usize, Error> {
+    let ids: Vec<String> = list(ctx, LABEL)?
+        .into_iter()
+        .filter(|c| project.is_none_or(|p| c.project == p))
+        .map(|c| c.id)
+        .collect();
+    remove(ctx, &ids)?;
     Ok(ids.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orphans_are_this_machines_dead_runs_but_never_detached_ones() {
+        let me = Owner::me();
+        let dead = Owner {
+            pid: 999_999_999,
+            ..me.clone()
+        };
+        let elsewhere = Owner {
+            host: "another-machine".into(),
+            ..dead.clone()
+        };
+        let out = format!(
+            "aaa\t{}\t/p\t\nbbb\t{}\t/p\t\nccc\t{}\t/p\t1\nddd\t{}\t/q\t\neee\t\t\t\n",
+            me.label(),
+            dead.label(),
+            dead.label(),
+            elsewhere.label()
+        );
+        let listed = parse_listed(&out);
+        assert_eq!(listed.len(), 5);
+        assert!(listed[2].detached && listed[4].owner.is_none());
+        let gone: Vec<&str> = orphans(&listed, Owner::alive)
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(
+            gone,
+            ["bbb"],
+            "alive, detached, another machine's and unowned ones stay"
+        );
+        let l = labels("1-a", "/p", true);
+        assert!(
+            l.contains(&(DETACHED.into(), "1".into()))
+                && l.contains(&(PROJECT.into(), "/p".into()))
+        );
+    }
 
     #[test]
     fn backoff_starts_small_and_caps() {

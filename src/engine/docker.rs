@@ -265,8 +265,8 @@ pub struct RunSpec {
     pub image: String,
     pub platform: Platform,
     pub name: String,
-    /// `(key, value)` of the label that marks our containers.
-    pub label: (String, String),
+    /// `(key, value)` labels: the one that marks our containers, its owner, its project.
+    pub labels: Vec<(String, String)>,
     /// `None`: let docker pick a free host port.
     pub host_port: Option<u16>,
     pub container_port: u16,
@@ -282,8 +282,10 @@ pub fn run_detached(base: Cmd, spec: &RunSpec) -> Cmd {
     };
     let mut c = base
         .args(["run", "--detach", "--platform", &spec.platform.to_string()])
-        .args(["--publish", &publish, "--name", &spec.name])
-        .args(["--label", &format!("{}={}", spec.label.0, spec.label.1)]);
+        .args(["--publish", &publish, "--name", &spec.name]);
+    for (k, v) in &spec.labels {
+        c = c.args(["--label", &format!("{k}={v}")]);
+    }
     // `--env KEY` takes the value from docker's environment: values (often secrets) never
     // appear in argv, echoes or errors.
     for (k, v) in &spec.env {
@@ -389,16 +391,16 @@ pub fn remove(base: Cmd, names: &[String]) -> Cmd {
     base.args(["rm", "--force"]).args(names)
 }
 
-/// `docker ps --all --quiet --filter label=<key>`: our containers, running or not.
-pub fn ps_labelled(base: Cmd, key: &str) -> Cmd {
-    base.args([
-        "ps",
-        "--all",
-        "--quiet",
-        "--filter",
-        &format!("label={key}"),
-    ])
-    .query()
+/// `docker ps --all --filter label=FILTER --format '{{.ID}}\t{{.Label "K1"}}\t…'`: each
+/// container with its values of `keys`, tab-separated.
+pub fn ps_labels(base: Cmd, filter: &str, keys: &[&str]) -> Cmd {
+    let format = std::iter::once("{{.ID}}".to_string())
+        .chain(keys.iter().map(|k| format!("{{{{.Label \"{k}\"}}}}")))
+        .collect::<Vec<_>>()
+        .join("\t");
+    base.args(["ps", "--all", "--filter", &format!("label={filter}")])
+        .args(["--format", &format])
+        .query()
 }
 
 /// `docker image rm <refs…>`: removes tags (an image that keeps another tag stays).
@@ -762,7 +764,10 @@ mod tests {
             image: "shop:1".into(),
             platform: "linux/amd64".parse().unwrap(),
             name: "azdeploy-test-1".into(),
-            label: ("io.azdeploy.test".into(), "1".into()),
+            labels: vec![
+                ("io.azdeploy.test".into(), "1".into()),
+                ("io.azdeploy.project".into(), "/home/me/shop".into()),
+            ],
             host_port: Some(18501),
             container_port: 8501,
             env: vec![("A".into(), "b c".into())],
@@ -771,7 +776,13 @@ mod tests {
         assert_eq!(
             run_detached(Cmd::new("docker", "run"), &spec).shown_args().join(" "),
             "run --detach --platform linux/amd64 --publish 127.0.0.1:18501:8501 --name azdeploy-test-1 \
-             --label io.azdeploy.test=1 --env A --env-file prod.env shop:1"
+             --label io.azdeploy.test=1 --label io.azdeploy.project=/home/me/shop --env A --env-file prod.env shop:1"
+        );
+        assert_eq!(
+            ps_labels(Cmd::new("docker", "ps"), "io.azdeploy.test", &["io.azdeploy.owner"])
+                .shown_args()
+                .join(" "),
+            "ps --all --filter label=io.azdeploy.test --format {{.ID}}\t{{.Label \"io.azdeploy.owner\"}}"
         );
         let any = RunSpec {
             host_port: None,

@@ -289,7 +289,9 @@ fn pinning(d: &Dockerfile, target: &Platform) -> Vec<Problem> {
 fn pip_under_emulation(d: &Dockerfile, target: &Platform, cost: Option<f64>) -> Vec<Problem> {
     let mut out: Vec<Problem> = Vec::new();
     for (line, stage, text) in &d.runs {
-        if d.on_build_platform(*stage) || !(text.contains("pip install") || text.contains("pip wheel")) {
+        if d.on_build_platform(*stage)
+            || !(text.contains("pip install") || text.contains("pip wheel"))
+        {
             continue;
         }
         let slower = cost
@@ -443,7 +445,10 @@ mod tests {
         );
         assert!(p[0].hint.contains("$BUILDPLATFORM") && !p[0].error);
         let no_emulation = "FROM --platform=$BUILDPLATFORM python AS deps\nRUN pip install --target /deps x\nFROM python\nCOPY --from=deps /deps/ /\nEXPOSE 8501\n";
-        assert_eq!(Dockerfile::parse(no_emulation).target_runs(), Vec::<usize>::new());
+        assert_eq!(
+            Dockerfile::parse(no_emulation).target_runs(),
+            Vec::<usize>::new()
+        );
         let inherited = "FROM --platform=$BUILDPLATFORM python AS base\nFROM base AS deps\nRUN pip x\nFROM python\nRUN useradd app\n";
         assert_eq!(Dockerfile::parse(inherited).target_runs(), [5]);
         let pinned = "FROM --platform=linux/arm64 python\nRUN true\n";

@@ -50,8 +50,22 @@ pub struct Cmd {
     /// Variables set for the child; never shown (values may be secrets).
     env: Vec<(OsString, OsString)>,
     timeout: Option<Duration>,
+    /// Runs as long as the user wants (`logs --follow`, `test-local`'s log stream): no bound.
+    unbounded: bool,
     hint: Option<String>,
 }
+
+/// The bound of a read (`docker inspect`, `az … show`) without one of its own.
+pub const QUERY_BOUND: Duration = Duration::from_secs(120);
+/// The bound of a change (`docker run`, `az … create`) without one of its own.
+pub const CHANGE_BOUND: Duration = Duration::from_secs(30 * 60);
+/// The bound of a streamed call (a build, a push, a pull) without one of its own.
+pub const STREAM_BOUND: Duration = Duration::from_secs(2 * 60 * 60);
+/// When a quiet call has run this long, it is named on stderr (then every [`PROGRESS_EVERY`]).
+const PROGRESS_AFTER: Duration = Duration::from_secs(10);
+const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+/// The exit code of a call stopped at its bound (as `timeout(1)` uses).
+pub const TIMEOUT_CODE: i32 = 124;
 
 impl Cmd {
     /// A run of `program` for `purpose` ("build the image"): a mutation until marked a query.
@@ -65,6 +79,7 @@ impl Cmd {
             dir: None,
             env: Vec::new(),
             timeout: None,
+            unbounded: false,
             hint: None,
         }
     }
@@ -113,9 +128,15 @@ impl Cmd {
         self
     }
 
-    /// Stops the child and fails once `t` has passed.
+    /// Stops the child and fails once `t` has passed (instead of its kind's bound).
     pub fn timeout(mut self, t: Duration) -> Cmd {
         self.timeout = Some(t);
+        self
+    }
+
+    /// Runs until it ends or the user stops it: no bound (a log stream).
+    pub fn unbounded(mut self) -> Cmd {
+        self.unbounded = true;
         self
     }
 
@@ -216,6 +237,8 @@ pub struct Runner {
     pub verbose: bool,
     pub dry_run: bool,
     cancel: Cancel,
+    /// `AZDEPLOY_MAX_CALL_SECS`: no outside call runs longer than this.
+    max_call: Option<Duration>,
 }
 
 impl Runner {
@@ -224,7 +247,28 @@ impl Runner {
             verbose,
             dry_run,
             cancel,
+            max_call: None,
         }
+    }
+
+    /// Caps every call's bound at `max` (`AZDEPLOY_MAX_CALL_SECS`).
+    pub fn max_call(mut self, max: Option<Duration>) -> Runner {
+        self.max_call = max;
+        self
+    }
+
+    /// How long `cmd` may run when it runs with `io`: its own timeout, else its kind's bound,
+    /// capped by `AZDEPLOY_MAX_CALL_SECS`; `None` for an unbounded one.
+    fn bound(&self, cmd: &Cmd, io: Io) -> Option<Duration> {
+        if cmd.unbounded {
+            return None;
+        }
+        let own = cmd.timeout.unwrap_or(match (io, cmd.effect) {
+            (Io::Capture, Effect::Query) => QUERY_BOUND,
+            (Io::Capture, Effect::Mutate) => CHANGE_BOUND,
+            _ => STREAM_BOUND,
+        });
+        Some(self.max_call.map_or(own, |m| own.min(m)))
     }
 
     /// The cancel token, for loops that wait without a child running.
@@ -284,6 +328,42 @@ impl Runner {
         }
         self.echo(cmd);
         self.probe_inner(cmd, true)
+    }
+
+    /// Starts `cmd` on its own and does not wait for it: a new session, stdin, stdout and
+    /// stderr on /dev/null, so it outlives us however we end (the reaper that removes our test
+    /// containers after a `kill -9`). Not started under `--dry-run`.
+    pub fn spawn_detached(&self, cmd: &Cmd) -> Result<(), Error> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.echo(cmd);
+        let mut expr = duct::cmd(&cmd.program, cmd.os_args())
+            .unchecked()
+            .env_remove("DOCKER_CLI_PLUGIN_SOCKET")
+            .env_remove("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND")
+            .stdin_null()
+            .stdout_null()
+            .stderr_null()
+            .before_spawn(|c| {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+                unsafe {
+                    c.pre_exec(|| {
+                        libc::setsid();
+                        Ok(())
+                    });
+                }
+                Ok(())
+            });
+        for (k, v) in &cmd.env {
+            expr = expr.env(k, v);
+        }
+        expr.start().map(drop).map_err(|source| Error::Spawn {
+            purpose: cmd.purpose.clone(),
+            command: cmd.to_string(),
+            source,
+        })
     }
 
     /// Runs a cleanup step: ignores the cancel token (cleanups run *because* of a cancel) and
@@ -386,7 +466,7 @@ impl Runner {
             command: cmd.to_string(),
             source,
         })?;
-        self.wait_handle(cmd, &handle, honor_cancel)
+        self.wait_handle(cmd, &handle, honor_cancel, io)
     }
 
     /// Runs with the child's stdout and stderr shown live on our stderr *and* kept: the tail is
@@ -406,6 +486,8 @@ impl Runner {
                 command: cmd.to_string(),
                 source,
             })?;
+        let start = Instant::now();
+        let bound = self.bound(cmd, Io::Stream);
         let (status, text) = std::thread::scope(|s| -> Result<(ExitStatus, String), Error> {
             let copier = s.spawn(|| {
                 use std::io::{Read, Write};
@@ -450,6 +532,16 @@ impl Runner {
                     signal_group(&reader.pids(), libc::SIGKILL);
                     let _ = reader.kill();
                     return Err(Error::Cancelled(code));
+                }
+                if let Some(t) = bound.filter(|t| start.elapsed() >= *t) {
+                    signal_group(&reader.pids(), libc::SIGTERM);
+                    let end = Instant::now() + GRACE;
+                    while Instant::now() < end && matches!(reader.try_wait(), Ok(None)) {
+                        std::thread::sleep(POLL);
+                    }
+                    signal_group(&reader.pids(), libc::SIGKILL);
+                    let _ = reader.kill();
+                    return Err(timed_out(cmd, t));
                 }
                 std::thread::sleep(POLL);
             }
@@ -507,7 +599,7 @@ impl Runner {
             let kept = kept.clone();
             std::thread::spawn(move || crate::process::pty::copy_to_stderr(master, &kept))
         };
-        let out = self.wait_handle(cmd, &handle, true);
+        let out = self.wait_handle(cmd, &handle, true, Io::Stream);
         // A grandchild that kept the terminal open must not hang us: give the copier a moment.
         let end = Instant::now() + GRACE;
         while !copier.is_finished() && Instant::now() < end {
@@ -538,8 +630,11 @@ impl Runner {
         cmd: &Cmd,
         handle: &duct::Handle,
         honor_cancel: bool,
+        io: Io,
     ) -> Result<Output, Error> {
         let start = Instant::now();
+        let bound = self.bound(cmd, io);
+        let mut next_note = PROGRESS_AFTER;
         loop {
             match handle.wait_timeout(POLL) {
                 Ok(Some(out)) => {
@@ -565,22 +660,54 @@ impl Runner {
                     return Err(Error::Cancelled(code));
                 }
             }
-            if let Some(t) = cmd.timeout {
-                if start.elapsed() >= t {
-                    stop_group(handle, libc::SIGTERM);
-                    return Err(Error::failed(
-                        format!(
-                            "failed to {}: no answer after {} s\n  command: `{cmd}`",
-                            cmd.purpose,
-                            t.as_secs()
-                        ),
-                        cmd.hint
-                            .clone()
-                            .unwrap_or_else(|| "check the network and try again".into()),
-                    ));
-                }
+            let elapsed = start.elapsed();
+            if let Some(t) = bound.filter(|t| elapsed >= *t) {
+                stop_group(handle, libc::SIGTERM);
+                return Err(timed_out(cmd, t));
+            }
+            // A quiet call that takes long is named, so a hang is never silent.
+            if io == Io::Capture && elapsed >= next_note {
+                next_note += PROGRESS_EVERY;
+                say!(
+                    "still waiting for {}: {} s so far{} (`{cmd}`)",
+                    cmd.purpose,
+                    elapsed.as_secs(),
+                    bound
+                        .map(|t| format!(", stopped at {} s", t.as_secs()))
+                        .unwrap_or_default()
+                );
             }
         }
+    }
+}
+
+/// The error of a call stopped at its bound: what, how long, the command, and a hint for the
+/// kind of program (exit code [`TIMEOUT_CODE`]).
+fn timed_out(cmd: &Cmd, bound: Duration) -> Error {
+    let program = cmd
+        .program
+        .file_name()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hint = cmd.hint.clone().unwrap_or_else(|| match program.as_str() {
+        "az" => "az got no answer from Azure: check the network and `az account show`, then run it again (AZDEPLOY_MAX_CALL_SECS caps every call)".into(),
+        p if p.starts_with("docker") => "the Docker engine did not finish: is it busy or hung? `docker info` says; restart it if it does not answer".into(),
+        _ => "check the network and try again".into(),
+    });
+    let shown = if bound < Duration::from_secs(10) {
+        format!("{:.1}", bound.as_secs_f64())
+            .trim_end_matches(".0")
+            .to_string()
+    } else {
+        bound.as_secs().to_string()
+    };
+    Error::Failed {
+        message: format!(
+            "failed to {}: stopped after {shown} s without an answer (its bound)\n  command: `{cmd}`",
+            cmd.purpose
+        ),
+        hint: Some(hint),
+        code: TIMEOUT_CODE,
     }
 }
 
@@ -657,6 +784,45 @@ mod tests {
 
     fn sh(script: &str, purpose: &str) -> Cmd {
         Cmd::new("/bin/sh", purpose).arg("-c").arg(script).query()
+    }
+
+    #[test]
+    fn every_call_is_bounded_and_a_call_past_its_bound_is_stopped() {
+        let r = Runner::new(false, false, Cancel::new()).max_call(Some(Duration::from_secs(1)));
+        let t = Instant::now();
+        let e = r.query(&sh("sleep 30", "wait for nothing")).unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_eq!(e.exit_code(), TIMEOUT_CODE);
+        assert!(
+            e.to_string().starts_with("failed to wait for nothing: stopped after 1 s without an answer (its bound)\n  command: `/bin/sh -c 'sleep 30'`"),
+            "{e}"
+        );
+        let e = r
+            .stream_tail(&sh("sleep 30", "stream nothing"))
+            .unwrap_err();
+        assert_eq!(e.exit_code(), TIMEOUT_CODE);
+        // The kinds' own bounds, and none for a follow.
+        let plain = Runner::new(false, false, Cancel::new());
+        assert_eq!(plain.bound(&sh("x", "x"), Io::Capture), Some(QUERY_BOUND));
+        assert_eq!(
+            plain.bound(&Cmd::new("x", "x"), Io::Capture),
+            Some(CHANGE_BOUND)
+        );
+        assert_eq!(
+            plain.bound(&Cmd::new("x", "x"), Io::Stream),
+            Some(STREAM_BOUND)
+        );
+        assert_eq!(
+            plain.bound(&Cmd::new("x", "x").unbounded(), Io::Passthrough),
+            None
+        );
+        assert_eq!(
+            r.bound(
+                &Cmd::new("x", "x").timeout(Duration::from_secs(600)),
+                Io::Capture
+            ),
+            Some(Duration::from_secs(1))
+        );
     }
 
     #[test]
@@ -846,7 +1012,11 @@ mod tests {
         let c = sh("sleep 30", "wait for a slow thing").timeout(Duration::from_millis(200));
         let t = Instant::now();
         let err = r.query(&c).unwrap_err();
-        assert!(err.to_string().contains("no answer after"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("stopped after 0.2 s without an answer"),
+            "{err}"
+        );
         assert!(t.elapsed() < Duration::from_secs(5));
     }
 

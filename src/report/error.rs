@@ -182,7 +182,8 @@ impl Error {
             Error::Parse { .. } => {
                 Some("check the tool's version with `docker azdeploy doctor`".into())
             }
-            Error::Io { .. } | Error::Cancelled(_) | Error::Reported(_) => None,
+            Error::Io { path, source, .. } => io_hint(path, source),
+            Error::Cancelled(_) | Error::Reported(_) => None,
         }
     }
 
@@ -198,6 +199,25 @@ impl Error {
             },
             _ => 1,
         }
+    }
+}
+
+/// The fix for a file operation that failed, by its cause.
+fn io_hint(path: &str, source: &std::io::Error) -> Option<String> {
+    let dir = std::path::Path::new(path)
+        .parent()
+        .map(|p| p.display().to_string())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| path.to_string());
+    match source.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => Some(format!(
+            "the disk holding {dir} is full: free some space (`df -h {dir}`; `docker system df` shows what Docker keeps), then run it again"
+        )),
+        Some(libc::EACCES) | Some(libc::EPERM) => Some(format!(
+            "no permission to write in {dir}: check its owner (`ls -ld {dir}`)"
+        )),
+        Some(libc::EROFS) => Some(format!("{dir} is on a read-only file system")),
+        _ => None,
     }
 }
 
@@ -231,6 +251,21 @@ mod tests {
             "{text}"
         );
         assert!(e.hint().unwrap().contains("start the Docker engine"));
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn a_full_disk_says_where_and_how() {
+        let e = Error::Io {
+            action: "write",
+            path: "/work/app/.azdeploy/last-test.json".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+        };
+        assert!(e.to_string().contains("No space left on device"), "{e}");
+        assert_eq!(
+            e.hint().unwrap(),
+            "the disk holding /work/app/.azdeploy is full: free some space (`df -h /work/app/.azdeploy`; `docker system df` shows what Docker keeps), then run it again"
+        );
         assert_eq!(e.exit_code(), 1);
     }
 

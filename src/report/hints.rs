@@ -34,6 +34,22 @@ const KNOWN: &[(&[&str], &str)] = &[
         "install Docker Buildx (Docker Desktop ships it; on Linux the `docker-buildx` or `docker-buildx-plugin` package)",
     ),
     (
+        &["(TooManyRequests)"],
+        "Azure is throttling this subscription's requests (az already retried): wait a minute and run it again; other tools polling the same subscription add to the count",
+    ),
+    (
+        &["(InternalServerError)"],
+        "Azure failed on its side (az already retried): run it again; if it keeps failing, check https://status.azure.com for the region",
+    ),
+    (
+        &["(ServiceUnavailable)"],
+        "Azure failed on its side (az already retried): run it again; if it keeps failing, check https://status.azure.com for the region",
+    ),
+    (
+        &["(ExpiredAuthenticationToken)"],
+        "your Azure login expired: run `az login`, then try again",
+    ),
+    (
         &["Please run 'az login'"],
         "run `az login` (and `az account set --subscription <id>`), then try again",
     ),
@@ -88,5 +104,21 @@ mod tests {
         assert!(for_output(acr).unwrap().contains("az acr list"));
         let rg = "ERROR: (ResourceGroupNotFound) Resource group 'rg-x' could not be found.\nCode: ResourceGroupNotFound";
         assert!(for_output(rg).unwrap().contains("az group list"));
+        let fixture = |f: &str| {
+            std::fs::read_to_string(format!(
+                "{}/tests/fixtures/az/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        assert!(for_output(&fixture("throttled.stderr"))
+            .unwrap()
+            .starts_with("Azure is throttling"));
+        assert!(for_output(&fixture("server-error.stderr"))
+            .unwrap()
+            .starts_with("Azure failed on its side"));
+        assert!(for_output(&fixture("logged-out.stderr"))
+            .unwrap()
+            .contains("az login"));
     }
 }

@@ -7,16 +7,56 @@ use camino::Utf8Path;
 
 use crate::report::error::Error;
 
-/// A temporary directory, removed when dropped.
+/// A temporary directory, removed when dropped. Its name carries our pid
+/// (`azdeploy-gate-<pid>-…`), so one left by a run that was killed is known and swept by the
+/// next ([`sweep_temp`]).
 pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, Error> {
     tempfile::Builder::new()
-        .prefix(prefix)
+        .prefix(&format!("{prefix}{}-", std::process::id()))
         .tempdir()
         .map_err(|source| Error::Io {
             action: "create a temporary directory in",
             path: std::env::temp_dir().display().to_string(),
             source,
         })
+}
+
+/// Removes the temporary directories (`azdeploy-<kind>-<pid>-…` in the temp dir) of runs whose
+/// process is gone (killed before their cleanup could run); returns how many.
+pub fn sweep_temp() -> usize {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_owner(&name) else {
+            continue;
+        };
+        let gone = !super::procs::Owner {
+            host: String::new(),
+            pid,
+            start: String::new(),
+        }
+        .alive();
+        if gone
+            && e.file_type().is_ok_and(|t| t.is_dir())
+            && std::fs::remove_dir_all(e.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The pid in `azdeploy-<kind>-<pid>-<random>`.
+fn temp_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("azdeploy-")?;
+    let mut parts = rest.rsplitn(3, '-');
+    let _random = parts.next()?;
+    let pid = parts.next()?.parse().ok()?;
+    let kind = parts.next()?;
+    (!kind.is_empty()).then_some(pid)
 }
 
 /// What to do when the target exists.
@@ -64,6 +104,22 @@ pub fn write_atomic(path: &Utf8Path, contents: &[u8], existing: Existing) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temp_dirs_carry_the_pid_and_dead_runs_ones_are_swept() {
+        let d = temp_dir("azdeploy-unit-").unwrap();
+        let name = d.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(temp_owner(&name), Some(std::process::id()));
+        assert_eq!(temp_owner("azdeploy-gate-abc"), None);
+        assert_eq!(temp_owner("other-gate-1-x"), None);
+        let stale = std::env::temp_dir().join("azdeploy-unit-999999999-x1");
+        std::fs::create_dir_all(stale.join("inside")).unwrap();
+        assert!(sweep_temp() >= 1);
+        assert!(
+            !stale.exists() && d.path().exists(),
+            "ours stays, the dead run's goes"
+        );
+    }
 
     #[test]
     fn keep_refuses_and_replace_replaces() {

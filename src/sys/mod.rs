@@ -7,4 +7,5 @@ pub mod ask;
 pub mod clock;
 pub mod files;
 pub mod http;
+pub mod procs;
 pub mod ws;

@@ -286,18 +286,21 @@ fn acr_login_expose_token_prints_the_token_json_and_warnings() {
 
 #[test]
 fn acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server() {
-    if !AzureSim::available(
-        "acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server",
-    ) || !engine_available(
-        "acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server",
-    ) {
+    let test = "acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server";
+    if !AzureSim::available(test)
+        || !needs(
+            test,
+            &[Need::Engine, Need::Busybox("amd64"), Need::Registry],
+        )
+    {
         return;
     }
     let sim = AzureSim::start("healthy");
     let docker_config = tempfile::tempdir().unwrap();
+    std::fs::create_dir(docker_config.path().join("cli-plugins")).unwrap();
     std::os::unix::fs::symlink(
-        "/usr/libexec/docker/cli-plugins",
-        docker_config.path().join("cli-plugins"),
+        buildx_path().unwrap(),
+        docker_config.path().join("cli-plugins/docker-buildx"),
     )
     .unwrap();
     let docker = |args: &[&str]| {
@@ -305,6 +308,7 @@ fn acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server() {
             .args(args)
             .envs(sim.env())
             .env("DOCKER_CONFIG", docker_config.path())
+            .envs(engine_host().map(|h| ("DOCKER_HOST", h)))
             .output()
             .unwrap()
     };
@@ -324,11 +328,7 @@ fn acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server() {
     assert!(cfg.contains(&sim.login_server()), "{cfg}");
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        ci_fact("AZDEPLOY_CI_BUSYBOX_AMD64"),
-        dir.path().join("busybox"),
-    )
-    .unwrap();
+    std::fs::copy(crate::engine::busybox("amd64"), dir.path().join("busybox")).unwrap();
     std::fs::write(
         dir.path().join("Dockerfile"),
         "FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT [\"/bin/busybox\",\"true\"]\n",

@@ -494,8 +494,9 @@ fn every_bad_input_gets_one_clear_error_its_code_and_leaves_nothing() {
     let cases = cases();
     assert!(cases.len() >= 30, "the table has {} cases", cases.len());
     let engine = cases.iter().any(|c| c.via == Via::Engine)
-        && engine_available(
+        && needs(
             "every_bad_input_gets_one_clear_error_its_code_and_leaves_nothing (engine rows)",
+            &[Need::Engine, Need::Busybox("amd64"), Need::Registry],
         );
     let mut failures = Vec::new();
     let mut ran = 0;

@@ -425,7 +425,9 @@ fn az_problems_are_clear_errors_with_the_fix() {
     assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(
-        err.contains("error: resource group rg-shop does not exist, and no region is set to create it in"),
+        err.contains(
+            "error: resource group rg-shop does not exist, and no region is set to create it in"
+        ),
         "{err}"
     );
     // … and, with one, a yes: stdin is not a terminal here and --yes was not given.

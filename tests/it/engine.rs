@@ -4,7 +4,10 @@ use crate::support::*;
 
 #[test]
 fn context_flag_reaches_the_child_docker_call() {
-    if !engine_available("context_flag_reaches_the_child_docker_call") {
+    if !needs(
+        "context_flag_reaches_the_child_docker_call",
+        &[Need::Engine],
+    ) {
         return;
     }
     let s = Sandbox::new();
@@ -14,7 +17,7 @@ fn context_flag_reaches_the_child_docker_call() {
             "create",
             "azdtest2",
             "--docker",
-            "host=unix:///var/run/docker.sock",
+            &engine_endpoint(),
         ])
         .assert()
         .success();
@@ -45,14 +48,20 @@ fn context_flag_reaches_the_child_docker_call() {
     assert!(err.contains("docker context ls"), "{err}");
 }
 
-/// A static busybox for `arch` (amd64 or arm64), as ci/engine-up.sh provides it.
+/// A static busybox for `arch` (amd64 or arm64), for a test that asked for
+/// `Need::Busybox(arch)` first ([`busybox_path`]).
 pub fn busybox(arch: &str) -> std::path::PathBuf {
-    let var = format!("AZDEPLOY_CI_BUSYBOX_{}", arch.to_uppercase());
-    let p = std::env::var(&var)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| format!("/opt/azdeploy-ci/busybox-{arch}").into());
-    assert!(p.is_file(), "{} missing: run ci/engine-up.sh", p.display());
-    p
+    busybox_path(arch).unwrap_or_else(|| {
+        panic!("no static busybox for {arch}: run ci/engine-up.sh (and gate the test with `needs(…, &[Need::Busybox(\"{arch}\")])`)")
+    })
+}
+
+/// The caller's engine as a `docker context create --docker` value.
+pub fn engine_endpoint() -> String {
+    format!(
+        "host={}",
+        engine_host().unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+    )
 }
 
 /// Removes the test's images even when the test fails.
@@ -132,7 +141,10 @@ pub fn build_busybox(
 
 #[test]
 fn build_native_amd64_through_the_real_docker_cli() {
-    if !engine_available("build_native_amd64_through_the_real_docker_cli") {
+    if !needs(
+        "build_native_amd64_through_the_real_docker_cli",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\n\
@@ -152,7 +164,14 @@ fn build_native_amd64_through_the_real_docker_cli() {
 
 #[test]
 fn build_foreign_arm64_with_a_run_step_under_qemu() {
-    if !engine_available("build_foreign_arm64_with_a_run_step_under_qemu") {
+    if !needs(
+        "build_foreign_arm64_with_a_run_step_under_qemu",
+        &[
+            Need::Engine,
+            Need::Busybox("arm64"),
+            Need::Platform("linux/arm64"),
+        ],
+    ) {
         return;
     }
     let _lock = emulation_lock();
@@ -183,32 +202,35 @@ pub fn emulation_lock() -> EmulationLock {
         .write(true)
         .open(std::env::temp_dir().join("azdeploy-binfmt.lock"))
         .expect("open the binfmt lock file");
-    file.lock().expect("lock the binfmt lock file");
+    // flock(2) (std's File::lock is newer than the MSRV); released when the file closes.
+    // SAFETY: a valid open descriptor.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "lock the binfmt lock file");
     EmulationLock {
         _file: file,
         _threads: threads,
     }
 }
 
-const BINFMT_AARCH64: &str = "/proc/sys/fs/binfmt_misc/qemu-aarch64";
-
-/// Disables QEMU's aarch64 entry until dropped (restored even when the test fails).
-pub struct BinfmtOff;
+/// Disables QEMU's aarch64 entry until dropped (restored even when the test fails), for a test
+/// that asked for `Need::HostBinfmt` first.
+pub struct BinfmtOff(&'static std::path::Path);
 
 impl BinfmtOff {
     pub fn new() -> BinfmtOff {
+        let entry = binfmt_aarch64().expect("binfmt_misc is Linux only: ask needs(HostBinfmt)");
         assert!(
-            read(std::path::Path::new(BINFMT_AARCH64)).starts_with("enabled"),
+            read(entry).starts_with("enabled"),
             "binfmt not enabled to begin with"
         );
-        std::fs::write(BINFMT_AARCH64, "0").expect("disable binfmt (needs root)");
-        BinfmtOff
+        std::fs::write(entry, "0").expect("disable binfmt (needs root)");
+        BinfmtOff(entry)
     }
 }
 
 impl Drop for BinfmtOff {
     fn drop(&mut self) {
-        std::fs::write(BINFMT_AARCH64, "1").expect("re-enable binfmt");
+        std::fs::write(self.0, "1").expect("re-enable binfmt");
     }
 }
 
@@ -232,7 +254,15 @@ fn emulation_status(s: &Sandbox, platform: &str) -> (String, String) {
 
 #[test]
 fn without_binfmt_the_preflight_stops_the_build_and_doctor_fails() {
-    if !engine_available("without_binfmt_the_preflight_stops_the_build_and_doctor_fails") {
+    if !needs(
+        "without_binfmt_the_preflight_stops_the_build_and_doctor_fails",
+        &[
+            Need::Engine,
+            Need::Busybox("arm64"),
+            Need::Platform("linux/arm64"),
+            Need::HostBinfmt,
+        ],
+    ) {
         return;
     }
     let _lock = emulation_lock();
@@ -267,7 +297,7 @@ fn without_binfmt_the_preflight_stops_the_build_and_doctor_fails() {
 
 #[test]
 fn doctor_on_the_real_engine_for_amd64() {
-    if !engine_available("doctor_on_the_real_engine_for_amd64") {
+    if !needs("doctor_on_the_real_engine_for_amd64", &[Need::Engine]) {
         return;
     }
     let s = Sandbox::new();
@@ -301,7 +331,14 @@ fn doctor_on_the_real_engine_for_amd64() {
 
 #[test]
 fn a_final_stage_pinned_to_arm64_is_stopped_before_and_after_the_build() {
-    if !engine_available("a_final_stage_pinned_to_arm64_is_stopped_before_and_after_the_build") {
+    if !needs(
+        "a_final_stage_pinned_to_arm64_is_stopped_before_and_after_the_build",
+        &[
+            Need::Engine,
+            Need::Busybox("arm64"),
+            Need::Platform("linux/arm64"),
+        ],
+    ) {
         return;
     }
     let _lock = emulation_lock();
@@ -357,8 +394,13 @@ fn a_final_stage_pinned_to_arm64_is_stopped_before_and_after_the_build() {
 
 #[test]
 fn another_context_as_builder_runs_the_probe_and_the_build_and_doctor_lists_it() {
-    if !engine_available(
+    if !needs(
         "another_context_as_builder_runs_the_probe_and_the_build_and_doctor_lists_it",
+        &[
+            Need::Engine,
+            Need::Busybox("arm64"),
+            Need::Platform("linux/arm64"),
+        ],
     ) {
         return;
     }
@@ -366,13 +408,7 @@ fn another_context_as_builder_runs_the_probe_and_the_build_and_doctor_lists_it()
     let s = Sandbox::new();
     let ctx = unique("azdtest-builder").replace('-', "");
     s.real_docker()
-        .args([
-            "context",
-            "create",
-            &ctx,
-            "--docker",
-            "host=unix:///var/run/docker.sock",
-        ])
+        .args(["context", "create", &ctx, "--docker", &engine_endpoint()])
         .assert()
         .success();
     std::fs::copy(busybox("arm64"), s.path("work/busybox")).unwrap();

@@ -8,9 +8,11 @@ use crate::support::*;
 const HTTPD: &str = "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\nENTRYPOINT [\"/bin/busybox\",\"httpd\",\"-f\",\"-p\",\"8501\"]\n";
 
 /// Installs the fake az's answers for registry `myacr` (the CI registry) and `nopeacr` (missing).
+/// A test that reaches `myacr` asks for `Need::Registry`; one that meets only `nopeacr` runs
+/// without the CI registry (`myacr` then names a port nothing listens on).
 fn fake_acr(s: &Sandbox) {
-    let registry = ci_fact("AZDEPLOY_CI_REGISTRY");
-    let token = ci_fact("AZDEPLOY_CI_REGISTRY_TOKEN");
+    let registry = ci_fact_opt("AZDEPLOY_CI_REGISTRY").unwrap_or_else(|| "127.0.0.1:9".into());
+    let token = ci_fact_opt("AZDEPLOY_CI_REGISTRY_TOKEN").unwrap_or_default();
     s.answer(
         "az-acr-show",
         "sh",
@@ -63,7 +65,13 @@ fn registry_digest(s: &Sandbox, reference: &str) -> String {
     assert!(raw.status.success(), "{}", stderr_of(&raw));
     let tmp = s.path("manifest.json");
     std::fs::write(&tmp, &raw.stdout).unwrap();
-    let sum = std::process::Command::new("sha256sum")
+    // sha256sum (GNU), else shasum (macOS).
+    let sum = std::process::Command::new("sh")
+        .args([
+            "-c",
+            r#"sha256sum "$1" 2>/dev/null || shasum -a 256 "$1""#,
+            "sh",
+        ])
         .arg(&tmp)
         .output()
         .unwrap();
@@ -83,7 +91,10 @@ fn pushed_ref(tag: &str) -> (String, Images) {
 
 #[test]
 fn push_logs_in_through_az_and_prints_the_digest_the_registry_serves() {
-    if !engine_available("push_logs_in_through_az_and_prints_the_digest_the_registry_serves") {
+    if !needs(
+        "push_logs_in_through_az_and_prints_the_digest_the_registry_serves",
+        &[Need::Engine, Need::Busybox("amd64"), Need::Registry],
+    ) {
         return;
     }
     let (s, tag, _images, out) = build_busybox("amd64", HTTPD, &[]);
@@ -109,15 +120,7 @@ fn push_logs_in_through_az_and_prints_the_digest_the_registry_serves() {
     let calls = az_calls(&s);
     assert_eq!(
         calls[0],
-        [
-            "az",
-            "acr",
-            "show",
-            "--name",
-            "myacr",
-            "--output",
-            "json"
-        ]
+        ["az", "acr", "show", "--name", "myacr", "--output", "json"]
     );
     assert_eq!(calls[1], ["az", "acr", "login", "--name", "myacr"]);
     let err = stderr_of(&out);
@@ -137,7 +140,10 @@ fn push_logs_in_through_az_and_prints_the_digest_the_registry_serves() {
 
 #[test]
 fn with_docker_globals_the_token_goes_through_stdin_and_never_shows() {
-    if !engine_available("with_docker_globals_the_token_goes_through_stdin_and_never_shows") {
+    if !needs(
+        "with_docker_globals_the_token_goes_through_stdin_and_never_shows",
+        &[Need::Engine, Need::Busybox("amd64"), Need::Registry],
+    ) {
         return;
     }
     let (s, tag, _images, out) = build_busybox("amd64", HTTPD, &[]);
@@ -187,7 +193,10 @@ fn with_docker_globals_the_token_goes_through_stdin_and_never_shows() {
 
 #[test]
 fn without_a_login_the_push_fails_with_our_hint() {
-    if !engine_available("without_a_login_the_push_fails_with_our_hint") {
+    if !needs(
+        "without_a_login_the_push_fails_with_our_hint",
+        &[Need::Engine, Need::Busybox("amd64"), Need::Registry],
+    ) {
         return;
     }
     let (s, tag, _images, out) = build_busybox("amd64", HTTPD, &[]);
@@ -210,7 +219,14 @@ fn without_a_login_the_push_fails_with_our_hint() {
 
 #[test]
 fn an_arm64_image_is_refused_before_anything_is_pushed() {
-    if !engine_available("an_arm64_image_is_refused_before_anything_is_pushed") {
+    if !needs(
+        "an_arm64_image_is_refused_before_anything_is_pushed",
+        &[
+            Need::Engine,
+            Need::Busybox("arm64"),
+            Need::Platform("linux/arm64"),
+        ],
+    ) {
         return;
     }
     let _lock = crate::engine::emulation_lock();
@@ -234,7 +250,10 @@ fn an_arm64_image_is_refused_before_anything_is_pushed() {
 
 #[test]
 fn a_missing_registry_and_an_untested_image_are_clear_errors() {
-    if !engine_available("a_missing_registry_and_an_untested_image_are_clear_errors") {
+    if !needs(
+        "a_missing_registry_and_an_untested_image_are_clear_errors",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let (s, _tag, _images, out) = build_busybox("amd64", HTTPD, &[]);
@@ -249,7 +268,9 @@ fn a_missing_registry_and_an_untested_image_are_clear_errors() {
     assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(
-        err.contains("error: registry nopeacr does not exist, and no resource group is set to create it in"),
+        err.contains(
+            "error: registry nopeacr does not exist, and no resource group is set to create it in"
+        ),
         "{err}"
     );
     assert!(
@@ -268,7 +289,10 @@ fn a_missing_registry_and_an_untested_image_are_clear_errors() {
 
 #[test]
 fn a_registry_cache_warms_a_cold_build() {
-    if !engine_available("a_registry_cache_warms_a_cold_build") {
+    if !needs(
+        "a_registry_cache_warms_a_cold_build",
+        &[Need::Engine, Need::Busybox("amd64"), Need::Registry],
+    ) {
         return;
     }
     let registry = ci_fact("AZDEPLOY_CI_REGISTRY");

@@ -13,7 +13,9 @@ use crate::support::*;
 /// A sandbox whose work dir holds a copy of `tests/apps/<name>`.
 pub(crate) fn app(name: &str) -> Sandbox {
     let s = Sandbox::new();
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps").join(name);
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/apps")
+        .join(name);
     for entry in std::fs::read_dir(&from).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), s.work().join(entry.file_name())).unwrap();
@@ -40,7 +42,15 @@ pub(crate) fn plugin(s: &Sandbox, args: &[&str]) -> Output {
 /// `build` for `platform` with the CI's Python base image.
 pub(crate) fn build(s: &Sandbox, platform: &str, tag: &str, extra: &[&str]) -> Output {
     let base = format!("PYTHON_IMAGE={}", ci_fact("AZDEPLOY_CI_PYTHON_IMAGE"));
-    let mut args = vec!["build", "--platform", platform, "-t", tag, "--build-arg", &base];
+    let mut args = vec![
+        "build",
+        "--platform",
+        platform,
+        "-t",
+        tag,
+        "--build-arg",
+        &base,
+    ];
     args.extend_from_slice(extra);
     plugin(s, &args)
 }
@@ -49,7 +59,16 @@ pub(crate) fn build(s: &Sandbox, platform: &str, tag: &str, extra: &[&str]) -> O
 pub(crate) fn check(s: &Sandbox, image: &str, platform: &str) -> Result<serde_json::Value, String> {
     let out = plugin(
         s,
-        &["test-local", "--check", "--json", "--platform", platform, "--port", "0", image],
+        &[
+            "test-local",
+            "--check",
+            "--json",
+            "--platform",
+            platform,
+            "--port",
+            "0",
+            image,
+        ],
     );
     if out.status.success() {
         Ok(serde_json::from_slice(&out.stdout).unwrap())
@@ -61,11 +80,23 @@ pub(crate) fn check(s: &Sandbox, image: &str, platform: &str) -> Result<serde_js
 /// `python ARGS` in a throwaway container of `image` for `platform`; stdout.
 fn python_in(image: &str, platform: &str, args: &[&str]) -> String {
     let out = std::process::Command::new("docker")
-        .args(["run", "--rm", "--platform", platform, "--entrypoint", "python", image])
+        .args([
+            "run",
+            "--rm",
+            "--platform",
+            platform,
+            "--entrypoint",
+            "python",
+            image,
+        ])
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "python {args:?} in {image}: {}", stderr_of(&out));
+    assert!(
+        out.status.success(),
+        "python {args:?} in {image}: {}",
+        stderr_of(&out)
+    );
     stdout_of(&out)
 }
 
@@ -95,8 +126,15 @@ const USUAL: &str = "ARG PYTHON_IMAGE=python:3.12-slim\nFROM ${PYTHON_IMAGE}\nWO
 
 #[test]
 fn streamlit_for_a_foreign_platform_builds_without_emulation_and_renders() {
-    if !engine_available("streamlit_for_a_foreign_platform_builds_without_emulation_and_renders")
-    {
+    if !needs(
+        "streamlit_for_a_foreign_platform_builds_without_emulation_and_renders",
+        &[
+            Need::Engine,
+            Need::PythonImages,
+            Need::Platform("linux/arm64"),
+            Need::HostBinfmt,
+        ],
+    ) {
         return;
     }
     let s = app("streamlit");
@@ -130,7 +168,10 @@ fn streamlit_for_a_foreign_platform_builds_without_emulation_and_renders() {
     assert_eq!(native["emulated"], false);
     assert_eq!(native["streamlit_version"], "1.40.0");
     assert!(native["first_render_ms"].as_u64().unwrap() >= native["health_ms"].as_u64().unwrap());
-    assert!(native["peak_memory_bytes"].as_u64().unwrap() > 50 << 20, "pandas and Streamlit loaded: {native}");
+    assert!(
+        native["peak_memory_bytes"].as_u64().unwrap() > 50 << 20,
+        "pandas and Streamlit loaded: {native}"
+    );
 
     // Foreign, with QEMU's aarch64 entry switched off for the whole build: any RUN executed for
     // linux/arm64 would fail with `exec format error`, so a build that succeeds ran none.
@@ -145,27 +186,50 @@ fn streamlit_for_a_foreign_platform_builds_without_emulation_and_renders() {
             stderr_of(&out)
         );
     }
-    assert_eq!(crate::engine::image_platform(&format!("{name}:arm64")), "linux/arm64");
+    assert_eq!(
+        crate::engine::image_platform(&format!("{name}:arm64")),
+        "linux/arm64"
+    );
 
     // Run it (emulated now): healthy, renders, and the arm64 wheels were installed.
     let foreign = check(&s, &format!("{name}:arm64"), "linux/arm64").unwrap();
-    assert_eq!((foreign["emulated"].clone(), foreign["emulator"].clone()), (true.into(), "QEMU".into()));
+    assert_eq!(
+        (foreign["emulated"].clone(), foreign["emulator"].clone()),
+        (true.into(), "QEMU".into())
+    );
     assert_eq!(foreign["streamlit_version"], "1.40.0");
     let machine = python_in(&format!("{name}:arm64"), "linux/arm64", &["-c", "import platform, pandas._libs.lib as l; print(platform.machine(), l.__file__.rsplit('.', 2)[-2])"]);
     assert_eq!(machine.trim(), "aarch64 cpython-311-aarch64-linux-gnu");
     // Console scripts work from their new place.
     let out = std::process::Command::new("docker")
-        .args(["run", "--rm", "--platform", "linux/arm64", "--entrypoint", "streamlit"])
+        .args([
+            "run",
+            "--rm",
+            "--platform",
+            "linux/arm64",
+            "--entrypoint",
+            "streamlit",
+        ])
         .arg(format!("{name}:arm64"))
         .arg("version")
         .output()
         .unwrap();
-    assert_eq!(stdout_of(&out).trim(), "Streamlit, version 1.40.0", "{}", stderr_of(&out));
+    assert_eq!(
+        stdout_of(&out).trim(),
+        "Streamlit, version 1.40.0",
+        "{}",
+        stderr_of(&out)
+    );
 
     // The usual Dockerfile, pip under emulation: the lint says what it costs, and the packages
     // are the same as the no-emulation build's.
     s.write("work/Dockerfile.usual", USUAL);
-    let out = build(&s, "linux/arm64", &format!("{name}:usual-arm64"), &["-f", "Dockerfile.usual"]);
+    let out = build(
+        &s,
+        "linux/arm64",
+        &format!("{name}:usual-arm64"),
+        &["-f", "Dockerfile.usual"],
+    );
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
         stderr_of(&out).contains("installs the dependencies in a stage for linux/arm64, which runs under emulation on this machine"),
@@ -175,7 +239,11 @@ fn streamlit_for_a_foreign_platform_builds_without_emulation_and_renders() {
     let usual = installed(&format!("{name}:usual-arm64"), "linux/arm64");
     let ours = installed(&format!("{name}:arm64"), "linux/arm64");
     drop(lock);
-    assert!(usual.0.contains("streamlit==1.40.0") && usual.0.contains("pandas==2.2.3"), "{}", usual.0);
+    assert!(
+        usual.0.contains("streamlit==1.40.0") && usual.0.contains("pandas==2.2.3"),
+        "{}",
+        usual.0
+    );
     assert_eq!(ours.0, usual.0, "pip list differs");
     assert_eq!(ours.1.trim(), "No broken requirements found.");
     assert_eq!(ours.1, usual.1, "pip check differs");
@@ -184,7 +252,10 @@ fn streamlit_for_a_foreign_platform_builds_without_emulation_and_renders() {
 
 #[test]
 fn a_streamlit_script_that_fails_on_its_first_run_fails_the_check() {
-    if !engine_available("a_streamlit_script_that_fails_on_its_first_run_fails_the_check") {
+    if !needs(
+        "a_streamlit_script_that_fails_on_its_first_run_fails_the_check",
+        &[Need::Engine, Need::PythonImages],
+    ) {
         return;
     }
     let s = app("streamlit-broken");
@@ -210,7 +281,10 @@ fn a_streamlit_script_that_fails_on_its_first_run_fails_the_check() {
 
 #[test]
 fn flask_and_a_requirement_without_wheels_build_and_answer() {
-    if !engine_available("flask_and_a_requirement_without_wheels_build_and_answer") {
+    if !needs(
+        "flask_and_a_requirement_without_wheels_build_and_answer",
+        &[Need::Engine, Need::PythonImages],
+    ) {
         return;
     }
     // Flask: every requirement has a wheel; health on `/`.
@@ -222,7 +296,10 @@ fn flask_and_a_requirement_without_wheels_build_and_answer() {
     let out = build(&s, "linux/amd64", &tag, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let report = check(&s, &tag, "linux/amd64").unwrap();
-    assert!(report["health_url"].as_str().unwrap().ends_with('/'), "{report}");
+    assert!(
+        report["health_url"].as_str().unwrap().ends_with('/'),
+        "{report}"
+    );
     assert!(report["first_render_ms"].is_null());
 
     // No requirements at all: nothing to install, the app started as it is.
@@ -236,7 +313,8 @@ http.server.ThreadingHTTPServer(('0.0.0.0', 8501), http.server.SimpleHTTPRequest
     let out = init(&s);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
-        stderr_of(&out).contains("wrote Dockerfile (Python, no dependencies to install, starts main.py)"),
+        stderr_of(&out)
+            .contains("wrote Dockerfile (Python, no dependencies to install, starts main.py)"),
         "{}",
         stderr_of(&out)
     );
@@ -259,7 +337,14 @@ http.server.ThreadingHTTPServer(('0.0.0.0', 8501), http.server.SimpleHTTPRequest
     let _compiled = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
     let out = build(&s, "linux/amd64", &tag, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let ext = python_in(&tag, "linux/amd64", &["-c", "import netifaces; print(netifaces.__file__.rsplit('/', 1)[-1])"]);
+    let ext = python_in(
+        &tag,
+        "linux/amd64",
+        &[
+            "-c",
+            "import netifaces; print(netifaces.__file__.rsplit('/', 1)[-1])",
+        ],
+    );
     assert_eq!(ext.trim(), "netifaces.cpython-311-x86_64-linux-gnu.so");
     check(&s, &tag, "linux/amd64").unwrap();
 }

@@ -73,7 +73,10 @@ fn test_local(s: &Sandbox, image: &str, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn amd64_check_reports_healthy_and_leaves_nothing() {
-    if !engine_available("amd64_check_reports_healthy_and_leaves_nothing") {
+    if !needs(
+        "amd64_check_reports_healthy_and_leaves_nothing",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let _shared = shared();
@@ -113,7 +116,10 @@ fn amd64_check_reports_healthy_and_leaves_nothing() {
     assert_eq!(v["healthy"], true);
     assert_eq!(v["emulated"], false);
     assert_eq!(v["platform"], "linux/amd64");
-    assert_eq!(v["port"], 8501, "the port that answered, for Azure's target port");
+    assert_eq!(
+        v["port"], 8501,
+        "the port that answered, for Azure's target port"
+    );
     assert!(v["first_render_ms"].is_null(), "not a Streamlit app: {v}");
     assert!(v["memory_bytes"].as_u64().unwrap() > 0, "{v}");
     assert!(v["cold_start_ms"].as_u64().is_some(), "{v}");
@@ -127,7 +133,14 @@ fn amd64_check_reports_healthy_and_leaves_nothing() {
 
 #[test]
 fn arm64_runs_emulated_by_qemu() {
-    if !engine_available("arm64_runs_emulated_by_qemu") {
+    if !needs(
+        "arm64_runs_emulated_by_qemu",
+        &[
+            Need::Engine,
+            Need::Busybox("arm64"),
+            Need::Platform("linux/arm64"),
+        ],
+    ) {
         return;
     }
     let _shared = shared();
@@ -159,7 +172,10 @@ fn arm64_runs_emulated_by_qemu() {
 
 #[test]
 fn a_slow_start_is_measured_within_150_ms() {
-    if !engine_available("a_slow_start_is_measured_within_150_ms") {
+    if !needs(
+        "a_slow_start_is_measured_within_150_ms",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let _shared = shared();
@@ -183,7 +199,10 @@ fn a_slow_start_is_measured_within_150_ms() {
 
 #[test]
 fn a_crashing_app_fails_with_its_code_logs_and_a_hint() {
-    if !engine_available("a_crashing_app_fails_with_its_code_logs_and_a_hint") {
+    if !needs(
+        "a_crashing_app_fails_with_its_code_logs_and_a_hint",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let _shared = shared();
@@ -204,7 +223,15 @@ fn a_crashing_app_fails_with_its_code_logs_and_a_hint() {
 
 #[test]
 fn without_emulation_the_preflight_or_the_logs_say_so() {
-    if !engine_available("without_emulation_the_preflight_or_the_logs_say_so") {
+    if !needs(
+        "without_emulation_the_preflight_or_the_logs_say_so",
+        &[
+            Need::Engine,
+            Need::Busybox("arm64"),
+            Need::Platform("linux/arm64"),
+            Need::HostBinfmt,
+        ],
+    ) {
         return;
     }
     let _shared = shared();
@@ -242,7 +269,10 @@ fn without_emulation_the_preflight_or_the_logs_say_so() {
 
 #[test]
 fn a_taken_port_fails_at_once_and_starts_nothing() {
-    if !engine_available("a_taken_port_fails_at_once_and_starts_nothing") {
+    if !needs(
+        "a_taken_port_fails_at_once_and_starts_nothing",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let _shared = shared();
@@ -267,7 +297,14 @@ fn a_taken_port_fails_at_once_and_starts_nothing() {
 
 #[test]
 fn a_wrong_architecture_is_refused_before_docker_run() {
-    if !engine_available("a_wrong_architecture_is_refused_before_docker_run") {
+    if !needs(
+        "a_wrong_architecture_is_refused_before_docker_run",
+        &[
+            Need::Engine,
+            Need::Busybox("arm64"),
+            Need::Platform("linux/arm64"),
+        ],
+    ) {
         return;
     }
     let _shared = shared();
@@ -286,7 +323,10 @@ fn a_wrong_architecture_is_refused_before_docker_run() {
 
 #[test]
 fn health_404_then_200_and_the_timeout_is_honoured() {
-    if !engine_available("health_404_then_200_and_the_timeout_is_honoured") {
+    if !needs(
+        "health_404_then_200_and_the_timeout_is_honoured",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let _shared = shared();
@@ -328,7 +368,7 @@ fn health_404_then_200_and_the_timeout_is_honoured() {
 
 #[test]
 fn detach_then_stop() {
-    if !engine_available("detach_then_stop") {
+    if !needs("detach_then_stop", &[Need::Engine, Need::Busybox("amd64")]) {
         return;
     }
     let _exclusive = STOP.write().unwrap_or_else(|e| e.into_inner());
@@ -411,7 +451,10 @@ fn interrupt_interactive(s: &Sandbox, image: &str, how: &str) -> Option<i32> {
 
 #[test]
 fn interactive_mode_cleans_up_under_every_cancel_twenty_times() {
-    if !engine_available("interactive_mode_cleans_up_under_every_cancel_twenty_times") {
+    if !needs(
+        "interactive_mode_cleans_up_under_every_cancel_twenty_times",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let _shared = shared();

@@ -98,7 +98,15 @@ fn az_calls(s: &Sandbox) -> Vec<Vec<String>> {
 /// variable), not through `push` into deploy's registry, not through `deploy --image`.
 #[test]
 fn an_arm64_image_cannot_reach_azure_whatever_the_settings_say() {
-    if !engine_available("an_arm64_image_cannot_reach_azure_whatever_the_settings_say") {
+    if !needs(
+        "an_arm64_image_cannot_reach_azure_whatever_the_settings_say",
+        &[
+            Need::Engine,
+            Need::Busybox("arm64"),
+            Need::Platform("linux/arm64"),
+            Need::Registry,
+        ],
+    ) {
         return;
     }
     let _lock = emulation_lock();
@@ -200,7 +208,10 @@ fn an_arm64_image_cannot_reach_azure_whatever_the_settings_say() {
 /// runs (engine 20.10 would build and label an image `linux/amd64x`).
 #[test]
 fn a_platform_typo_is_a_usage_error_with_the_closest_platform() {
-    if !engine_available("a_platform_typo_is_a_usage_error_with_the_closest_platform") {
+    if !needs(
+        "a_platform_typo_is_a_usage_error_with_the_closest_platform",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
         return;
     }
     let s = Sandbox::new();
@@ -253,7 +264,15 @@ fn a_platform_typo_is_a_usage_error_with_the_closest_platform() {
 /// error` anyway drops the pass and says what happened and how to fix it.
 #[test]
 fn a_remembered_pass_does_not_outlive_emulation() {
-    if !engine_available("a_remembered_pass_does_not_outlive_emulation") {
+    if !needs(
+        "a_remembered_pass_does_not_outlive_emulation",
+        &[
+            Need::Engine,
+            Need::Busybox("arm64"),
+            Need::Platform("linux/arm64"),
+            Need::HostBinfmt,
+        ],
+    ) {
         return;
     }
     let _lock = emulation_lock();
@@ -334,7 +353,10 @@ fn a_remembered_pass_does_not_outlive_emulation() {
 /// before `push` and before `deploy`.
 #[test]
 fn a_mislabeled_base_is_caught_by_the_binary_it_starts() {
-    if !engine_available("a_mislabeled_base_is_caught_by_the_binary_it_starts") {
+    if !needs(
+        "a_mislabeled_base_is_caught_by_the_binary_it_starts",
+        &[Need::Engine, Need::Busybox("arm64"), Need::Registry],
+    ) {
         return;
     }
     let s = Sandbox::new();
@@ -365,11 +387,15 @@ fn a_mislabeled_base_is_caught_by_the_binary_it_starts() {
     let name = unique("azdeploy-e2e-liar");
     let tag = format!("{name}:t1");
     let _images = Images(vec![base.clone(), tag.clone(), format!("{name}:latest")]);
-    assert_eq!(
-        crate::engine::image_platform(&base),
-        "linux/amd64",
-        "this engine no longer mislabels `docker import --platform linux/arm64`: make the lie another way"
-    );
+    let label = crate::engine::image_platform(&base);
+    if label != "linux/amd64" {
+        // Docker 20.10 labels the import amd64; a newer engine (Docker Desktop) may not lie.
+        unmet(
+            "a_mislabeled_base_is_caught_by_the_binary_it_starts",
+            &format!("this engine labels `docker import --platform linux/arm64` {label}, not linux/amd64: make the lie another way"),
+        );
+        return;
+    }
 
     // After build.
     s.write(

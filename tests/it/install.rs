@@ -2,7 +2,8 @@
 //! (`ci/dist.sh --package`) from the binary cargo built for these tests, is served over HTTP on
 //! loopback, verified and installed where the real docker CLI finds it. Every failure (bad
 //! checksum, missing archive, unknown platform) installs nothing and leaves no temporary files.
-//! Needs bash, GNU tar, python3 and the docker CLI (no engine), not the cross toolchains.
+//! Needs bash, GNU tar (skipped without it), python3 and the docker CLI (no engine), not the
+//! cross toolchains.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -177,6 +178,12 @@ fn no_cargo_path() -> &'static str {
 
 #[test]
 fn without_cargo_it_installs_the_release_binary_docker_then_runs() {
+    if !needs(
+        "without_cargo_it_installs_the_release_binary_docker_then_runs",
+        &[Need::GnuTar],
+    ) {
+        return;
+    }
     let s = fresh_sandbox();
     let server = Server::serve(packaged());
     let out = install_sh(&s, &server.url, no_cargo_path(), &[]);
@@ -240,6 +247,12 @@ fn without_cargo_it_installs_the_release_binary_docker_then_runs() {
 
 #[test]
 fn binary_flag_downloads_even_with_cargo_on_path() {
+    if !needs(
+        "binary_flag_downloads_even_with_cargo_on_path",
+        &[Need::GnuTar],
+    ) {
+        return;
+    }
     let s = fresh_sandbox();
     let server = Server::serve(packaged());
     let cargo = PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").into()));
@@ -256,6 +269,9 @@ fn binary_flag_downloads_even_with_cargo_on_path() {
 
 #[test]
 fn a_checksum_mismatch_installs_nothing() {
+    if !needs("a_checksum_mismatch_installs_nothing", &[Need::GnuTar]) {
+        return;
+    }
     let s = fresh_sandbox();
     let serve = s.path("serve");
     std::fs::create_dir_all(&serve).unwrap();
@@ -272,6 +288,12 @@ fn a_checksum_mismatch_installs_nothing() {
 
 #[test]
 fn a_missing_archive_or_checksum_installs_nothing() {
+    if !needs(
+        "a_missing_archive_or_checksum_installs_nothing",
+        &[Need::GnuTar],
+    ) {
+        return;
+    }
     let s = fresh_sandbox();
     let serve = s.path("serve");
     std::fs::create_dir_all(&serve).unwrap();
@@ -319,6 +341,9 @@ fn an_unsupported_platform_installs_nothing() {
 /// from the commit, with fixed modes.
 #[test]
 fn packaging_twice_gives_the_same_bytes() {
+    if !needs("packaging_twice_gives_the_same_bytes", &[Need::GnuTar]) {
+        return;
+    }
     let s = Sandbox::new();
     s.write_exe("fake-binary", "#!/bin/sh\necho fake\n");
     let (a, b) = (s.path("a"), s.path("b"));
@@ -335,7 +360,7 @@ fn packaging_twice_gives_the_same_bytes() {
     let sha = read(&a.join(format!("{name}.sha256")));
     assert!(sha.ends_with(&format!("  {name}\n")), "{sha}");
 
-    let out = StdCommand::new("tar")
+    let out = StdCommand::new(gnu_tar().unwrap())
         .args(["--list", "--verbose", "--numeric-owner", "--utc", "--file"])
         .arg(a.join(&name))
         .output()

@@ -33,6 +33,8 @@ mod engine_python;
 mod engine_test_local;
 /// Only linux/amd64 reaches Azure: the four ways it used to break, on the real engine.
 mod engine_trust;
+/// The fault suite: kill -9, hung and failing az, a full disk; nothing left behind.
+mod faults;
 /// Docker's global flags reach every child docker call; standalone runs.
 mod forwarding;
 /// `install.sh`: the release archive without cargo, checksums, unsupported platforms.

@@ -89,21 +89,32 @@ fn plugin_socket_close_through_real_docker_exits_130() {
 
 #[test]
 fn a_closed_socket_before_start_cancels_at_once() {
-    // ECONNREFUSED at connect: docker was already told to stop.
+    // ECONNREFUSED at connect: docker was already told to stop. Docker names a socket file
+    // (macOS) or, on Linux, an abstract socket (`@name`).
     let s = Sandbox::new();
     slow_docker(&s);
-    let t = std::time::Instant::now();
-    let out = s
-        .plugin()
-        .env(
-            "DOCKER_CLI_PLUGIN_SOCKET",
-            format!("@azdeploy_gone_{}", std::process::id()),
-        )
-        .arg("version")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
-    assert!(t.elapsed() < Duration::from_secs(10));
+    let file = s.path("gone.sock");
+    drop(std::os::unix::net::UnixListener::bind(&file).unwrap());
+    #[allow(unused_mut)]
+    let mut sockets = vec![file.display().to_string()];
+    #[cfg(target_os = "linux")]
+    sockets.push(format!("@azdeploy_gone_{}", std::process::id()));
+    for socket in sockets {
+        let t = std::time::Instant::now();
+        let out = s
+            .plugin()
+            .env("DOCKER_CLI_PLUGIN_SOCKET", &socket)
+            .arg("version")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{socket}: {}",
+            stderr_of(&out)
+        );
+        assert!(t.elapsed() < Duration::from_secs(10), "{socket}");
+    }
 }
 
 #[test]

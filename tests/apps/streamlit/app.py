@@ -25,6 +25,13 @@ st.dataframe(summary)
 # What the container really runs on: tells an emulated arm64 image from a native amd64 one.
 st.caption(f"pandas {pd.__version__}, streamlit {st.__version__}, Python {platform.python_version()} on {platform.machine()}")
 st.text("AZDEPLOY-SAMPLE-RENDERED")
+
+
 # A memory-hungry app on demand (tests size Azure's memory from the local peak): written bytes,
-# so they count in the container's memory.
-ballast = b"x" * (int(os.environ.get("AZDEPLOY_SAMPLE_ALLOCATE_MB", "0")) << 20)
+# so they count in the container's memory, kept by Streamlit's resource cache past the run.
+@st.cache_resource
+def ballast(mb: int) -> bytes:
+    return b"x" * (mb << 20)
+
+
+ballast(int(os.environ.get("AZDEPLOY_SAMPLE_ALLOCATE_MB", "0")))

@@ -1,0 +1,385 @@
+//! The fault suite: what happens when the plugin or what it depends on dies or hangs, on the
+//! real engine (and the real az against the simulated Azure). Each case: a bounded run, one
+//! clear error with the right hint, the documented exit code, and nothing left behind
+//! (containers, tags, temp directories counted before and after).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::azsim::{AzureSim, APP, RG};
+use crate::engine::build_busybox;
+use crate::support::*;
+
+/// httpd after a second's sleep: a kill lands before the container, during the wait for
+/// health, or after it.
+const SLOW_HTTPD: &str = "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\n\
+    ENTRYPOINT [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox sleep 1; exec /bin/busybox httpd -f -p 8501 -h /\"]\n";
+
+/// Our test containers on the engine, by owner label.
+fn containers_of(pid: u32) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=io.azdeploy.test",
+            "--format",
+            "{{.ID}} {{.Label \"io.azdeploy.owner\"}}",
+        ])
+        .output()
+        .unwrap();
+    stdout_of(&out)
+        .lines()
+        .filter(|l| {
+            l.split(' ').nth(1).and_then(|o| o.split('/').nth(1)) == Some(pid.to_string().as_str())
+        })
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// Reapers still running for `pid`.
+fn reapers_of(pid: u32) -> usize {
+    let out = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    stdout_of(&out)
+        .lines()
+        .filter(|l| l.contains("__reap") && l.contains(&format!("/{pid}/")))
+        .count()
+}
+
+/// Our temp directories (`azdeploy-*` in the temp dir) whose run was `pid`.
+fn temp_dirs_of(pid: u32) -> Vec<PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("azdeploy-") && n.contains(&format!("-{pid}-"))
+        })
+        .collect()
+}
+
+/// The plugin standalone, with the real docker on PATH, in the sandbox's work dir.
+fn plugin_real(s: &Sandbox) -> Command {
+    let mut c = Command::new(bin());
+    c.env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("HOME", s.path("home"))
+        .env("DOCKER_CONFIG", s.path("docker-config"))
+        .env("LANG", "C.UTF-8")
+        .current_dir(s.work());
+    c
+}
+
+/// A pseudo-random sequence (no crate for it): a different one each run, printed for replay.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next_ms(&mut self, max: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % max
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_of_test_local_leaves_no_container() {
+    if !needs(
+        "sigkill_at_random_moments_of_test_local_leaves_no_container",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
+        return;
+    }
+    let (s, tag, _images, out) = build_busybox("amd64", SLOW_HTTPD, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = Lcg(seed);
+    let mut report = Vec::new();
+    let mut pids = Vec::new();
+    for trial in 0..20 {
+        let delay = Duration::from_millis(rng.next_ms(3000));
+        let mut child = plugin_real(&s)
+            .args([
+                "test-local",
+                "--check",
+                "--port",
+                "0",
+                "--no-preflight",
+                &tag,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        pids.push(pid);
+        std::thread::sleep(delay);
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            child.kill().unwrap(); // SIGKILL: no handler, no guard, no cleanup of ours runs
+        }
+        child.wait().unwrap();
+        // The reaper notices within a second and removes the container; a `docker run` still
+        // running when the plugin died is waited for.
+        let clean = wait_for(30, || containers_of(pid).is_empty());
+        let reaped = wait_for(30, || reapers_of(pid) == 0);
+        report.push(format!(
+            "trial {trial}: killed after {} ms{}: containers {}, reapers {}",
+            delay.as_millis(),
+            if finished { " (had finished)" } else { "" },
+            containers_of(pid).len(),
+            reapers_of(pid)
+        ));
+        assert!(clean && reaped, "seed {seed}\n{}", report.join("\n"));
+    }
+    // A temp dir a killed run left (the gate's) goes with the next run.
+    let out = plugin_real(&s)
+        .args(["test-local", "--stop"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let left: Vec<PathBuf> = pids.iter().flat_map(|p| temp_dirs_of(*p)).collect();
+    assert!(left.is_empty(), "{left:?}");
+    eprintln!("seed {seed}\n{}", report.join("\n"));
+}
+
+#[test]
+fn a_killed_runs_containers_are_swept_by_the_next_run_but_detached_ones_stay() {
+    if !needs(
+        "a_killed_runs_containers_are_swept_by_the_next_run_but_detached_ones_stay",
+        &[Need::Engine, Need::Busybox("amd64")],
+    ) {
+        return;
+    }
+    let (s, tag, _images, out) = build_busybox("amd64", SLOW_HTTPD, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let host = {
+        let o = Command::new("hostname").output().unwrap();
+        stdout_of(&o).trim().to_string()
+    };
+    // Left by runs that died before their reaper could act (pid 999999999 does not exist).
+    let dead_owner = format!("{host}/999999999/1");
+    let mut made = Vec::new();
+    for (name, detached) in [("orphan", false), ("kept", true)] {
+        let mut args = vec![
+            "run".to_string(),
+            "-d".into(),
+            "--name".into(),
+            format!("azdeploy-fault-{name}-{}", std::process::id()),
+            "--label".into(),
+            format!("io.azdeploy.test=999999999-{name}"),
+            "--label".into(),
+            format!("io.azdeploy.owner={dead_owner}"),
+            "--label".into(),
+            format!("io.azdeploy.project={}", s.work().display()),
+        ];
+        if detached {
+            args.extend(["--label".into(), "io.azdeploy.detached=1".into()]);
+        }
+        args.push(tag.clone());
+        let o = Command::new("docker").args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", stderr_of(&o));
+        made.push(stdout_of(&o).trim()[..12].to_string());
+    }
+    let out = plugin_real(&s)
+        .args([
+            "test-local",
+            "--check",
+            "--port",
+            "0",
+            "--no-preflight",
+            &tag,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("removed 1 test container(s) left by a run that ended without cleaning up (pid 999999999)"),
+        "{}",
+        stderr_of(&out)
+    );
+    let alive = |id: &str| {
+        let o = Command::new("docker")
+            .args(["inspect", "--format", "{{.Id}}", id])
+            .output()
+            .unwrap();
+        o.status.success()
+    };
+    assert!(!alive(&made[0]), "the orphan was swept");
+    assert!(alive(&made[1]), "the --detach container stays");
+
+    // --stop: only this project's, unless --all.
+    let other = Sandbox::new();
+    let o = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--label",
+            "io.azdeploy.test=1-other",
+            "--label",
+            "io.azdeploy.project=/somewhere/else",
+            &tag,
+        ])
+        .output()
+        .unwrap();
+    let elsewhere = stdout_of(&o).trim()[..12].to_string();
+    let out = plugin_real(&s)
+        .args(["test-local", "--stop"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("removed 1 test container(s) started from here"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(
+        !alive(&made[1]) && alive(&elsewhere),
+        "only this project's went"
+    );
+    let out = plugin_real(&other)
+        .args(["test-local", "--stop", "--all"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(!alive(&elsewhere));
+}
+
+#[test]
+fn a_hung_az_is_stopped_at_its_bound_and_named() {
+    if !AzureSim::available("a_hung_az_is_stopped_at_its_bound_and_named") {
+        return;
+    }
+    // The real az against an Azure that does not answer for a minute.
+    let sim = AzureSim::start(r#"{"name": "slow", "delay_ms": 60000}"#);
+    let s = Sandbox::new();
+    s.write(
+        "work/azdeploy.json",
+        &format!(r#"{{"azure": {{"app": "{APP}", "resource_group": "{RG}"}}}}"#),
+    );
+    let t = Instant::now();
+    let out = plugin_real(&s)
+        .envs(sim.env())
+        .env("AZDEPLOY_AZ", sim.az())
+        .env("AZDEPLOY_MAX_CALL_SECS", "12")
+        .args(["status"])
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(124), "{err}");
+    assert!(took < Duration::from_secs(40), "{took:?}");
+    for line in [
+        "still waiting for ",
+        "stopped at 12 s",
+        "stopped after 12 s without an answer (its bound)",
+        "hint: az got no answer from Azure",
+    ] {
+        assert!(err.contains(line), "{line}\n{err}");
+    }
+}
+
+#[test]
+fn az_throttled_or_failing_gets_its_own_hint() {
+    if !AzureSim::available("az_throttled_or_failing_gets_its_own_hint") {
+        return;
+    }
+    for (scenario, code, hint) in [
+        (
+            r#"{"name": "throttled", "count": 1000, "retry_after": 0}"#,
+            "TooManyRequests",
+            "hint: Azure is throttling this subscription's requests",
+        ),
+        (
+            r#"{"name": "server-error", "count": 1000}"#,
+            "InternalServerError",
+            "hint: Azure failed on its side",
+        ),
+    ] {
+        let sim = AzureSim::start(scenario);
+        let s = Sandbox::new();
+        s.write(
+            "work/azdeploy.json",
+            &format!(r#"{{"azure": {{"app": "{APP}", "resource_group": "{RG}"}}}}"#),
+        );
+        let out = plugin_real(&s)
+            .envs(sim.env())
+            .env("AZDEPLOY_AZ", sim.az())
+            .args(["status"])
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{scenario}: {err}");
+        assert!(
+            err.contains(code) && err.contains(hint),
+            "{scenario}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_full_disk_for_the_state_dir_is_one_clear_error_and_nothing_left() {
+    let test = "a_full_disk_for_the_state_dir_is_one_clear_error_and_nothing_left";
+    if !needs(test, &[Need::Engine, Need::Busybox("amd64")]) {
+        return;
+    }
+    if !cfg!(target_os = "linux") || unsafe { libc::geteuid() } != 0 {
+        unmet(test, "a small tmpfs needs root on Linux");
+        return;
+    }
+    let (s, tag, _images, out) = build_busybox("amd64", SLOW_HTTPD, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let state = s.work().join(".azdeploy");
+    std::fs::create_dir_all(&state).unwrap();
+    let mount = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(mount.status.success(), "{}", stderr_of(&mount));
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).output();
+        }
+    }
+    let _unmount = Unmount(state.clone());
+    // Fill it.
+    let _ = std::fs::write(state.join("filler"), vec![b'x'; 128 * 1024]);
+    let out = plugin_real(&s)
+        .args([
+            "test-local",
+            "--check",
+            "--port",
+            "0",
+            "--no-preflight",
+            &tag,
+        ])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("hint: the disk holding"), "{err}");
+    let leftovers: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "filler")
+        .collect();
+    assert!(leftovers.is_empty(), "half-written state: {leftovers:?}");
+    let o = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("ancestor={tag}")])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&o).trim(), "", "the container was left");
+}
