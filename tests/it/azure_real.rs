@@ -458,18 +458,18 @@ fn a_throttled_call_is_retried_by_az_and_a_persistent_500_fails() {
 
 #[test]
 fn acr_build_uploads_the_context_builds_it_and_streams_the_run_log() {
-    if !AzureSim::available("acr_build_uploads_the_context_builds_it_and_streams_the_run_log")
-        || !engine_available("acr_build_uploads_the_context_builds_it_and_streams_the_run_log")
+    let test = "acr_build_uploads_the_context_builds_it_and_streams_the_run_log";
+    if !AzureSim::available(test)
+        || !needs(
+            test,
+            &[Need::Engine, Need::Busybox("amd64"), Need::Registry],
+        )
     {
         return;
     }
     let sim = AzureSim::start("healthy");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        ci_fact("AZDEPLOY_CI_BUSYBOX_AMD64"),
-        dir.path().join("busybox"),
-    )
-    .unwrap();
+    std::fs::copy(crate::engine::busybox("amd64"), dir.path().join("busybox")).unwrap();
     std::fs::write(
         dir.path().join("Dockerfile"),
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"echo\", \"built in ACR\"]\n",
