@@ -51,10 +51,20 @@ def ci_env():
     return facts
 
 
-def timed(cmd, env, cwd):
+RETRIED = []
+
+
+def timed(cmd, env, cwd, retry=False):
+    """Runs cmd, timed. With retry, a failure (PyPI unreachable for a moment) is run once more
+    and noted in the results; the failed attempt's time is not counted."""
     t = time.monotonic()
     p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     dt = time.monotonic() - t
+    if p.returncode != 0 and retry:
+        RETRIED.append(" ".join(cmd))
+        print(f"failed once, running again: {p.stderr[-500:]}", file=sys.stderr)
+        subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True)
+        return timed(cmd, env, cwd)
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr[-3000:]}")
     return dt, p
@@ -115,7 +125,7 @@ def main():
                 # Plain buildx, the same for every variant: the Dockerfile is what is measured.
                 dt, _ = timed(["docker", "buildx", "build", "--platform", platform, "--no-cache",
                                "--provenance=false", "--build-arg", f"PYTHON_IMAGE={base}",
-                               "-f", dockerfile, "-t", tag, "--load", "."], env, app)
+                               "-f", dockerfile, "-t", tag, "--load", "."], env, app, retry=True)
                 builds[(kind, platform, dockerfile)].append(dt)
                 print(f"round {r + 1}: {kind} {platform}: {dt:.1f} s", file=sys.stderr)
         runs = {"linux/amd64": [], "linux/arm64": []}
@@ -150,6 +160,7 @@ def main():
         "cores": os.cpu_count(),
         "base": base,
         "rounds": args.rounds,
+        "retried": RETRIED,
     }
     (ROOT / "bench" / "python-results.json").write_text(
         json.dumps({"facts": facts, "builds": b, "ratios": ratios, "test_local": figures}, indent=2) + "\n")

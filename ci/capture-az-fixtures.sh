@@ -93,6 +93,8 @@ scenario '{"name": "server-error", "count": 100}'
 capture server-error group show --name rg1 --output json
 scenario logged-out
 capture logged-out group show --name rg1 --output json
+scenario wrong-subscription
+capture wrong-subscription group show --name rg1 --output json
 scenario healthy
 echo "captured into $OUT:" >&2
 ls "$OUT" >&2

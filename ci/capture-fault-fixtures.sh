@@ -34,6 +34,7 @@ REG=$AZDEPLOY_CI_REGISTRY            # the password registry (127.0.0.1:5000)
 W=/tmp/azdeploy-faults               # fixed: these paths appear in captured messages
 ENGINE=$W/engine                     # the private dockerd's sockets, roots, pid file
 PSOCK=unix://$ENGINE/docker.sock
+PBRIDGE=azdfault0
 TLS_HOST=azdeploy-fault-tls.test     # resolves to ::1 only inside our mount namespaces
 # Fixed ports (they appear in the messages).
 P_REFUSED=5999 P_403=5991 P_429=5992 P_500=5993 P_503=5994 P_403PING=5995 P_PLAIN=5996 P_TLS=5997
@@ -99,6 +100,7 @@ cleanup() {
     kill_pidfile "$ENGINE/dockerd.pid" "$ENGINE/"
     kill_engine_leftovers
     for f in "$W/full" "$W/full-az"; do mountpoint -q "$f" && umount "$f"; done
+    ip link show "$PBRIDGE" >/dev/null 2>&1 && ip link del "$PBRIDGE"
     # The one image pushed to the real registry (for the 404 cases): delete its manifest.
     local dg
     dg=$(curl -s -I -m 5 -u "$AZDEPLOY_CI_REGISTRY_USER:$AZDEPLOY_CI_REGISTRY_PASSWORD" \
@@ -224,12 +226,17 @@ rustc --edition 2021 -O -o "$W/bin/sigrun" "$ROOT/ci/fault-stub/sigrun.rs"
 
 # The private engine (for the TLS cases and for "engine gone"): its own mount namespace (so
 # $TLS_HOST resolves to ::1, which dockerd does not treat as an insecure localhost registry),
-# socket, data-root, exec-root; no bridge, no iptables (nothing on the host network changes).
+# socket, data-root, exec-root, and its own bridge; no iptables (nothing else on the host
+# network changes). Never --bridge=none: dockerd then deletes the host's docker0, which the
+# running engine needs for every container on its default network.
 mkdir -p "$ENGINE"
+ip link add "$PBRIDGE" type bridge
+ip addr add 172.31.252.1/24 dev "$PBRIDGE"
+ip link set "$PBRIDGE" up
 cat >"$ENGINE/run.sh" <<EOF
 mount --bind $W/hosts /etc/hosts
 exec dockerd --data-root $ENGINE/data --exec-root $ENGINE/exec --pidfile $ENGINE/dockerd.pid \\
-    -H $PSOCK --bridge=none --iptables=false --ip6tables=false
+    -H $PSOCK --bridge=$PBRIDGE --iptables=false --ip6tables=false
 EOF
 unshare -m sh "$ENGINE/run.sh" >"$ENGINE/dockerd.log" 2>&1 </dev/null 9>&- 8>&- &
 for _ in $(seq 1 120); do docker -H "$PSOCK" version >/dev/null 2>&1 && break; sleep 0.5; done

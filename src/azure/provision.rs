@@ -34,16 +34,24 @@ const ROLE_WAIT: Duration = Duration::from_secs(5 * 60);
 /// What az prints when a resource (or its resource group) does not exist, and nothing else:
 /// captured from az 2.91 (`tests/fixtures/az/not-found-*.stderr`). Exit codes do not tell:
 /// `group show` exits 3, `containerapp show` and `acr show` exit 1, like any other failure.
-const NOT_FOUND: &[&str] = &[
-    "(ResourceGroupNotFound)",
-    "(ResourceNotFound)",
-    "Code: ResourceNotFound",
-    "could not be found",
+const NOT_FOUND: &[&[&str]] = &[
+    &["(ResourceGroupNotFound)"],
+    &["(ResourceNotFound)"],
+    // `acr show` looks the registry up in the subscription's resource list.
+    &[
+        "The resource with name '",
+        "could not be found in subscription",
+    ],
 ];
 
-/// Whether az's stderr says "not found" (and only that).
+/// Whether az's stderr says "this resource does not exist" (and only that): a subscription that
+/// cannot be found ("(SubscriptionNotFound) … could not be found") is a login problem, never a
+/// reason to create.
 pub fn not_found(stderr: &str) -> bool {
-    NOT_FOUND.iter().any(|m| stderr.contains(m))
+    !stderr.contains("SubscriptionNotFound")
+        && NOT_FOUND
+            .iter()
+            .any(|needles| needles.iter().all(|n| stderr.contains(n)))
 }
 
 /// The resource `cmd` reads: `None` on a clear not-found; any other failure is returned as it

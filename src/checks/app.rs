@@ -51,8 +51,10 @@ impl Expect {
         Expect {
             port: settings.port.value.0,
             streamlit: detect(&AppFiles::read(&ctx.cwd)).streamlit.is_some(),
+            image_server: image.host.clone().filter(|h| {
+                h.ends_with(".azurecr.io") || pushed.as_ref().is_some_and(|p| p.registry == *h)
+            }),
             tested,
-            image_server: image.host.clone(),
             replicas: (set(&settings.min_replicas.source) || set(&settings.max_replicas.source))
                 .then_some((settings.min_replicas.value.0, settings.max_replicas.value.0)),
         }
@@ -310,7 +312,10 @@ fn cpu(app: &App, e: &Expect) -> Option<Finding> {
 fn registry(app: &App, e: &Expect) -> Finding {
     let Some(server) = &e.image_server else {
         return finding(
-            Check::skip("registry access", "the image names no registry"),
+            Check::skip(
+                "registry access",
+                "the image is not in an ACR or the registry pushed to from here: not checked",
+            ),
             None,
         );
     };

@@ -18,8 +18,9 @@ const OWNER_POLL: Duration = Duration::from_millis(500);
 const CONTAINER_POLL: Duration = Duration::from_secs(15);
 /// After the owner died: how long empty listings must last before the reaper trusts them.
 const SETTLE: Duration = Duration::from_secs(5);
-/// After the owner died: how long the reaper tries at most.
-const GIVE_UP: Duration = Duration::from_secs(120);
+/// After the owner died: how long the reaper tries at most (an engine that went down with the
+/// run may come back; after this the next run's sweep is the backstop).
+const GIVE_UP: Duration = Duration::from_secs(600);
 
 pub fn run(ctx: &Ctx, args: &ReapArgs) -> Result<(), Error> {
     let owner = Owner::parse(&args.owner).ok_or_else(|| {
@@ -44,14 +45,18 @@ pub fn run(ctx: &Ctx, args: &ReapArgs) -> Result<(), Error> {
     let start = Instant::now();
     let mut empty_since: Option<Instant> = None;
     while start.elapsed() < GIVE_UP {
-        let ids: Vec<String> = match container::list(ctx, &args.label) {
-            Ok(l) => l
-                .into_iter()
-                .filter(|c| !c.detached)
-                .map(|c| c.id)
-                .collect(),
-            Err(_) => vec![],
+        // An engine that does not answer (it went down with the run) is not an empty one:
+        // keep trying until it is back or the reaper gives up.
+        let Ok(listed) = container::list(ctx, &args.label) else {
+            empty_since = None;
+            ctx.runner.cancel().sleep(Duration::from_secs(1))?;
+            continue;
         };
+        let ids: Vec<String> = listed
+            .into_iter()
+            .filter(|c| !c.detached)
+            .map(|c| c.id)
+            .collect();
         if ids.is_empty() {
             let since = *empty_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= SETTLE {

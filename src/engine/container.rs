@@ -112,12 +112,27 @@ impl<'a> Container<'a> {
         self.keep = true;
     }
 
-    /// Its state, when docker knows it.
+    /// Its state, when docker knows it (`None`: no such container). An engine that stopped
+    /// answering is an error naming that, not a container that is still starting.
     pub fn state(&self) -> Result<Option<State>, Error> {
-        let p = self.ctx.runner.probe(&docker::container_state(
-            self.ctx.docker("read the container's state")?,
-            &self.name,
-        ))?;
+        let cmd =
+            docker::container_state(self.ctx.docker("read the container's state")?, &self.name);
+        let p = self.ctx.runner.probe(&cmd)?;
+        if !p.success() && !p.stderr.contains("No such container") && p.status.is_some() {
+            let first = p.stderr.lines().next().unwrap_or("").trim().to_string();
+            return Err(Error::Failed {
+                message: format!(
+                    "the Docker engine stopped answering while {} ran: {first}\n  command: `{cmd}`",
+                    self.name
+                ),
+                hint: Some(
+                    crate::report::hints::for_output(&p.stderr).unwrap_or_else(|| {
+                        "check the engine with `docker version`, then run it again".into()
+                    }),
+                ),
+                code: 1,
+            });
+        }
         Ok(serde_json::from_str(p.stdout.trim()).ok())
     }
 

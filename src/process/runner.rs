@@ -966,7 +966,7 @@ mod tests {
                 .contains("unauthorized: authentication required"),
             "{err}"
         );
-        assert!(err.hint().unwrap().contains("log in to the registry"));
+        assert!(err.hint().unwrap().contains("log in again"));
         let cancel = Cancel::new();
         let r = Runner::new(false, false, cancel.clone());
         std::thread::spawn(move || {

@@ -176,9 +176,9 @@ impl Error {
             Error::Spawn { .. } => {
                 Some("check that the program is installed and executable".into())
             }
-            Error::Process(p) => {
-                hints::for_output(&p.stderr_tail).or_else(|| p.fallback_hint.clone())
-            }
+            Error::Process(p) => hints::for_output(&p.stderr_tail)
+                .or_else(|| killed_hint(&p.status))
+                .or_else(|| p.fallback_hint.clone()),
             Error::Parse { .. } => {
                 Some("check the tool's version with `docker azdeploy doctor`".into())
             }
@@ -200,6 +200,17 @@ impl Error {
             _ => 1,
         }
     }
+}
+
+/// A child that died of a signal nobody here sent (we report our own stops as cancels or
+/// timeouts): the OOM killer, or someone's `kill`.
+fn killed_hint(status: &ExitStatus) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
+    let sig = status.signal()?;
+    Some(format!(
+        "it was killed from outside ({}: out of memory, or stopped by hand): run it again; after a deploy or push, `docker azdeploy status` shows what Azure has",
+        signal_name(sig)
+    ))
 }
 
 /// The fix for a file operation that failed, by its cause.
@@ -287,6 +298,10 @@ mod tests {
         };
         assert_eq!(p(3 << 8).exit_code(), 3);
         assert_eq!(p(9).exit_code(), 1);
+        assert!(p(9)
+            .hint()
+            .unwrap()
+            .starts_with("it was killed from outside (SIGKILL"));
         assert_eq!(p(3 << 8).hint().as_deref(), Some("fallback"));
         assert!(p(3 << 8).to_string().contains("(its output is above)"));
     }

@@ -320,3 +320,152 @@ fn from_an_empty_subscription_to_a_healthy_app_then_nothing_to_change() {
     );
     assert_eq!(p["template"]["containers"][0]["image"], pinned.as_str());
 }
+
+/// The seeded app with every setting the checks look at made wrong, then `doctor --fix`: each
+/// fix's az command line goes through the real az (its parser included) to the simulated Azure,
+/// and the app passes afterwards.
+#[test]
+fn doctor_fix_puts_every_setting_right_through_the_real_az() {
+    use crate::azsim::{APP as SIMAPP, REGISTRY, RG as SIMRG};
+    if !AzureSim::available("doctor_fix_puts_every_setting_right_through_the_real_az") {
+        return;
+    }
+    let sim = AzureSim::start("healthy");
+    let server = sim.login_server();
+    let s = Sandbox::new();
+    s.write(
+        "work/azdeploy.json",
+        &format!(
+            r#"{{"azure": {{"registry": "{REGISTRY}", "resource_group": "{SIMRG}", "app": "{SIMAPP}", "min_replicas": 1, "max_replicas": 2}}}}"#
+        ),
+    );
+    s.write("work/requirements.txt", "streamlit==1.40.0\n");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let pinned = format!("{server}/shop:1@{digest}");
+    s.write(
+        "work/.azdeploy/last-push.json",
+        &serde_json::json!({
+            "image": "shop:1", "image_id": "sha256:1d", "ref": format!("{server}/shop:1"),
+            "refs": [format!("{server}/shop:1")], "digest": digest, "pinned": pinned,
+            "registry": server, "platforms": ["linux/amd64"], "pushed_at": 1
+        })
+        .to_string(),
+    );
+    s.write(
+        "work/.azdeploy/last-test.json",
+        &serde_json::json!({
+            "healthy": true, "image": "shop:1", "image_id": "sha256:1d", "platform": "linux/amd64",
+            "emulated": false, "url": "http://127.0.0.1:8501", "health_url": "http://127.0.0.1:8501/_stcore/health",
+            "port": 8501, "cold_start_ms": 2100, "health_ms": 600, "first_render_ms": 2100,
+            "peak_memory_bytes": 900u64 << 20, "peak_cpu_percent": 60.0, "mode": "check", "tested_at": 1
+        })
+        .to_string(),
+    );
+    let doctor = |args: &[&str]| {
+        s.real_docker()
+            .envs(sim.env())
+            .env("AZDEPLOY_AZ", sim.az())
+            .arg("azdeploy")
+            .arg("doctor")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let app = |args: &[&str]| {
+        let mut all = vec!["containerapp"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--name", SIMAPP, "--resource-group", SIMRG]);
+        az_ok(&sim, &all);
+    };
+    let status_of = |out: &Output, check: &str| -> String {
+        let v: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr_of(out)));
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == check)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no {check} in {v}"))
+    };
+
+    // Round 1: no ingress, no way to pull, too little memory, scale to zero.
+    app(&["ingress", "disable"]);
+    app(&["registry", "remove", "--server", &server]);
+    app(&[
+        "update",
+        "--cpu",
+        "0.25",
+        "--memory",
+        "0.5Gi",
+        "--min-replicas",
+        "0",
+        "--max-replicas",
+        "3",
+    ]);
+    let out = doctor(&["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    for (check, status) in [
+        ("ingress", "fail"),
+        ("registry access", "fail"),
+        ("memory", "fail"),
+        ("replicas", "warn"),
+    ] {
+        assert_eq!(status_of(&out, check), status, "{check}");
+    }
+    let out = doctor(&["--fix", "--json"]);
+    let err = stderr_of(&out);
+    for line in [
+        "fixed: external ingress on port 8501",
+        &format!("fixed: {server} pulled with the app's pull identity"),
+        "fixed: size set to 0.75 CPU / 1.5Gi",
+        "fixed: replicas set to 1-2",
+    ] {
+        assert!(err.contains(line), "{line}\n{err}");
+    }
+    for check in [
+        "ingress",
+        "target port",
+        "registry access",
+        "memory",
+        "replicas",
+    ] {
+        assert_eq!(status_of(&out, check), "ok", "{check} after --fix\n{err}");
+    }
+
+    // Round 2: internal ingress on the wrong port with http2, no affinity with 2 replicas.
+    app(&[
+        "ingress",
+        "update",
+        "--type",
+        "internal",
+        "--target-port",
+        "80",
+        "--transport",
+        "http2",
+    ]);
+    app(&["ingress", "sticky-sessions", "set", "--affinity", "none"]);
+    let out = doctor(&["--json"]);
+    for (check, status) in [
+        ("ingress", "warn"),
+        ("target port", "fail"),
+        ("transport", "fail"),
+        ("sticky sessions", "fail"),
+    ] {
+        assert_eq!(status_of(&out, check), status, "{check}");
+    }
+    let out = doctor(&["--fix", "--json"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    for line in [
+        "fixed: ingress made external",
+        "fixed: ingress target port set to 8501",
+        "fixed: ingress transport set to auto",
+        "fixed: session affinity set to sticky",
+    ] {
+        assert!(err.contains(line), "{line}\n{err}");
+    }
+    for check in ["ingress", "target port", "transport", "sticky sessions"] {
+        assert_eq!(status_of(&out, check), "ok", "{check} after --fix\n{err}");
+    }
+}

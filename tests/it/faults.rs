@@ -297,12 +297,12 @@ fn az_throttled_or_failing_gets_its_own_hint() {
         (
             r#"{"name": "throttled", "count": 1000, "retry_after": 0}"#,
             "TooManyRequests",
-            "hint: Azure is throttling this subscription's requests",
+            "hint: Azure Resource Manager is throttling this subscription (429)",
         ),
         (
             r#"{"name": "server-error", "count": 1000}"#,
             "InternalServerError",
-            "hint: Azure failed on its side",
+            "hint: Azure Resource Manager answered a server error (500)",
         ),
     ] {
         let sim = AzureSim::start(scenario);
@@ -382,4 +382,451 @@ fn a_full_disk_for_the_state_dir_is_one_clear_error_and_nothing_left() {
         .output()
         .unwrap();
     assert_eq!(stdout_of(&o).trim(), "", "the container was left");
+}
+
+/// A throwaway registry (distribution, no auth) on a free port, its storage in a temp dir;
+/// stopped when dropped.
+struct PrivateRegistry {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRegistry {
+    fn start() -> PrivateRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut r = PrivateRegistry {
+            port,
+            dir,
+            child: None,
+        };
+        r.up();
+        r
+    }
+
+    fn up(&mut self) {
+        let cfg = self.dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{}\n",
+                self.dir.path().join("data").display(),
+                self.port
+            ),
+        )
+        .unwrap();
+        self.child = Some(
+            Command::new("docker-registry")
+                .args(["serve"])
+                .arg(&cfg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("docker-registry (ci/engine-up.sh installs it)"),
+        );
+        let url = format!("http://127.0.0.1:{}/v2/", self.port);
+        assert!(
+            wait_for(20, || Command::new("curl")
+                .args(["-sf", "-o", "/dev/null", &url])
+                .status()
+                .is_ok_and(|s| s.success())),
+            "the registry did not start"
+        );
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Local tags in `host`'s namespace.
+fn tags_for(host: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .unwrap();
+    stdout_of(&out)
+        .lines()
+        .filter(|l| l.starts_with(&format!("{host}/")))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_registry_that_stops_before_or_during_a_push_is_one_clear_error_and_no_tag_left() {
+    let test = "a_registry_that_stops_before_or_during_a_push_is_one_clear_error_and_no_tag_left";
+    if !needs(test, &[Need::Engine, Need::Busybox("amd64")]) {
+        return;
+    }
+    if Command::new("docker-registry")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        unmet(test, "no docker-registry (distribution) on PATH");
+        return;
+    }
+    // A layer big enough that the push is still uploading when the registry goes.
+    let big = "FROM scratch\nCOPY busybox /bin/busybox\nCOPY blob /blob\nEXPOSE 8501\n\
+               ENTRYPOINT [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8501\", \"-h\", \"/\"]\n";
+    let s0 = Sandbox::new();
+    let blob: Vec<u8> = (0..96u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(s0.path("blob"), &blob).unwrap();
+    let (s, tag, _images, out) = {
+        let s = Sandbox::new();
+        std::fs::copy(s0.path("blob"), s.path("work/blob")).unwrap();
+        std::fs::copy(crate::engine::busybox("amd64"), s.path("work/busybox")).unwrap();
+        s.write("work/Dockerfile", big);
+        let name = crate::engine::unique("azdeploy-fault-push");
+        let tag = format!("{name}:t1");
+        let images = crate::engine::Images(vec![tag.clone(), format!("{name}:latest")]);
+        let out = s
+            .real_docker()
+            .args(["azdeploy", "build", "-t", &tag])
+            .output()
+            .unwrap();
+        (s, tag, images, out)
+    };
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let mut reg = PrivateRegistry::start();
+    let host = reg.host();
+
+    // Stopped before: connection refused, and the hint says so (not "log in").
+    reg.stop();
+    let t = Instant::now();
+    let out = plugin_real(&s)
+        .args(["push", "--registry", &host, &tag])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(120), "{:?}", t.elapsed());
+    assert!(err.contains("connect: connection refused"), "{err}");
+    assert!(
+        err.contains("hint: nothing listens at the registry's address"),
+        "{err}"
+    );
+    assert_eq!(
+        tags_for(&host),
+        Vec::<String>::new(),
+        "the push's tags stay behind"
+    );
+
+    // Stopped during: the registry is killed once an upload has begun.
+    reg.up();
+    let uploads = reg.dir.path().join("data/docker/registry/v2/repositories");
+    let child = plugin_real(&s)
+        .args(["push", "--registry", &host, &tag])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let began = wait_for(60, || {
+        walk(&uploads)
+            .iter()
+            .any(|p| p.to_string_lossy().contains("_uploads"))
+    });
+    reg.stop();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr_of(&out);
+    assert!(began, "no upload began: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error: failed to push the image"), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("hint: ")), "{err}");
+    assert_eq!(
+        tags_for(&host),
+        Vec::<String>::new(),
+        "the push's tags stay behind"
+    );
+}
+
+/// Every path below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A second dockerd for this test alone: its own socket, roots and bridge (never
+/// `--bridge=none`, which deletes the host's docker0). Killed, and its files removed, on drop.
+struct PrivateEngine {
+    dir: PathBuf,
+    bridge: String,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateEngine {
+    fn start(tag: &str) -> PrivateEngine {
+        let n = std::process::id() % 200;
+        let dir = PathBuf::from(format!(
+            "/tmp/azdeploy-faults-engine-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bridge = format!("azdf{n}");
+        let ip = |args: &[&str]| Command::new("ip").args(args).output().unwrap();
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("172.31.{}.1/24", 20 + n),
+            "dev",
+            &bridge,
+        ]);
+        ip(&["link", "set", &bridge, "up"]);
+        let mut e = PrivateEngine {
+            dir,
+            bridge,
+            child: None,
+        };
+        e.up();
+        // The test image, from the main engine.
+        let mut save = Command::new("docker")
+            .args(["save", tag])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let load = Command::new("docker")
+            .args(["-H", &e.host(), "load", "-q"])
+            .stdin(save.stdout.take().unwrap())
+            .output()
+            .unwrap();
+        assert!(save.wait().unwrap().success(), "docker save {tag}");
+        assert!(load.status.success(), "{}", stderr_of(&load));
+        e
+    }
+
+    fn up(&mut self) {
+        let d = &self.dir;
+        self.child = Some(
+            Command::new("dockerd")
+                .arg("--data-root")
+                .arg(d.join("data"))
+                .arg("--exec-root")
+                .arg(d.join("exec"))
+                .arg("--pidfile")
+                .arg(d.join("dockerd.pid"))
+                .args([
+                    "-H",
+                    &self.host(),
+                    "--bridge",
+                    &self.bridge,
+                    "--iptables=false",
+                    "--ip6tables=false",
+                ])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(d.join("dockerd.log")).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let host = self.host();
+        assert!(
+            wait_for(60, || Command::new("docker")
+                .args(["-H", &host, "version"])
+                .output()
+                .is_ok_and(|o| o.status.success())),
+            "the private dockerd did not start: {}",
+            read(&d.join("dockerd.log"))
+        );
+    }
+
+    /// SIGKILL to dockerd and the containerd it started (as an engine that crashes or is shut
+    /// down hard); the containers' records stay in its data root for the next start.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let exec = self.dir.join("exec");
+        let _ = Command::new("pkill")
+            .args(["-9", "-f"])
+            .arg(format!("containerd.*{}", exec.display()))
+            .output();
+        let _ = std::fs::remove_file(exec.join("containerd/containerd.pid"));
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}/docker.sock", self.dir.display())
+    }
+}
+
+impl Drop for PrivateEngine {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let host = self.host();
+            let ids = Command::new("docker")
+                .args(["-H", &host, "ps", "-aq"])
+                .output();
+            if let Ok(ids) = ids {
+                for id in stdout_of(&ids).lines() {
+                    let _ = Command::new("docker")
+                        .args(["-H", &host, "rm", "-f", id])
+                        .output();
+                }
+            }
+        }
+        self.kill();
+        // containerd and shims the engine started go with it; its mounts are released.
+        let _ = Command::new("pkill")
+            .args(["-9", "-f"])
+            .arg(self.dir.display().to_string())
+            .output();
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let mut ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|m| m.starts_with(&self.dir.display().to_string()))
+            .collect();
+        ours.sort_by(|a, b| b.cmp(a));
+        for m in ours {
+            let _ = Command::new("umount").args(["-l", m]).output();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn an_engine_that_stops_during_test_local_or_a_build_is_named_and_nothing_stays() {
+    let test = "an_engine_that_stops_during_test_local_or_a_build_is_named_and_nothing_stays";
+    if !needs(test, &[Need::Engine, Need::Busybox("amd64")]) {
+        return;
+    }
+    let can_start_engines = cfg!(target_os = "linux")
+        && unsafe { libc::geteuid() } == 0
+        && Command::new("dockerd").arg("--version").output().is_ok();
+    if !can_start_engines {
+        unmet(
+            test,
+            "a private dockerd needs root on Linux and dockerd on PATH",
+        );
+        return;
+    }
+    // Never healthy: test-local is still waiting when the engine goes.
+    let never = "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\n\
+                 ENTRYPOINT [\"/bin/busybox\", \"sleep\", \"600\"]\n";
+    let (s, tag, _images, out) = build_busybox("amd64", never, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let mut engine = PrivateEngine::start(&tag);
+    let host = engine.host();
+    let child = plugin_real(&s)
+        .env("DOCKER_HOST", &host)
+        .args([
+            "test-local",
+            "--check",
+            "--port",
+            "0",
+            "--no-preflight",
+            "--timeout",
+            "120",
+            &tag,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = wait_for(60, || {
+        let o = Command::new("docker")
+            .args([
+                "-H",
+                &host,
+                "ps",
+                "-q",
+                "--filter",
+                "label=io.azdeploy.test",
+            ])
+            .output()
+            .unwrap();
+        !stdout_of(&o).trim().is_empty()
+    });
+    assert!(running, "the test container never ran");
+    engine.kill();
+    let t = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "{:?}: {err}",
+        t.elapsed()
+    );
+    assert!(err.contains("hint: start the Docker engine"), "{err}");
+    // The engine comes back: the reaper (still waiting for it) removes the container.
+    engine.up();
+    let gone = wait_for(60, || {
+        let o = Command::new("docker")
+            .args([
+                "-H",
+                &host,
+                "ps",
+                "-aq",
+                "--filter",
+                "label=io.azdeploy.test",
+            ])
+            .output()
+            .unwrap();
+        stdout_of(&o).trim().is_empty()
+    });
+    assert!(gone, "the test container stayed after the engine came back");
+
+    // A build whose engine goes mid-build.
+    let slow = "FROM scratch\nCOPY busybox /bin/busybox\n\
+                RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo building; /bin/busybox sleep 60\"]\n";
+    s.write("work/Dockerfile", slow);
+    let child = plugin_real(&s)
+        .env("DOCKER_HOST", &host)
+        .args(["build", "--no-preflight", "-t", "azdeploy-fault-gone:1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let building = wait_for(60, || {
+        let o = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+        stdout_of(&o)
+            .lines()
+            .any(|l| l.contains("busybox sleep 60"))
+    });
+    assert!(building, "the build's RUN never started");
+    engine.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("hint: the Docker engine stopped while this ran")
+            || err.contains("hint: start the Docker engine"),
+        "{err}"
+    );
+    assert_eq!(temp_dirs_of(pid), Vec::<PathBuf>::new());
 }

@@ -213,6 +213,10 @@ def app_patch(sim, req):
     patch = req.json() or {}
     before = copy.deepcopy(app.body["properties"]["template"])
     deep_merge(app.body, {k: v for k, v in patch.items() if k in ("properties", "tags", "identity")})
+    # Ingress switched on (again): Azure gives it the app's FQDN, which az prints.
+    ingress = app.body["properties"].get("configuration", {}).get("ingress")
+    if ingress and not ingress.get("fqdn"):
+        ingress["fqdn"] = f"{app.name}.{app.env_domain}"
     after = app.body["properties"]["template"]
     if _template_changed(before, after):
         app.new_revision(sim.revision_outcome(after["containers"][0].get("image")), sim.scenario().get("provisioning_error"))
