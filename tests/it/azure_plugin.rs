@@ -964,7 +964,7 @@ fn rollback_returns_to_the_previous_healthy_image_or_to_a_named_revision() {
 }
 
 #[test]
-#[ignore = "src bug: `rollback --to <missing revision>` gets the hint for a missing app (hints.rs matches `Microsoft.App/containerApps` + `was not found`, which a missing revision's 404 also contains)"]
+#[ignore = "src bug: `rollback --to <missing revision>` gets the hint for a missing app (hints.rs gives every `(ResourceNotFound)` the app hint; a missing revision's 404 is one too)"]
 fn rollback_to_a_missing_revision_says_the_revision_is_missing() {
     let Some(a) = Azure::start(
         "rollback_to_a_missing_revision_says_the_revision_is_missing",
@@ -1325,23 +1325,10 @@ fn not_logged_in_push_and_deploy_refuse_with_the_login_hint() {
     assert!(a.history().is_empty(), "nothing was deployed");
 }
 
+/// A subscription az cannot find is not a missing app: nothing is planned or created.
 #[test]
-fn a_wrong_subscription_changes_nothing() {
-    let Some((a, out, unchanged)) =
-        deploy_under("a_wrong_subscription_changes_nothing", "wrong-subscription")
-    else {
-        return;
-    };
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    assert_eq!(stdout_of(&out), "");
-    assert!(unchanged);
-    assert_eq!(a.writes(), Vec::<String>::new());
-}
-
-#[test]
-#[ignore = "src bug: az's `(SubscriptionNotFound) The subscription '…' could not be found.` is taken for \"the app does not exist\" (provision::NOT_FOUND has `could not be found`): deploy plans to create the app, then says the registry does not exist and to run `push`, which would create one; the right answer quotes az and says to check `az account show` / `az account set --subscription`"]
 fn a_wrong_subscription_is_said_to_be_one() {
-    let Some((_a, out, _)) = deploy_under(
+    let Some((a, out, unchanged)) = deploy_under(
         "a_wrong_subscription_is_said_to_be_one",
         "wrong-subscription",
     ) else {
@@ -1349,14 +1336,20 @@ fn a_wrong_subscription_is_said_to_be_one() {
     };
     assert_refused(
         &out,
-        true,
+        unchanged,
         "failed to read the container app",
         &format!("ERROR: (SubscriptionNotFound) The subscription '{OTHER_SUBSCRIPTION}' could not be found."),
     );
     let err = stderr_of(&out);
-    assert!(!err.contains("does not exist"), "{err}");
-    let hint = hint_line(&err).unwrap_or_else(|| panic!("no hint: {err}"));
-    assert!(hint.contains("az account set --subscription"), "{hint}");
+    assert!(
+        !err.contains(&format!("Container app {APP} does not exist")),
+        "{err}"
+    );
+    assert_eq!(
+        hint_line(&err),
+        Some("hint: az is signed in to a subscription that does not exist or that you lost access to: check `az account show`, then `az account set --subscription <id>`")
+    );
+    assert_eq!(a.writes(), Vec::<String>::new());
 }
 
 #[test]
@@ -1392,7 +1385,7 @@ fn a_missing_app_is_planned_and_not_created_without_a_yes() {
     assert_eq!(a.writes(), Vec::<String>::new());
 }
 
-const SERVER_HINT: &str = "hint: Azure failed on its side (az already retried): run it again; if it keeps failing, check https://status.azure.com for the region";
+const SERVER_HINT: &str = "hint: Azure Resource Manager answered a server error (500) and az gave up after its retries: retry later (https://status.azure.com)";
 const IN_PROGRESS: &str = "ERROR: (ContainerAppOperationInProgress) Cannot modify a container app 'simapp' because there is an operation in progress. Please try again later.";
 
 #[test]
@@ -1486,8 +1479,8 @@ fn az_retries_a_throttled_provider_read_itself_but_not_a_containerapp_read() {
     let err = stderr_of(&out);
     let hint = hint_line(&err).unwrap_or_else(|| panic!("no hint: {err}"));
     assert!(
-        hint.starts_with("hint: Azure is throttling this subscription's requests")
-            && hint.contains("wait a minute and run it again"),
+        hint.starts_with("hint: Azure Resource Manager is throttling this subscription (429)")
+            && hint.contains("wait a minute and retry"),
         "{hint}"
     );
     let throttled = requests(&a.sim)
@@ -1498,7 +1491,7 @@ fn az_retries_a_throttled_provider_read_itself_but_not_a_containerapp_read() {
 }
 
 #[test]
-#[ignore = "src bug: the hint for a 429 says `(az already retried)`, but az retries only its SDK calls: a 429 on a containerapp read (send_raw_request) reaches the plugin on the first try"]
+#[ignore = "src bug: the hint for a 429 says az \"gave up after its retries\", but az retries only its SDK calls: a 429 on a containerapp read (send_raw_request) reaches the plugin on the first try"]
 fn a_throttled_containerapp_read_is_not_said_to_be_retried_by_az() {
     let Some(a) = Azure::start(
         "a_throttled_containerapp_read_is_not_said_to_be_retried_by_az",
@@ -1510,7 +1503,10 @@ fn a_throttled_containerapp_read_is_not_said_to_be_retried_by_az() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     let hint = hint_line(&err).unwrap_or_else(|| panic!("no hint: {err}"));
-    assert!(!hint.contains("az already retried"), "{hint}");
+    assert!(
+        !hint.contains("retries") && !hint.contains("retried"),
+        "{hint}"
+    );
 }
 
 #[test]
@@ -1607,7 +1603,7 @@ fn an_expired_token_refuses_the_deploy() {
     );
     assert_eq!(
         hint_line(&stderr_of(&out)),
-        Some("hint: your Azure login expired: run `az login`, then try again")
+        Some("hint: the Azure sign-in has expired: run `az login` again")
     );
     assert_eq!(a.writes(), Vec::<String>::new());
 }
@@ -1655,20 +1651,11 @@ fn an_az_killed_mid_call_fails_the_deploy_and_changes_nothing() {
         block.contains(&"  killed by signal 9 (SIGKILL)"),
         "{block:#?}"
     );
+    assert_eq!(
+        hint_line(&err),
+        Some("hint: it was killed from outside (SIGKILL: out of memory, or stopped by hand): run it again; after a deploy or push, `docker azdeploy status` shows what Azure has")
+    );
     assert_eq!(a.app_summary(), before);
     assert_eq!(a.writes(), Vec::<String>::new());
     assert!(a.history().is_empty());
-}
-
-#[test]
-#[ignore = "src bug: an az killed by a signal gets no hint (README: every error ends with `hint: <how to fix it>`)"]
-fn an_az_killed_mid_call_gets_a_hint() {
-    let Some((_a, child, az)) =
-        deploy_with_az_inside_a_slow_read("an_az_killed_mid_call_gets_a_hint")
-    else {
-        return;
-    };
-    signal(az, libc::SIGKILL);
-    let out = child.wait_with_output().unwrap();
-    assert!(hint_line(&stderr_of(&out)).is_some(), "{}", stderr_of(&out));
 }
