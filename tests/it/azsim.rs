@@ -56,19 +56,22 @@ pub fn find_az() -> Option<PathBuf> {
 }
 
 impl AzureSim {
-    /// Whether the real-az tests can run. With `AZDEPLOY_AZURE_SIM=1` a missing az is a failure;
-    /// otherwise the test says it skipped (run `ci/az-install.sh`) and returns.
+    /// Whether the real-az tests can run. With `AZDEPLOY_AZURE_SIM=1` or `AZDEPLOY_E2E=1` (CI) a
+    /// missing az is a failure; otherwise the test says it skipped (run `ci/az-install.sh`) and
+    /// returns.
     pub fn available(test: &str) -> bool {
         if find_az().is_some() {
             return true;
         }
-        if std::env::var("AZDEPLOY_AZURE_SIM").as_deref() == Ok("1") {
-            panic!("AZDEPLOY_AZURE_SIM=1 but no az: run `ci/az-install.sh` first");
+        for var in ["AZDEPLOY_AZURE_SIM", "AZDEPLOY_E2E"] {
+            if std::env::var(var).as_deref() == Ok("1") {
+                panic!("{var}=1 but no real az: run `ci/az-install.sh` first");
+            }
         }
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
-            "skipped {test}: no real az (run ci/az-install.sh; AZDEPLOY_AZURE_SIM=1 makes this a failure)"
+            "skipped {test}: no real az (run ci/az-install.sh; AZDEPLOY_E2E=1 or AZDEPLOY_AZURE_SIM=1 makes this a failure)"
         );
         false
     }
@@ -145,6 +148,16 @@ impl AzureSim {
             .collect()
     }
 
+    /// The requests a scenario's `delay_ms` is holding or held, logged when the wait starts (so
+    /// a test can tell a client is inside that call): `{t, method, path, query}`.
+    pub fn delayed(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state_dir().join("delayed.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
     /// Switches the scenario (same forms as `start`); takes effect on the next request.
     pub fn set_scenario(&self, scenario: &str) {
         let out = Command::new("python3")
@@ -204,6 +217,13 @@ impl AzureSim {
         s.read_to_string(&mut raw).unwrap();
         let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
         serde_json::from_str(body).unwrap_or(Value::Null)
+    }
+
+    /// The app as the simulator holds it (`fqdn`, `image`, `latestRevisionName`,
+    /// `latestReadyRevisionName`, `revisions`), read without az and without moving any revision
+    /// on.
+    pub fn app(&self, name: &str) -> Value {
+        self.state()["apps"][name].clone()
     }
 
     /// What start.py printed (pid, port, base_url, config_dir, timings_ms, …).

@@ -1,5 +1,5 @@
 //! The **real** `az` (ci/az-install.sh) against the simulated Azure (tests/azure-sim): what az
-//! really sends, prints and exits with. Skipped without az unless AZDEPLOY_AZURE_SIM=1.
+//! really sends, prints and exits with. Skipped without az unless AZDEPLOY_E2E=1 or AZDEPLOY_AZURE_SIM=1.
 
 use serde_json::Value;
 
@@ -453,5 +453,164 @@ fn a_throttled_call_is_retried_by_az_and_a_persistent_500_fails() {
         stderr_of(&bad).contains("(InternalServerError)"),
         "{}",
         stderr_of(&bad)
+    );
+}
+
+#[test]
+fn acr_build_uploads_the_context_builds_it_and_streams_the_run_log() {
+    let test = "acr_build_uploads_the_context_builds_it_and_streams_the_run_log";
+    if !AzureSim::available(test)
+        || !needs(
+            test,
+            &[Need::Engine, Need::Busybox("amd64"), Need::Registry],
+        )
+    {
+        return;
+    }
+    let sim = AzureSim::start("healthy");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(crate::engine::busybox("amd64"), dir.path().join("busybox")).unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"echo\", \"built in ACR\"]\n",
+    )
+    .unwrap();
+    let repo = crate::engine::unique("azsim-acr-build");
+    let build = |tag: &str| {
+        sim.az_command([
+            "acr",
+            "build",
+            "--registry",
+            REGISTRY,
+            "--image",
+            &format!("{repo}:{tag}"),
+            "--platform",
+            "linux/amd64",
+            "--file",
+            "Dockerfile",
+            ".",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("run az")
+    };
+    let out = build("v1");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    // az's own lines go to stderr; the run's log (CRLF lines, as ACR writes it) to stdout.
+    let warnings: Vec<String> = stderr_of(&out).lines().map(str::to_string).collect();
+    assert_eq!(
+        warnings[0],
+        "WARNING: Packing source code into tar to upload..."
+    );
+    assert!(warnings[1]
+        .starts_with("WARNING: Uploading archived source code from '/tmp/build_archive_"));
+    assert!(
+        warnings[2].starts_with("WARNING: Sending context (")
+            && warnings[2].ends_with(&format!(") to registry: {REGISTRY}..."))
+    );
+    assert_eq!(
+        warnings[3..],
+        [
+            "WARNING: Queued a build with ID: ca1",
+            "WARNING: Waiting for an agent..."
+        ]
+    );
+    let log = stdout_of(&out);
+    assert!(log.contains("built in ACR"), "{log}");
+    assert!(log.contains("Run ID: ca1 was successful after "), "{log}");
+    // The requests: the upload URL, the blob, the run, the log's SAS URL, then the log blob.
+    let seen: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["method"].as_str().unwrap(),
+                r["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let at = |suffix: &str| {
+        seen.iter()
+            .position(|p| p.ends_with(suffix) || p.contains(suffix))
+            .unwrap_or_else(|| panic!("{suffix} not in {seen:#?}"))
+    };
+    assert!(at("/listBuildSourceUploadUrl") < at("PUT /azsimstore/registrycontainer/source/"));
+    assert!(at("PUT /azsimstore/") < at("/scheduleRun"));
+    assert!(at("/scheduleRun") < at("/runs/ca1/listLogSasUrl"));
+    assert!(
+        at("/runs/ca1/listLogSasUrl")
+            < at("GET /azsimstore/registrycontainer/logs/ca1/rawtext.log")
+    );
+    // ACR's records answer from the real registry.
+    let run = json_of(&az(
+        &sim,
+        &[
+            "acr",
+            "task",
+            "show-run",
+            "--registry",
+            REGISTRY,
+            "--run-id",
+            "ca1",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(run["status"], "Succeeded");
+    let shown = json_of(&az(
+        &sim,
+        &[
+            "acr",
+            "repository",
+            "show",
+            "--name",
+            REGISTRY,
+            "--image",
+            &format!("{repo}:v1"),
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(run["outputImages"][0]["digest"], shown["digest"]);
+    assert_eq!(run["outputImages"][0]["repository"], repo.as_str());
+
+    // A failing step: the run fails, az says so and exits 1.
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"false\"]\n",
+    )
+    .unwrap();
+    let out = build("v2");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).ends_with("ERROR: Run failed\n"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(
+        stdout_of(&out).contains("Run ID: ca2 failed after ")
+            && stdout_of(&out).contains(". Error: failed during run, err: exit status 1"),
+        "{}",
+        stdout_of(&out)
+    );
+    let run = json_of(&az(
+        &sim,
+        &[
+            "acr",
+            "task",
+            "show-run",
+            "--registry",
+            REGISTRY,
+            "--run-id",
+            "ca2",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(run["status"], "Failed");
+    assert_eq!(
+        run["runErrorMessage"],
+        "failed during run, err: exit status 1"
     );
 }

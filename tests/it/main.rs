@@ -7,6 +7,9 @@ mod azsim;
 /// Azure from zero: push and deploy create what is missing, with the real az and a real
 /// Streamlit image; settings that would break the app stop the deploy.
 mod azure_from_zero;
+/// The plugin's Azure commands through the real docker CLI and the real az, against the
+/// simulated Azure, with images on the real engine and registry.
+mod azure_plugin;
 /// The real az against the simulated Azure.
 mod azure_real;
 /// Bad input, counted: one clear error, its exit code, nothing left behind.

@@ -320,12 +320,15 @@ def revisions_list(sim, req):
 
 
 def revision_get(sim, req):
+    """One revision; a missing one is ARM's 404 for a nested resource
+    (`'Microsoft.App/containerApps/{app}/revisions/{rev}'`): the service's own answer for a missing
+    revision was not recorded."""
     app, err = _app(sim, req)
     if err:
         return err
     rev = app.revision(req.params["rev"])
     if not rev:
-        return resource_not_found("Microsoft.App/containerApps/revisions", f"{app.name}/{req.params['rev']}", app.rg)
+        return resource_not_found("Microsoft.App/containerApps", f"{app.name}/revisions/{req.params['rev']}", app.rg)
     return json_response(200, _read(sim, app, rev.body))
 
 
@@ -360,7 +363,7 @@ def replicas_list(sim, req):
         return err
     rev = app.revision(req.params["rev"])
     if not rev:
-        return resource_not_found("Microsoft.App/containerApps/revisions", f"{app.name}/{req.params['rev']}", app.rg)
+        return resource_not_found("Microsoft.App/containerApps", f"{app.name}/revisions/{req.params['rev']}", app.rg)
     _, _, running, replicas = rev.state()
     return json_response(200, _read(sim, app, lambda: {"value": [_replica(sim, app, rev, i) for i in range(replicas or (1 if running == "ActivationFailed" else 0))]}))
 
@@ -375,7 +378,7 @@ def replica_get(sim, req):
             r = _replica(sim, app, rev, i)
             if r["name"] == req.params["replica"]:
                 return json_response(200, r)
-    return resource_not_found("Microsoft.App/containerApps/revisions/replicas", req.params["replica"], req.params["rg"])
+    return resource_not_found("Microsoft.App/containerApps", f"{app.name}/revisions/{req.params['rev']}/replicas/{req.params['replica']}", req.params["rg"])
 
 
 def get_auth_token(sim, req):

@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
 import time
 import uuid
 
-from . import aad, acr, arm
+from . import aad, acr, arm, tasks
 from .core import DualServer, RequestLog, Response, Router, ScenarioFile, apply_scenario, json_response
 from .shapes import shape
 from .world import World
@@ -111,6 +112,14 @@ def routes():
         ("PUT", ACR, {"arm"}, arm.registry_put),
         ("GET", ACR + r"/operationStatuses/(?P<op>[^/]+)", {"arm", "operation"}, arm.registry_op_status),
         ("POST", ACR + r"/listCredentials", {"arm"}, arm.registry_list_credentials),
+        # ACR Tasks (`az acr build`) and the blob storage its uploads and logs live in
+        ("POST", ACR + r"/listBuildSourceUploadUrl", {"arm"}, tasks.source_upload_url),
+        ("POST", ACR + r"/scheduleRun", {"arm"}, tasks.schedule_run),
+        ("GET", ACR + r"/runs", {"arm"}, tasks.runs_list),
+        ("GET", ACR + r"/runs/(?P<run>[^/]+)", {"arm"}, tasks.run_get),
+        ("POST", ACR + r"/runs/(?P<run>[^/]+)/listLogSasUrl", {"arm"}, tasks.log_sas_url),
+        ("POST", ACR + r"/runs/(?P<run>[^/]+)/cancel", {"arm"}, tasks.run_cancel),
+        ("PUT|GET|HEAD", "/" + tasks.ACCOUNT + r"/(?P<container>[^/]+)/(?P<blob>.+)", {"blob"}, tasks.blob),
         # identities and roles
         ("GET|PUT", RG + r"/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/(?P<name>[^/]+)", {"arm"}, arm.identity),
         ("GET", AUTHZ + r"/roleDefinitions", {"arm"}, arm.role_definitions),
@@ -232,7 +241,8 @@ def control_state(sim, req):
     w = sim.world
     with w.lock:
         return json_response(200, {
-            "apps": {a.name: {"latestRevisionName": a.body["properties"].get("latestRevisionName"),
+            "apps": {a.name: {"fqdn": ((a.body["properties"]["configuration"] or {}).get("ingress") or {}).get("fqdn"),
+                              "latestRevisionName": a.body["properties"].get("latestRevisionName"),
                               "latestReadyRevisionName": a.body["properties"].get("latestReadyRevisionName"),
                               "image": a.body["properties"]["template"]["containers"][0].get("image"),
                               "revisions": [r.body()["properties"] | {"name": r.name} for r in a.revisions]}
@@ -242,6 +252,8 @@ def control_state(sim, req):
             "environments": sorted(e["name"] for e in w.envs.values()),
             "identities": sorted(i["name"] for i in w.identities.values()),
             "role_assignments": list(w.role_assignments.values()),
+            "runs": {r.id: {"status": r.status, "error": r.error, "images": r.output_images,
+                            "request": r.request} for r in w.runs.values()},
         })
 
 
@@ -260,6 +272,7 @@ class Sim:
         self.router = Router(routes())
         self.tokens = aad.Tokens()
         self.log = RequestLog(os.path.join(state_dir, "requests.jsonl"))
+        self.delayed = RequestLog(os.path.join(state_dir, "delayed.jsonl"))
         self.scenario_file = ScenarioFile(os.path.join(state_dir, "scenario.json"))
         self.provider_state: dict[str, str] = {}
         reg = config.get("upstream") or {}
@@ -267,6 +280,7 @@ class Sim:
         self.upstream_user = reg.get("user", "")
         self.upstream_password = reg.get("password", "")
         self.world: World | None = None
+        self.storage = tasks.Storage()
 
     def new_id(self) -> str:
         return str(uuid.uuid4())
@@ -306,19 +320,32 @@ class Sim:
             fault = self.fault(req)
             if fault is not None:
                 return fault
+        if "blob" in route.tags:  # may wait for a log to grow: not under the world's lock
+            return route.fn(self, req)
         with self.world.lock:
             return route.fn(self, req)
+
+    def targeted(self, s: dict, req) -> bool:
+        """Whether the scenario applies to this request: every request, or with `"match":
+        "<regex>"` only those whose `METHOD /path` it finds (case-insensitive)."""
+        pattern = s.get("match")
+        return not pattern or re.search(pattern, f"{req.method} {req.path}", re.IGNORECASE) is not None
 
     def fault(self, req) -> Response | None:
         s = self.scenario()
         name = s["name"]
-        delay = float(s.get("delay_ms", 2000 if name == "slow" else 0))
+        targeted = self.targeted(s, req)
+        delay = float(s.get("delay_ms", 2000 if name == "slow" else 0)) if targeted else 0
         if delay:
+            # Written before the wait, so a test can tell a client is inside this call.
+            self.delayed.add(req, 0, None)
             time.sleep(delay / 1000)
         tags = req.tags
         if "arm" not in tags:
             return None
         count = s.get("count")
+        if not targeted:
+            name = "healthy"
         if name == "app-missing" and "app" in tags:
             return arm.resource_not_found("Microsoft.App/containerApps", req.params["app"], req.params["rg"])
         if name == "operation-in-progress" and "app-write" in tags and self.scenario_file.take("409", count):

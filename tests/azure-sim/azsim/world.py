@@ -266,6 +266,8 @@ class World:
         self.console_logs: list[str] = []
         self.system_logs: list[dict] = []
         self.metrics: dict[str, list[dict]] = {}
+        self.runs: dict = {}  # ACR Tasks runs by id (tasks.Run)
+        self.run_counter = 0
 
     # -- lookups ------------------------------------------------------------------------------
 
