@@ -157,7 +157,9 @@ impl Ctx {
 
     /// An `az` command.
     pub fn az(&self, purpose: &str) -> Result<Cmd, Error> {
-        Ok(Cmd::new(self.tools.az()?, purpose))
+        // az is Python: into a pipe it would block-buffer what it prints (a `logs --follow`
+        // piped on showed nothing until 8 KB or the end).
+        Ok(Cmd::new(self.tools.az()?, purpose).env("PYTHONUNBUFFERED", "1"))
     }
 
     /// An `AZDEPLOY_*` variable.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use camino::Utf8Path;
 
 use super::az;
-use super::model::{ManifestMetadata, RepositoryImage, Token};
+use super::model::{ManifestIndex, ManifestMetadata, RepositoryImage, Token};
 use crate::config::Platform;
 use crate::ctx::Ctx;
 use crate::engine::docker;
@@ -121,17 +121,26 @@ pub fn read_back_remote(ctx: &Ctx, b: &RemoteBuild) -> Result<(String, Vec<Strin
         b.registry,
         repo,
     ))?;
-    let found: Vec<String> = manifests
+    let entry = manifests
         .iter()
-        .filter(|m| m.digest.as_deref() == Some(digest.as_str()))
-        .map(|m| {
-            format!(
-                "{}/{}",
-                m.os.as_deref().unwrap_or("unknown"),
-                m.architecture.as_deref().unwrap_or("unknown")
-            )
-        })
-        .collect();
+        .find(|m| m.digest.as_deref() == Some(digest.as_str()));
+    let found: Vec<String> = match entry {
+        None => Vec::new(),
+        // An image index carries no platform of its own: its children do.
+        Some(m) if m.os.is_none() && m.architecture.is_none() => {
+            let index: ManifestIndex = ctx.runner.query_json(&az::acr_manifest_show(
+                ctx.az("read the built image index from ACR")?,
+                b.registry,
+                &format!("{repo}@{digest}"),
+            ))?;
+            index.platforms()
+        }
+        Some(m) => vec![format!(
+            "{}/{}",
+            m.os.as_deref().unwrap_or("unknown"),
+            m.architecture.as_deref().unwrap_or("unknown")
+        )],
+    };
     if found.is_empty() {
         return Err(Error::failed(
             format!("ACR lists no manifest {digest} for {repo}: the architecture gate cannot run"),

@@ -108,6 +108,23 @@ pub fn acr_manifests(base: Cmd, registry: &str, repo: &str) -> Cmd {
     .query()
 }
 
+/// `az acr manifest show --registry N --name REPO@DIGEST --output json`: the manifest itself
+/// (for an index, its children and their platforms).
+pub fn acr_manifest_show(base: Cmd, registry: &str, name: &str) -> Cmd {
+    base.args([
+        "acr",
+        "manifest",
+        "show",
+        "--registry",
+        registry,
+        "--name",
+        name,
+        "--output",
+        "json",
+    ])
+    .query()
+}
+
 /// `az containerapp show --name A --resource-group RG --output json`.
 pub fn app_show(base: Cmd, app: &str, rg: &str) -> Cmd {
     base.args([

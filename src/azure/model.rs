@@ -31,6 +31,48 @@ pub struct ManifestMetadata {
     pub os: Option<String>,
 }
 
+/// `az acr manifest show` of an image index: its children's platforms.
+#[derive(Debug, Deserialize, Default)]
+pub struct ManifestIndex {
+    #[serde(default)]
+    pub manifests: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct IndexEntry {
+    pub platform: Option<IndexPlatform>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct IndexPlatform {
+    pub os: Option<String>,
+    pub architecture: Option<String>,
+    pub variant: Option<String>,
+}
+
+impl ManifestIndex {
+    /// `os/arch[/variant]` of each child (`unknown/unknown` for an attestation).
+    pub fn platforms(&self) -> Vec<String> {
+        self.manifests
+            .iter()
+            .map(|m| {
+                let p = m.platform.as_ref();
+                let part = |f: Option<&String>| f.map_or("unknown", |s| s.as_str()).to_string();
+                let mut s = format!(
+                    "{}/{}",
+                    part(p.and_then(|p| p.os.as_ref())),
+                    part(p.and_then(|p| p.architecture.as_ref()))
+                );
+                if let Some(v) = p.and_then(|p| p.variant.as_ref()) {
+                    s.push('/');
+                    s.push_str(v);
+                }
+                s
+            })
+            .collect()
+    }
+}
+
 /// `az acr repository show --image` output (the field we use).
 #[derive(Debug, Deserialize, Default)]
 pub struct RepositoryImage {

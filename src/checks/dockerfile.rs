@@ -32,7 +32,10 @@ pub fn lint_checks(d: &Dockerfile, path: &str, target: &Platform, port: u16) -> 
     let here = if crate::engine::emulation::docker_arch(std::env::consts::ARCH) == target.arch {
         Here::Native
     } else {
-        Here::Emulated(super::emulation::measured_emulation_penalty())
+        Here::Emulated(
+            super::emulation::measured_pip_penalty()
+                .or_else(super::emulation::measured_emulation_penalty),
+        )
     };
     let problems = dockerfile::lint(d, target, port, here);
     if problems.is_empty() {

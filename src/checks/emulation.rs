@@ -143,6 +143,15 @@ pub fn measured_emulation_penalty() -> Option<f64> {
     v.pointer("/results/emulation_step/2/median")?.as_f64()
 }
 
+/// What pip under emulation costs, as `bench/python.py` measured it: the real Streamlit app's
+/// usual Dockerfile built for the foreign platform over the same built natively.
+pub fn measured_pip_penalty() -> Option<f64> {
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../../bench/python-results.json")).ok()?;
+    v.pointer("/ratios/usual_foreign_over_native/median")?
+        .as_f64()
+}
+
 /// The ways to build `target` with no emulation here, as advice.
 pub fn routes_advice(
     registry: Option<&str>,
@@ -193,5 +202,6 @@ mod tests {
         let a = routes_advice(Some("myacr.azurecr.io"), &[], &amd64);
         assert!(a.contains("set azure.registry to an ACR name"), "{a}");
         assert!(measured_emulation_penalty().is_some_and(|p| p > 1.0));
+        assert!(measured_pip_penalty().is_some_and(|p| p > 1.0));
     }
 }

@@ -33,6 +33,8 @@ struct Deploy<'a> {
     image: String,
     before: Option<App>,
     outcome: Option<Outcome>,
+    /// The revision the update (or create) made, before any wait.
+    revision: Option<String>,
     /// `create` when this deploy created the app.
     kind: Option<&'static str>,
     /// Printed on success: the app's URL (or the revision).
@@ -60,6 +62,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
         image,
         before: None,
         outcome: None,
+        revision: None,
         kind: None,
         result: None,
     };
@@ -277,6 +280,7 @@ fn create_app(
         })?
         .to_string();
     d.before = Some(created);
+    d.revision = Some(revision.clone());
     if args.no_wait {
         say!("{revision} is starting; not waiting (--no-wait)");
         History::append(&ctx.cwd, deployment(d, "not waited (--no-wait)"))?;
@@ -402,6 +406,7 @@ fn update_and_wait(
         .and_then(|b| b.latest_revision())
         .map(str::to_string);
     let revision = rollout::update(ctx, &d.t, &d.image, previous.as_deref())?;
+    d.revision = Some(revision.clone());
     if no_wait {
         say!("{revision} is starting; not waiting (--no-wait)");
         History::append(&ctx.cwd, deployment(d, "not waited (--no-wait)"))?;
@@ -420,7 +425,11 @@ fn deployment(d: &Deploy, result: &str) -> Deployment {
         at: clock::now_secs(),
         app: d.t.app.to_string(),
         image: d.image.clone(),
-        revision: d.outcome.as_ref().map(|o| o.revision.clone()),
+        revision: d
+            .outcome
+            .as_ref()
+            .map(|o| o.revision.clone())
+            .or_else(|| d.revision.clone()),
         previous_image: d
             .before
             .as_ref()

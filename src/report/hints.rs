@@ -22,21 +22,29 @@ const KNOWN: &[(&[&str], &str)] = &[
         "check the resource group (`az group list --output table`), then set azure.resource_group or --resource-group",
     ),
     (
+        &["(ResourceNotFound)", "/revisions/"],
+        "check the revision name (`az containerapp revision list --name <app> --resource-group <rg> --all --output table` lists them), or pass --to a digest",
+    ),
+    (
         &["(ResourceNotFound)"],
         "check the app name (`az containerapp list --resource-group <rg> --output table`), then set azure.app or --app",
     ),
     // Azure answering, but not as wanted.
     (
+        &["(ContainerAppOperationInProgress)"],
+        "another operation on the app is still running (409): wait until it ends (`docker azdeploy status` shows the app), then try again",
+    ),
+    (
         &["(TooManyRequests)"],
-        "Azure Resource Manager is throttling this subscription (429) and az gave up after its retries: wait a minute and retry",
+        "Azure Resource Manager is throttling this subscription (429): wait a minute and retry",
     ),
     (
         &["(InternalServerError)"],
-        "Azure Resource Manager answered a server error (500) and az gave up after its retries: retry later (https://status.azure.com)",
+        "Azure Resource Manager answered a server error (500): retry later (https://status.azure.com)",
     ),
     (
         &["(ServiceUnavailable)"],
-        "Azure Resource Manager answered a server error (500) and az gave up after its retries: retry later (https://status.azure.com)",
+        "Azure Resource Manager answered a server error (500): retry later (https://status.azure.com)",
     ),
     (
         &["(ExpiredAuthenticationToken)"],
