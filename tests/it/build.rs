@@ -37,11 +37,13 @@ pub fn healthy_engine(s: &Sandbox) {
     );
 }
 
+/// A Dockerfile whose build runs a program for the target (so the preflight must prove
+/// emulation works), with the fakes' answers.
 fn app(s: &Sandbox) {
     healthy_engine(s);
     s.write(
         "work/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nEXPOSE 8501\n",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\nEXPOSE 8501\n",
     );
     s.answer("docker-buildx-build", "sh", FAKE_BUILDX);
     s.answer("docker-image-inspect", "stdout", INSPECT_AMD64);
@@ -449,6 +451,47 @@ fn preflight_fails_without_emulation_and_never_runs_the_build() {
         "buildx ran the real build"
     );
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_dockerfile_that_runs_nothing_for_the_target_needs_no_emulation_probe() {
+    // init --dockerfile's no-emulation form: the RUN is on $BUILDPLATFORM, the target's stage
+    // only copies. With emulation switched off the build still goes ahead, and says why.
+    let s = Sandbox::new();
+    app(&s);
+    s.write(
+        "work/Dockerfile",
+        "FROM --platform=$BUILDPLATFORM python AS deps\nRUN pip install --target /deps x\n\
+         FROM python\nCOPY --from=deps /deps/ /\nEXPOSE 8501\n",
+    );
+    s.write(
+        "host/proc/sys/fs/binfmt_misc/qemu-aarch64",
+        include_str!("../fixtures/captured/binfmt-qemu-aarch64-disabled.txt"),
+    );
+    s.answer("docker-image-inspect", "stdout", INSPECT_ARM64);
+    let out = s
+        .plugin()
+        .env("AZDEPLOY_HOST_ROOT", s.path("host"))
+        .args([
+            "--verbose",
+            "build",
+            "--platform",
+            "linux/arm64",
+            "-t",
+            "shop:1",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(probe_calls(&s), 0, "{err}");
+    assert!(
+        err.contains("preflight: no RUN in a stage for linux/arm64: emulation not needed for this build, not probed"),
+        "{err}"
+    );
+    assert!(
+        call_of(&s.calls(), &["--load"]).is_some(),
+        "the build ran: {err}"
+    );
 }
 
 #[test]
