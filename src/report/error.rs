@@ -215,20 +215,31 @@ fn killed_hint(status: &ExitStatus) -> Option<String> {
 
 /// The fix for a file operation that failed, by its cause.
 fn io_hint(path: &str, source: &std::io::Error) -> Option<String> {
+    use std::io::ErrorKind;
     let dir = std::path::Path::new(path)
         .parent()
         .map(|p| p.display().to_string())
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| path.to_string());
-    match source.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => Some(format!(
+    // By kind as well as by code: a wrapped error (tempfile adds the path) has no raw code.
+    let code = source.raw_os_error();
+    let full = matches!(code, Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || matches!(source.kind(), ErrorKind::StorageFull | ErrorKind::WriteZero);
+    let denied = matches!(code, Some(libc::EACCES) | Some(libc::EPERM))
+        || source.kind() == ErrorKind::PermissionDenied;
+    let read_only = code == Some(libc::EROFS) || source.kind() == ErrorKind::ReadOnlyFilesystem;
+    if full {
+        Some(format!(
             "the disk holding {dir} is full: free some space (`df -h {dir}`; `docker system df` shows what Docker keeps), then run it again"
-        )),
-        Some(libc::EACCES) | Some(libc::EPERM) => Some(format!(
+        ))
+    } else if denied {
+        Some(format!(
             "no permission to write in {dir}: check its owner (`ls -ld {dir}`)"
-        )),
-        Some(libc::EROFS) => Some(format!("{dir} is on a read-only file system")),
-        _ => None,
+        ))
+    } else if read_only {
+        Some(format!("{dir} is on a read-only file system"))
+    } else {
+        None
     }
 }
 

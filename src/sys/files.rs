@@ -85,6 +85,18 @@ pub fn write_atomic(path: &Utf8Path, contents: &[u8], existing: Existing) -> Res
     tmp.write_all(contents)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| io("write", e))?;
+    // A full file system does not always say so at the write (seen on gVisor's tmpfs): what
+    // reached it is measured before the rename makes it the file.
+    let kept = tmp.as_file().metadata().map_err(|e| io("write", e))?.len();
+    if kept != contents.len() as u64 {
+        return Err(io(
+            "write",
+            std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("only {kept} of {} bytes were written", contents.len()),
+            ),
+        ));
+    }
     let result = match existing {
         Existing::Keep => tmp.persist_noclobber(path),
         Existing::Replace => tmp.persist(path),
