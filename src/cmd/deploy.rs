@@ -280,17 +280,33 @@ fn create_app(
         })?
         .to_string();
     d.before = Some(created);
+    if wait_unless_told_not_to(ctx, d, revision, timeout, start, args.no_wait)? {
+        finish(ctx, d, settings, args, timeout)?;
+    }
+    Ok(())
+}
+
+/// Waits for `revision` (the one the update or create made) and keeps the outcome; with
+/// `--no-wait`, records it as not waited for and prints it instead. Returns whether it waited.
+fn wait_unless_told_not_to(
+    ctx: &Ctx,
+    d: &mut Deploy,
+    revision: String,
+    timeout: Duration,
+    start: Instant,
+    no_wait: bool,
+) -> Result<bool, Error> {
     d.revision = Some(revision.clone());
-    if args.no_wait {
+    if no_wait {
         say!("{revision} is starting; not waiting (--no-wait)");
         History::append(&ctx.cwd, deployment(d, "not waited (--no-wait)"))?;
         d.result = Some(revision);
-        return Ok(());
+        return Ok(false);
     }
     d.outcome = Some(rollout::wait_for(
         ctx, &d.t, &revision, &d.image, timeout, start,
     )?);
-    finish(ctx, d, settings, args, timeout)
+    Ok(true)
 }
 
 /// The image must be in the registry the app will pull from with its identity.
@@ -406,17 +422,7 @@ fn update_and_wait(
         .and_then(|b| b.latest_revision())
         .map(str::to_string);
     let revision = rollout::update(ctx, &d.t, &d.image, previous.as_deref())?;
-    d.revision = Some(revision.clone());
-    if no_wait {
-        say!("{revision} is starting; not waiting (--no-wait)");
-        History::append(&ctx.cwd, deployment(d, "not waited (--no-wait)"))?;
-        d.result = Some(revision);
-        return Ok(());
-    }
-    d.outcome = Some(rollout::wait_for(
-        ctx, &d.t, &revision, &d.image, timeout, start,
-    )?);
-    Ok(())
+    wait_unless_told_not_to(ctx, d, revision, timeout, start, no_wait).map(drop)
 }
 
 /// The history record for this deploy, with `result`.

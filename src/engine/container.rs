@@ -362,7 +362,10 @@ pub fn remove(ctx: &Ctx, ids: &[String]) -> Result<(), Error> {
     let p = ctx
         .runner
         .cleanup(&docker::remove(ctx.docker("remove test containers")?, ids));
-    if p.status.is_some() && !p.success() && !p.stderr.contains("No such container") {
+    // Gone already, or going (another run's sweep or a reaper got there first): fine.
+    let gone =
+        p.stderr.contains("No such container") || p.stderr.contains("is already in progress");
+    if p.status.is_some() && !p.success() && !gone {
         return Err(Error::failed(
             format!("could not remove test containers: {}", p.stderr.trim()),
             "remove them with `docker rm --force ID`",

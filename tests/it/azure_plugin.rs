@@ -790,8 +790,9 @@ fn pty() -> (std::fs::File, std::fs::File) {
             &mut master,
             &mut slave,
             std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
+            // null_mut: `*mut` on macOS, and it coerces to Linux's `*const`.
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
         )
     };
     assert_eq!(rc, 0, "openpty");

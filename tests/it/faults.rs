@@ -220,10 +220,14 @@ fn a_killed_runs_containers_are_swept_by_the_next_run_but_detached_ones_stay() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
+    // This run sweeps it, unless a test-local of another test running beside this one got there
+    // first (every run sweeps the machine's dead runs): either way it is gone, the --detach one
+    // is not.
+    let err = stderr_of(&out);
     assert!(
-        stderr_of(&out).contains("removed 1 test container(s) left by a run that ended without cleaning up (pid 999999999)"),
-        "{}",
-        stderr_of(&out)
+        err.contains("removed 1 test container(s) left by a run that ended without cleaning up (pid 999999999)")
+            || !err.contains("could not remove"),
+        "{err}"
     );
     let alive = |id: &str| {
         let o = Command::new("docker")
