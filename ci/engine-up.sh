@@ -36,7 +36,8 @@ REGISTRY_LOG=/var/log/azdeploy-registry.log
 BUILDX_PLUGIN=/usr/libexec/docker/cli-plugins/docker-buildx
 BINFMT_DIR=/proc/sys/fs/binfmt_misc
 PACKAGES=(docker.io qemu-user-static binfmt-support docker-registry apache2-utils
-          busybox-static binutils curl hyperfine)
+          busybox-static binutils curl hyperfine
+          iproute2 procps)  # the fault suite: a private dockerd's bridge (ip), pkill/ps
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
