@@ -455,25 +455,41 @@ fn unfinished(
     }
     let (why, hint) = if first.closed {
         (
-            "the session closed before the first run finished".to_string(),
-            "read the container's log: `docker azdeploy test-local` (without --check) streams it"
+            format!(
+                "the session closed before the first run finished ({})",
+                first.run.progress()
+            ),
+            "read the container's log above; `docker azdeploy test-local` (without --check) streams it"
                 .to_string(),
         )
     } else {
-        let started = if first.run.started {
-            ""
-        } else {
-            "; no session started"
-        };
         (
-            format!("the first run did not finish within {} s (the script is still running{started})", timeout.as_secs()),
+            format!(
+                "the first run did not finish within {} s ({})",
+                timeout.as_secs(),
+                first.run.progress()
+            ),
             "a script that blocks, loops or calls sys.exit() never finishes its run; raise --timeout for a slow first run (a model load)".to_string(),
         )
     };
-    Ok(Error::failed(
-        format!("{} is healthy, but {why}", c.name),
-        hint,
-    ))
+    let mut message = format!("{} is healthy, but {why}", c.name);
+    push_log_tail(&mut message, &c.logs_tail(LOG_LINES)?);
+    Ok(Error::failed(message, hint))
+}
+
+/// Appends the container's last log lines to an error's message.
+fn push_log_tail(message: &mut String, logs: &str) {
+    let lines: Vec<&str> = logs.lines().collect();
+    let blank = |l: &&str| l.trim().is_empty();
+    let start = lines.iter().position(|l| !blank(l)).unwrap_or(lines.len());
+    let end = lines
+        .iter()
+        .rposition(|l| !blank(l))
+        .map_or(start, |i| i + 1);
+    message.push_str(&format!("\n  last {LOG_LINES} log lines:"));
+    for l in &lines[start..end] {
+        message.push_str(&format!("\n    {l}"));
+    }
 }
 
 /// The container's highest memory and CPU while `done` is false.
@@ -528,10 +544,7 @@ fn failed(
             timeout.as_secs()
         ),
     };
-    message.push_str(&format!("\n  last {LOG_LINES} log lines:"));
-    for l in logs.lines() {
-        message.push_str(&format!("\n    {l}"));
-    }
+    push_log_tail(&mut message, &logs);
     let hint = diagnose(exit, &logs, last, e.host_port, e.container_port, &e.path);
     Ok(Error::failed(message, hint))
 }

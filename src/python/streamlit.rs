@@ -206,6 +206,8 @@ pub struct Run {
     pub running: Option<bool>,
     /// Messages read.
     pub messages: usize,
+    /// Runs that ended early for a rerun (Streamlit then starts another).
+    pub rerun_finishes: usize,
 }
 
 impl Run {
@@ -224,6 +226,7 @@ impl Run {
                         .and_then(|i| i.environment_info)
                         .map(|e| e.streamlit_version),
                     messages: self.messages,
+                    rerun_finishes: self.rerun_finishes,
                     ..Run::default()
                 };
             }
@@ -243,12 +246,30 @@ impl Run {
                 return Some(Verdict::CompileError(e.script_compilation_exception))
             }
             Type::SessionEvent(_) => {}
-            Type::ScriptFinished(FINISHED_EARLY_FOR_RERUN | FINISHED_FRAGMENT_RUN_SUCCESSFULLY) => {
-            }
+            Type::ScriptFinished(FINISHED_EARLY_FOR_RERUN) => self.rerun_finishes += 1,
+            Type::ScriptFinished(FINISHED_FRAGMENT_RUN_SUCCESSFULLY) => {}
             Type::ScriptFinished(FINISHED_WITH_COMPILE_ERROR) => self.awaiting_compile_text = true,
             Type::ScriptFinished(_) => return Some(self.finished()),
         }
         None
+    }
+
+    /// What was seen of a run that has not ended, for a report: whether it started, what
+    /// Streamlit last said of it, how many messages came.
+    pub fn progress(&self) -> String {
+        let state = match (self.started, self.running) {
+            (false, _) => "no run started".to_string(),
+            (true, Some(true)) => "Streamlit says the script is still running".to_string(),
+            (true, Some(false)) => {
+                "Streamlit says the script stopped, but sent no end of the run".to_string()
+            }
+            (true, None) => "the run started; Streamlit sent no status".to_string(),
+        };
+        let reruns = match self.rerun_finishes {
+            0 => String::new(),
+            n => format!(", {n} run(s) ended early for a rerun"),
+        };
+        format!("{state}; {} message(s){reruns}", self.messages)
     }
 
     /// The text of a compile error comes in the frame after `script_finished`.
@@ -470,5 +491,31 @@ mod tests {
         assert_eq!(run.feed(b"\xff\xff\xff"), None);
         assert_eq!(run.feed(b""), None);
         assert!(!run.started);
+    }
+
+    #[test]
+    fn an_unended_run_says_what_was_seen() {
+        assert_eq!(Run::default().progress(), "no run started; 0 message(s)");
+        // The healthy run's frames up to (not including) its end.
+        let frames = captured("healthy");
+        let mut run = Run::default();
+        for f in &frames {
+            if matches!(
+                ForwardMsg::decode(f.as_slice()).ok().and_then(|m| m.r#type),
+                Some(forward_msg::Type::ScriptFinished(_))
+            ) {
+                break;
+            }
+            assert_eq!(run.feed(f), None);
+        }
+        let seen = run.progress();
+        assert!(
+            seen.starts_with("Streamlit says the script is still running; "),
+            "{seen}"
+        );
+        assert!(
+            seen.ends_with(&format!("{} message(s)", run.messages)),
+            "{seen}"
+        );
     }
 }

@@ -273,9 +273,54 @@ fn a_streamlit_script_that_fails_on_its_first_run_fails_the_check() {
         assert!(err.contains(line), "{line}\n{err}");
     }
     assert_eq!(
-        count_containers(&tag),
-        0,
+        project_containers(&s),
+        Vec::<String>::new(),
         "the failed check left its container"
+    );
+}
+
+#[test]
+fn a_streamlit_script_that_never_ends_its_first_run_is_reported_with_its_log() {
+    let test = "a_streamlit_script_that_never_ends_its_first_run_is_reported_with_its_log";
+    if !needs(test, &[Need::Engine, Need::PythonImages]) {
+        return;
+    }
+    let s = app("streamlit");
+    let out = init(&s);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let tag = format!("{}:t", unique("azdeploy-e2e-py-block"));
+    let _images = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
+    let out = build(&s, "linux/amd64", &tag, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let out = plugin(
+        &s,
+        &[
+            "test-local",
+            "--check",
+            "--port",
+            "0",
+            "--timeout",
+            "20",
+            "--env",
+            "AZDEPLOY_SAMPLE_BLOCK_S=3600",
+            &tag,
+        ],
+    );
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "{err}");
+    for line in [
+        "is healthy, but the first run did not finish within 20 s (Streamlit says the script is still running; ",
+        "last 50 log lines:",
+        // Streamlit's own banner, from the container's log.
+        "You can now view your Streamlit app in your browser.",
+        "hint: a script that blocks, loops or calls sys.exit() never finishes its run",
+    ] {
+        assert!(err.contains(line), "{line}\n{err}");
+    }
+    assert_eq!(
+        project_containers(&s),
+        Vec::<String>::new(),
+        "the check left its container"
     );
 }
 
@@ -347,13 +392,4 @@ http.server.ThreadingHTTPServer(('0.0.0.0', 8501), http.server.SimpleHTTPRequest
     );
     assert_eq!(ext.trim(), "netifaces.cpython-311-x86_64-linux-gnu.so");
     check(&s, &tag, "linux/amd64").unwrap();
-}
-
-/// Containers (any state) started from `image`.
-fn count_containers(image: &str) -> usize {
-    let out = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("ancestor={image}")])
-        .output()
-        .unwrap();
-    stdout_of(&out).lines().count()
 }

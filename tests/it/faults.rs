@@ -78,7 +78,8 @@ fn temp_dirs_of(pid: u32) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The plugin standalone, with the real docker on PATH, in the sandbox's work dir.
+/// The plugin standalone, with the real docker on PATH, in the sandbox's work dir, talking to
+/// the caller's engine (as the sandbox's real docker does).
 fn plugin_real(s: &Sandbox) -> Command {
     let mut c = Command::new(bin());
     c.env_clear()
@@ -90,6 +91,9 @@ fn plugin_real(s: &Sandbox) -> Command {
         .env("DOCKER_CONFIG", s.path("docker-config"))
         .env("LANG", "C.UTF-8")
         .current_dir(s.work());
+    if let Some(host) = engine_host() {
+        c.env("DOCKER_HOST", host);
+    }
     c
 }
 
@@ -403,11 +407,11 @@ fn a_full_disk_for_the_state_dir_is_one_clear_error_and_nothing_left() {
         .filter(|n| n != "filler")
         .collect();
     assert!(leftovers.is_empty(), "half-written state: {leftovers:?}");
-    let o = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("ancestor={tag}")])
-        .output()
-        .unwrap();
-    assert_eq!(stdout_of(&o).trim(), "", "the container was left");
+    assert_eq!(
+        project_containers(&s),
+        Vec::<String>::new(),
+        "the container was left"
+    );
 }
 
 /// A throwaway registry (distribution, no auth) on a free port, its storage in a temp dir;

@@ -640,3 +640,29 @@ esac
         ),
     );
 }
+
+/// The test containers (any state) that runs in the sandbox's work dir started, by the project
+/// label `test-local` puts on them: unlike `ancestor=IMAGE`, never another test's container of
+/// an image with the same content (the same image id).
+pub fn project_containers(s: &Sandbox) -> Vec<String> {
+    let work = std::fs::canonicalize(s.work()).unwrap_or_else(|_| s.work());
+    let out = StdCommand::new("docker")
+        .args([
+            "ps",
+            "--all",
+            "--filter",
+            "label=io.azdeploy.project",
+            "--format",
+            "{{.ID}} {{.Label \"io.azdeploy.project\"}}",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, project)| {
+            std::fs::canonicalize(project).unwrap_or_else(|_| PathBuf::from(project)) == work
+        })
+        .map(|(id, _)| id.to_string())
+        .collect()
+}

@@ -1,6 +1,7 @@
 """A small real Streamlit app: pandas does the work, Streamlit renders it."""
 import os
 import platform
+import time
 
 import pandas as pd
 import streamlit as st
@@ -35,3 +36,6 @@ def ballast(mb: int) -> bytes:
 
 
 ballast(int(os.environ.get("AZDEPLOY_SAMPLE_ALLOCATE_MB", "0")))
+
+# A first run that does not end, on demand (tests the report of a script that blocks).
+time.sleep(float(os.environ.get("AZDEPLOY_SAMPLE_BLOCK_S", "0")))
