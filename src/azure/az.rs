@@ -230,26 +230,25 @@ pub fn logs(
 /// `az <group…> show --name N [--resource-group RG] --output json`: a resource, or a clear
 /// not-found on stderr (what `provision` tells apart from every other failure).
 fn show(base: Cmd, group: &[&str], name: &str, rg: Option<&str>) -> Cmd {
-    let c = base
-        .args(group.iter().copied())
-        .args(["show", "--name", name]);
-    let c = match rg {
-        Some(rg) => c.args(["--resource-group", rg]),
-        None => c,
-    };
-    c.args(["--output", "json"]).query()
+    named(base, group, "show", name, rg)
+        .args(["--output", "json"])
+        .query()
 }
 
 /// `az <group…> create --name N [--resource-group RG] --location L <extra…> --output json`.
 fn create(base: Cmd, group: &[&str], name: &str, rg: Option<&str>, location: &str) -> Cmd {
+    named(base, group, "create", name, rg).args(["--location", location])
+}
+
+/// `az <group…> VERB --name N [--resource-group RG]`.
+fn named(base: Cmd, group: &[&str], verb: &str, name: &str, rg: Option<&str>) -> Cmd {
     let c = base
         .args(group.iter().copied())
-        .args(["create", "--name", name]);
-    let c = match rg {
+        .args([verb, "--name", name]);
+    match rg {
         Some(rg) => c.args(["--resource-group", rg]),
         None => c,
-    };
-    c.args(["--location", location])
+    }
 }
 
 /// `az group show --name RG --output json`.

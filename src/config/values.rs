@@ -137,6 +137,15 @@ impl fmt::Display for Platform {
 #[serde(into = "u16")]
 pub struct Port(pub u16);
 
+/// A whole number written in `s` (spaces around it allowed), then held to `T`'s own range.
+fn parse_whole<T: TryFrom<i64, Error = String>>(s: &str, what: &str) -> Result<T, String> {
+    let n: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not {what}"))?;
+    T::try_from(n)
+}
+
 impl TryFrom<i64> for Port {
     type Error = String;
     fn try_from(n: i64) -> Result<Port, String> {
@@ -150,11 +159,7 @@ impl TryFrom<i64> for Port {
 impl FromStr for Port {
     type Err = String;
     fn from_str(s: &str) -> Result<Port, String> {
-        let n: i64 = s
-            .trim()
-            .parse()
-            .map_err(|_| format!("\"{s}\" is not a port number (1-65535)"))?;
-        Port::try_from(n)
+        parse_whole(s, "a port number (1-65535)")
     }
 }
 
@@ -177,11 +182,7 @@ impl TryFrom<i64> for Seconds {
 impl FromStr for Seconds {
     type Err = String;
     fn from_str(s: &str) -> Result<Seconds, String> {
-        let n: i64 = s
-            .trim()
-            .parse()
-            .map_err(|_| format!("\"{s}\" is not a number of seconds (1-86400)"))?;
-        Seconds::try_from(n)
+        parse_whole(s, "a number of seconds (1-86400)")
     }
 }
 
@@ -204,11 +205,7 @@ impl TryFrom<i64> for Replicas {
 impl FromStr for Replicas {
     type Err = String;
     fn from_str(s: &str) -> Result<Replicas, String> {
-        let n: i64 = s
-            .trim()
-            .parse()
-            .map_err(|_| format!("\"{s}\" is not a number of replicas (0-1000)"))?;
-        Replicas::try_from(n)
+        parse_whole(s, "a number of replicas (0-1000)")
     }
 }
 

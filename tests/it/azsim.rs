@@ -20,6 +20,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::support::{stderr_of, stdout_of};
+
 /// The seeded world's names (see tests/azure-sim/start.py `DEFAULT_WORLD`).
 pub const RG: &str = "rg-sim";
 pub const APP: &str = "simapp";
@@ -138,6 +140,40 @@ impl AzureSim {
         c
     }
 
+    /// `az ARGS` against this simulator, which must succeed: what it printed, as JSON.
+    pub fn az_json(&self, args: &[&str]) -> Value {
+        json_of(&self.az_command(args).output().expect("run az"))
+    }
+
+    /// `az containerapp show` of `app` in `rg` against this simulator, as JSON.
+    pub fn az_app(&self, app: &str, rg: &str) -> Value {
+        self.az_json(&[
+            "containerapp",
+            "show",
+            "--name",
+            app,
+            "--resource-group",
+            rg,
+            "--output",
+            "json",
+        ])
+    }
+
+    /// `az acr repository show` of `image` (`repo:tag`) in the registry `acr`, as JSON.
+    pub fn az_acr_image(&self, acr: &str, image: &str) -> Value {
+        self.az_json(&[
+            "acr",
+            "repository",
+            "show",
+            "--name",
+            acr,
+            "--image",
+            image,
+            "--output",
+            "json",
+        ])
+    }
+
     /// Every request the simulator answered, oldest first: `{t, method, path, query, body,
     /// status, tags}`.
     pub fn requests(&self) -> Vec<Value> {
@@ -244,4 +280,11 @@ impl Drop for AzureSim {
             let _ = state.close();
         }
     }
+}
+
+/// The JSON an az call that must have succeeded printed.
+pub fn json_of(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "az failed: {}", stderr_of(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("az printed no JSON ({e}): {}", stdout_of(out)))
 }

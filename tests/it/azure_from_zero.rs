@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::azsim::AzureSim;
 use crate::engine::{unique, Images};
-use crate::engine_python::{app, build, init, plugin};
+use crate::engine_python::{app, build, check_with, init};
 use crate::support::*;
 
 const APP: &str = "zero-app";
@@ -46,25 +46,6 @@ fn changes_since(sim: &AzureSim, from: usize) -> Vec<String> {
         .collect()
 }
 
-/// The app as the simulator holds it.
-fn sim_app(sim: &AzureSim) -> Value {
-    let out = sim
-        .az_command([
-            "containerapp",
-            "show",
-            "--name",
-            APP,
-            "--resource-group",
-            RG,
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn az_ok(sim: &AzureSim, args: &[&str]) {
     let out = sim.az_command(args).output().unwrap();
     assert!(out.status.success(), "az {args:?}: {}", stderr_of(&out));
@@ -94,21 +75,13 @@ fn from_an_empty_subscription_to_a_healthy_app_then_nothing_to_change() {
     let out = build(&s, "linux/amd64", &tag, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     // A hungrier app than the sample's default: its peak decides the size Azure gets.
-    let out = plugin(
+    let tested = check_with(
         &s,
-        &[
-            "test-local",
-            "--check",
-            "--json",
-            "--port",
-            "0",
-            "--env",
-            "AZDEPLOY_SAMPLE_ALLOCATE_MB=600",
-            &tag,
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let tested: Value = serde_json::from_slice(&out.stdout).unwrap();
+        &tag,
+        "linux/amd64",
+        &["--env", "AZDEPLOY_SAMPLE_ALLOCATE_MB=600"],
+    )
+    .unwrap();
     let peak = tested["peak_memory_bytes"]
         .as_u64()
         .max(tested["memory_bytes"].as_u64())
@@ -167,7 +140,7 @@ fn from_an_empty_subscription_to_a_healthy_app_then_nothing_to_change() {
     let err = stderr_of(&out);
     assert!(err.contains("Create 4 resources? yes (--yes)"), "{err}");
     assert!(err.contains("is healthy after"), "{err}");
-    let made = sim_app(&sim);
+    let made = sim.az_app(APP, RG);
     let p = &made["properties"];
     let ingress = &p["configuration"]["ingress"];
     assert_eq!(
@@ -307,7 +280,7 @@ fn from_an_empty_subscription_to_a_healthy_app_then_nothing_to_change() {
     ] {
         assert!(err.contains(line), "{line}\n{err}");
     }
-    let fixed = sim_app(&sim);
+    let fixed = sim.az_app(APP, RG);
     let p = &fixed["properties"];
     assert_eq!(p["configuration"]["ingress"]["targetPort"], 8501);
     assert_eq!(

@@ -1035,22 +1035,7 @@ fn build_remote_acr_streams_the_run_passes_its_exit_on_and_hands_a_pinned_ref_to
         assert!(err.contains(&want), "{want:?} not in {err}");
     }
     // The digest is what ACR holds for the tag.
-    let shown = a
-        .sim
-        .az_command([
-            "acr",
-            "repository",
-            "show",
-            "--name",
-            REGISTRY,
-            "--image",
-            &image,
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let shown = a.sim.az_acr_image(REGISTRY, &image);
     assert_eq!(shown["digest"], digest.as_str());
     let push: Value =
         serde_json::from_str(&read(&a.s.path("work/.azdeploy/last-push.json"))).unwrap();
@@ -1171,22 +1156,7 @@ fn build_remote_acr_gates_an_index_by_its_children() {
     let image = format!("{}:r1", a.name);
     let out = a.run(&["build", "--remote", "acr", "-t", &image]);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let shown = a
-        .sim
-        .az_command([
-            "acr",
-            "repository",
-            "show",
-            "--name",
-            REGISTRY,
-            "--image",
-            &image,
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let shown = a.sim.az_acr_image(REGISTRY, &image);
     let pinned = format!(
         "{}/{image}@{}",
         a.sim.login_server(),

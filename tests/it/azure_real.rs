@@ -3,36 +3,27 @@
 
 use serde_json::Value;
 
-use crate::azsim::{AzureSim, APP, REGISTRY, RG};
+use crate::azsim::{json_of, AzureSim, APP, REGISTRY, RG};
 use crate::support::*;
 
 fn az(sim: &AzureSim, args: &[&str]) -> std::process::Output {
     sim.az_command(args).output().expect("run az")
 }
 
-fn json_of(out: &std::process::Output) -> Value {
-    assert!(out.status.success(), "az failed: {}", stderr_of(out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("az printed no JSON ({e}): {}", stdout_of(out)))
-}
-
 fn revision_states(sim: &AzureSim, revision: &str) -> (String, String, String) {
-    let r = json_of(&az(
-        sim,
-        &[
-            "containerapp",
-            "revision",
-            "show",
-            "--name",
-            APP,
-            "--resource-group",
-            RG,
-            "--revision",
-            revision,
-            "--output",
-            "json",
-        ],
-    ));
+    let r = sim.az_json(&[
+        "containerapp",
+        "revision",
+        "show",
+        "--name",
+        APP,
+        "--resource-group",
+        RG,
+        "--revision",
+        revision,
+        "--output",
+        "json",
+    ]);
     let p = &r["properties"];
     let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
     (s("provisioningState"), s("healthState"), s("runningState"))
@@ -44,19 +35,7 @@ fn update_makes_a_revision_that_becomes_healthy_over_polls() {
         return;
     }
     let sim = AzureSim::start("healthy");
-    let before = json_of(&az(
-        &sim,
-        &[
-            "containerapp",
-            "show",
-            "--name",
-            APP,
-            "--resource-group",
-            RG,
-            "--output",
-            "json",
-        ],
-    ));
+    let before = sim.az_app(APP, RG);
     let old = before["properties"]["latestRevisionName"]
         .as_str()
         .unwrap()
@@ -121,19 +100,7 @@ fn update_makes_a_revision_that_becomes_healthy_over_polls() {
         seen.iter().any(|s| s.2 == "Activating"),
         "passes through Activating: {seen:?}"
     );
-    let after = json_of(&az(
-        &sim,
-        &[
-            "containerapp",
-            "show",
-            "--name",
-            APP,
-            "--resource-group",
-            RG,
-            "--output",
-            "json",
-        ],
-    ));
+    let after = sim.az_app(APP, RG);
     assert_eq!(after["properties"]["latestReadyRevisionName"], new.as_str());
 }
 
@@ -143,62 +110,44 @@ fn activation_failure_shows_in_the_revision() {
         return;
     }
     let sim = AzureSim::start("activation-failed");
-    let updated = json_of(&az(
-        &sim,
-        &[
-            "containerapp",
-            "update",
-            "--name",
-            APP,
-            "--resource-group",
-            RG,
-            "--image",
-            "x.io/a:1",
-            "--output",
-            "json",
-        ],
-    ));
+    let updated = sim.az_json(&[
+        "containerapp",
+        "update",
+        "--name",
+        APP,
+        "--resource-group",
+        RG,
+        "--image",
+        "x.io/a:1",
+        "--output",
+        "json",
+    ]);
     let new = updated["properties"]["latestRevisionName"]
         .as_str()
         .unwrap()
         .to_string();
     let mut last = Value::Null;
     for _ in 0..4 {
-        last = json_of(&az(
-            &sim,
-            &[
-                "containerapp",
-                "revision",
-                "show",
-                "--name",
-                APP,
-                "--resource-group",
-                RG,
-                "--revision",
-                &new,
-                "--output",
-                "json",
-            ],
-        ));
+        last = sim.az_json(&[
+            "containerapp",
+            "revision",
+            "show",
+            "--name",
+            APP,
+            "--resource-group",
+            RG,
+            "--revision",
+            &new,
+            "--output",
+            "json",
+        ]);
     }
     assert_eq!(last["properties"]["runningState"], "ActivationFailed");
     assert!(last["properties"]["provisioningError"]
         .as_str()
         .unwrap()
         .contains("Activation failed"));
-    let app = json_of(&az(
-        &sim,
-        &[
-            "containerapp",
-            "show",
-            "--name",
-            APP,
-            "--resource-group",
-            RG,
-            "--output",
-            "json",
-        ],
-    ));
+    let app = sim.az_app(APP, RG);
     assert_ne!(app["properties"]["latestReadyRevisionName"], new.as_str());
 }
 
@@ -380,35 +329,19 @@ fn acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server() {
     );
 
     // And az reads it back through the ACR metadata API.
-    let shown = json_of(&az(
-        &sim,
-        &[
-            "acr",
-            "repository",
-            "show",
-            "--name",
-            REGISTRY,
-            "--image",
-            &format!("{repo}:v1"),
-            "--output",
-            "json",
-        ],
-    ));
+    let shown = sim.az_acr_image(REGISTRY, &format!("{repo}:v1"));
     assert!(shown["digest"].as_str().unwrap().starts_with("sha256:"));
-    let listed = json_of(&az(
-        &sim,
-        &[
-            "acr",
-            "manifest",
-            "list-metadata",
-            "--registry",
-            REGISTRY,
-            "--name",
-            &repo,
-            "--output",
-            "json",
-        ],
-    ));
+    let listed = sim.az_json(&[
+        "acr",
+        "manifest",
+        "list-metadata",
+        "--registry",
+        REGISTRY,
+        "--name",
+        &repo,
+        "--output",
+        "json",
+    ]);
     assert_eq!(listed[0]["architecture"], "amd64");
     assert_eq!(listed[0]["digest"], shown["digest"]);
 }
@@ -543,35 +476,19 @@ fn acr_build_uploads_the_context_builds_it_and_streams_the_run_log() {
             < at("GET /azsimstore/registrycontainer/logs/ca1/rawtext.log")
     );
     // ACR's records answer from the real registry.
-    let run = json_of(&az(
-        &sim,
-        &[
-            "acr",
-            "task",
-            "show-run",
-            "--registry",
-            REGISTRY,
-            "--run-id",
-            "ca1",
-            "--output",
-            "json",
-        ],
-    ));
+    let run = sim.az_json(&[
+        "acr",
+        "task",
+        "show-run",
+        "--registry",
+        REGISTRY,
+        "--run-id",
+        "ca1",
+        "--output",
+        "json",
+    ]);
     assert_eq!(run["status"], "Succeeded");
-    let shown = json_of(&az(
-        &sim,
-        &[
-            "acr",
-            "repository",
-            "show",
-            "--name",
-            REGISTRY,
-            "--image",
-            &format!("{repo}:v1"),
-            "--output",
-            "json",
-        ],
-    ));
+    let shown = sim.az_acr_image(REGISTRY, &format!("{repo}:v1"));
     assert_eq!(run["outputImages"][0]["digest"], shown["digest"]);
     assert_eq!(run["outputImages"][0]["repository"], repo.as_str());
 
@@ -594,20 +511,17 @@ fn acr_build_uploads_the_context_builds_it_and_streams_the_run_log() {
         "{}",
         stdout_of(&out)
     );
-    let run = json_of(&az(
-        &sim,
-        &[
-            "acr",
-            "task",
-            "show-run",
-            "--registry",
-            REGISTRY,
-            "--run-id",
-            "ca2",
-            "--output",
-            "json",
-        ],
-    ));
+    let run = sim.az_json(&[
+        "acr",
+        "task",
+        "show-run",
+        "--registry",
+        REGISTRY,
+        "--run-id",
+        "ca2",
+        "--output",
+        "json",
+    ]);
     assert_eq!(run["status"], "Failed");
     assert_eq!(
         run["runErrorMessage"],

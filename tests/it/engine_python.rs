@@ -30,7 +30,7 @@ pub(crate) fn init(s: &Sandbox) -> Output {
 }
 
 /// `docker azdeploy ARGS` through the real docker CLI, with the host's pip for the wheel check.
-pub(crate) fn plugin(s: &Sandbox, args: &[&str]) -> Output {
+fn plugin(s: &Sandbox, args: &[&str]) -> Output {
     s.real_docker()
         .env("AZDEPLOY_PYTHON", python())
         .arg("azdeploy")
@@ -57,19 +57,28 @@ pub(crate) fn build(s: &Sandbox, platform: &str, tag: &str, extra: &[&str]) -> O
 
 /// `test-local --check --json` of `image`; the parsed report (or the failure's stderr).
 pub(crate) fn check(s: &Sandbox, image: &str, platform: &str) -> Result<serde_json::Value, String> {
-    let out = plugin(
-        s,
-        &[
-            "test-local",
-            "--check",
-            "--json",
-            "--platform",
-            platform,
-            "--port",
-            "0",
-            image,
-        ],
-    );
+    check_with(s, image, platform, &[])
+}
+
+/// [`check`] with more of test-local's flags (`--env K=V`, `--timeout S`).
+pub(crate) fn check_with(
+    s: &Sandbox,
+    image: &str,
+    platform: &str,
+    extra: &[&str],
+) -> Result<serde_json::Value, String> {
+    let mut args = vec![
+        "test-local",
+        "--check",
+        "--json",
+        "--platform",
+        platform,
+        "--port",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    args.push(image);
+    let out = plugin(s, &args);
     if out.status.success() {
         Ok(serde_json::from_slice(&out.stdout).unwrap())
     } else {
@@ -292,22 +301,13 @@ fn a_streamlit_script_that_never_ends_its_first_run_is_reported_with_its_log() {
     let _images = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
     let out = build(&s, "linux/amd64", &tag, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let out = plugin(
+    let err = check_with(
         &s,
-        &[
-            "test-local",
-            "--check",
-            "--port",
-            "0",
-            "--timeout",
-            "20",
-            "--env",
-            "AZDEPLOY_SAMPLE_BLOCK_S=3600",
-            &tag,
-        ],
-    );
-    let err = stderr_of(&out);
-    assert!(!out.status.success(), "{err}");
+        &tag,
+        "linux/amd64",
+        &["--timeout", "20", "--env", "AZDEPLOY_SAMPLE_BLOCK_S=3600"],
+    )
+    .unwrap_err();
     for line in [
         "is healthy, but the first run did not finish within 20 s (Streamlit says the script is still running; ",
         "last 50 log lines:",
