@@ -405,6 +405,13 @@ fn first_render(
         }
     };
     let version = first.run.streamlit_version.clone();
+    if first.verdict.is_some() && !first.closes.is_empty() {
+        say!(
+            "note: {} session(s) ended before the first run did ({}); another ran it, as a browser reconnects (the first run's time counts from the first)",
+            first.closes.len(),
+            first.closes.join("; ")
+        );
+    }
     match first.verdict {
         Some(Verdict::Finished { shown }) => {
             if shown > 0 {
@@ -456,7 +463,9 @@ fn unfinished(
     let (why, hint) = if first.closed {
         (
             format!(
-                "the session closed before the first run finished ({})",
+                "{} session(s) closed before the first run finished ({}; {})",
+                first.closes.len(),
+                first.closes.join("; "),
                 first.run.progress()
             ),
             "read the container's log above; `docker azdeploy test-local` (without --check) streams it"
@@ -465,9 +474,13 @@ fn unfinished(
     } else {
         (
             format!(
-                "the first run did not finish within {} s ({})",
+                "the first run did not finish within {} s ({}{})",
                 timeout.as_secs(),
-                first.run.progress()
+                first.run.progress(),
+                match first.closes.len() {
+                    0 => String::new(),
+                    n => format!("; {n} session(s) closed first: {}", first.closes.join("; ")),
+                }
             ),
             "a script that blocks, loops or calls sys.exit() never finishes its run; raise --timeout for a slow first run (a model load)".to_string(),
         )

@@ -290,51 +290,100 @@ impl Run {
     }
 }
 
+/// Sessions one first run may take. Streamlit closes a session whose pong comes late (under
+/// Tornado 6.6 it waits one second: `websocket_ping_timeout` is capped at its 1 s interval), as
+/// can happen on a loaded machine, and a broken connection ends one too; a browser then opens
+/// another and asks again, and so does this, within the same time.
+const SESSIONS: usize = 3;
+
 /// A first run, as a browser's first visit makes it happen.
 #[derive(Debug)]
 pub struct FirstRun {
-    /// `None`: not finished within the time given (or the server went away).
+    /// `None`: not finished within the time given, or every session closed first.
     pub verdict: Option<Verdict>,
-    /// From opening the session to the verdict (or giving up).
+    /// From opening the first session to the verdict (or giving up).
     pub elapsed: Duration,
     pub run: Run,
-    /// The server closed the session before the run ended.
+    /// Why each session that ended before the run did ended, in order.
+    pub closes: Vec<String>,
+    /// The last session closed before the run ended (rather than the time running out).
     pub closed: bool,
 }
 
 /// Opens a session at `base_url` (`http://127.0.0.1:PORT`), asks for the first run and reads
-/// until it ends or `timeout` passes. `Ok(Err(why))` when no session could be opened.
+/// until it ends or `timeout` passes; a session the server closes first is opened again (at
+/// most [`SESSIONS`] in all). `Ok(Err(why))` when no session could be opened.
 pub fn first_run(
     base_url: &str,
     timeout: Duration,
     cancel: &Cancel,
 ) -> Result<Result<FirstRun, String>, Error> {
     let start = Instant::now();
+    let deadline = start + timeout;
     let url = format!(
         "{}/_stcore/stream",
         base_url.replacen("http://", "ws://", 1)
     );
-    // What the browser offers; the second entry stands for a session token it has none of.
-    let mut ws = match Socket::connect(
-        &url,
-        "streamlit, PLACEHOLDER_AUTH_TOKEN",
-        Duration::from_secs(10),
-    ) {
-        Ok(ws) => ws,
-        Err(e) => return Ok(Err(e)),
-    };
-    if let Err(e) = ws.send_binary(first_run_request()) {
-        return Ok(Err(e));
-    }
-    let mut deadline = start + timeout;
     let mut run = Run::default();
-    let mut closed = false;
-    let verdict = loop {
+    let mut closes = Vec::new();
+    let (verdict, closed) = loop {
+        let mut ws = match open_session(&url, deadline) {
+            Ok(ws) => ws,
+            Err(e) if closes.is_empty() => return Ok(Err(e)),
+            Err(e) => {
+                closes.push(format!("opening another failed: {e}"));
+                break (None, true);
+            }
+        };
+        match read_run(&mut ws, &mut run, deadline, cancel)? {
+            Ok(verdict) => {
+                ws.close();
+                break (verdict, false);
+            }
+            Err(why) => {
+                closes.push(why);
+                if closes.len() >= SESSIONS || Instant::now() >= deadline {
+                    break (None, true);
+                }
+            }
+        }
+    };
+    Ok(Ok(FirstRun {
+        verdict,
+        elapsed: start.elapsed(),
+        run,
+        closes,
+        closed,
+    }))
+}
+
+/// Connects as a browser does and asks for a run.
+fn open_session(url: &str, deadline: Instant) -> Result<Socket, String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    // What the browser offers; the second entry stands for a session token it has none of.
+    let mut ws = Socket::connect(
+        url,
+        "streamlit, PLACEHOLDER_AUTH_TOKEN",
+        left.clamp(Duration::from_secs(1), Duration::from_secs(10)),
+    )?;
+    ws.send_binary(first_run_request())?;
+    Ok(ws)
+}
+
+/// Reads one session's messages into `run` until the run ends (`Ok(Some)`), the time runs out
+/// (`Ok(None)`) or the session ends first (`Err(why)`).
+fn read_run(
+    ws: &mut Socket,
+    run: &mut Run,
+    mut deadline: Instant,
+    cancel: &Cancel,
+) -> Result<Result<Option<Verdict>, String>, Error> {
+    loop {
         cancel.check()?;
         match ws.read(deadline, Duration::from_millis(200)) {
             Ok(Frame::Binary(b)) => {
                 if let Some(v) = run.feed(&b) {
-                    break Some(v);
+                    return Ok(Ok(Some(v)));
                 }
                 if run.awaiting_compile_text() {
                     // The compile error's text follows in the same flush.
@@ -343,23 +392,14 @@ pub fn first_run(
             }
             Ok(Frame::Timeout) if Instant::now() < deadline => {}
             Ok(Frame::Timeout) => {
-                break run
+                return Ok(Ok(run
                     .awaiting_compile_text()
-                    .then_some(Verdict::CompileError(None))
+                    .then_some(Verdict::CompileError(None))))
             }
-            Ok(Frame::Closed) | Err(_) => {
-                closed = true;
-                break None;
-            }
+            Ok(Frame::Closed(why)) => return Ok(Err(why)),
+            Err(e) => return Ok(Err(e)),
         }
-    };
-    ws.close();
-    Ok(Ok(FirstRun {
-        verdict,
-        elapsed: start.elapsed(),
-        run,
-        closed,
-    }))
+    }
 }
 
 /// The fix for a script that raised on its first run, by what it raised.
@@ -517,5 +557,115 @@ mod tests {
             seen.ends_with(&format!("{} message(s)", run.messages)),
             "{seen}"
         );
+    }
+
+    /// The server's side of the handshake: Streamlit's subprotocol chosen, as Tornado does.
+    #[allow(clippy::result_large_err)] // tungstenite's callback type
+    fn choose_streamlit(
+        _: &tungstenite::handshake::server::Request,
+        mut r: tungstenite::handshake::server::Response,
+    ) -> Result<
+        tungstenite::handshake::server::Response,
+        tungstenite::handshake::server::ErrorResponse,
+    > {
+        r.headers_mut()
+            .insert("Sec-WebSocket-Protocol", "streamlit".parse().unwrap());
+        Ok(r)
+    }
+
+    /// A local websocket server that plays Streamlit: each session (one per entry) reads the
+    /// browser's request, sends its frames, then closes with its reason or stays open.
+    fn fake_streamlit(sessions: Vec<(Vec<Vec<u8>>, Option<&'static str>)>) -> String {
+        use tungstenite::protocol::frame::coding::CloseCode;
+        use tungstenite::protocol::CloseFrame;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut open = Vec::new();
+            for (frames, close) in sessions {
+                let (stream, _) = listener.accept().unwrap();
+                let mut ws = tungstenite::accept_hdr(stream, choose_streamlit).unwrap();
+                let request = ws.read().unwrap().into_data();
+                assert_eq!(request.as_ref(), first_run_request().as_slice());
+                for f in frames {
+                    ws.send(tungstenite::Message::Binary(f.into())).unwrap();
+                }
+                match close {
+                    Some(reason) => {
+                        ws.close(Some(CloseFrame {
+                            code: CloseCode::Normal,
+                            reason: reason.into(),
+                        }))
+                        .unwrap();
+                        let _ = ws.flush();
+                    }
+                    None => open.push(ws),
+                }
+            }
+            std::thread::sleep(Duration::from_secs(30));
+        });
+        url
+    }
+
+    #[test]
+    fn a_session_the_server_closes_is_opened_again_and_its_run_counts() {
+        let frames = captured("healthy");
+        // Tornado's own words when a pong comes late.
+        let url = fake_streamlit(vec![
+            (frames[..2].to_vec(), Some("ping timed out")),
+            (frames.clone(), None),
+        ]);
+        let first = first_run(&url, Duration::from_secs(20), &Cancel::new())
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.verdict, Some(Verdict::Finished { shown: 0 }));
+        assert_eq!(first.closes, ["closed with code 1000: ping timed out"]);
+        assert!(!first.closed);
+        // Messages count across sessions: the closed one's two and the run's own.
+        assert_eq!(first.run.messages, 2 + verdict("healthy").1.messages);
+    }
+
+    #[test]
+    fn sessions_that_keep_closing_end_the_wait_with_every_reason() {
+        let frames = captured("healthy");
+        let url = fake_streamlit(vec![
+            (frames[..1].to_vec(), Some("ping timed out")),
+            (frames[..1].to_vec(), Some("ping timed out")),
+            (frames[..2].to_vec(), Some("going away")),
+            // A fourth is never asked for.
+            (frames.clone(), None),
+        ]);
+        let start = Instant::now();
+        let first = first_run(&url, Duration::from_secs(20), &Cancel::new())
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.verdict, None);
+        assert!(first.closed);
+        assert_eq!(
+            first.closes,
+            [
+                "closed with code 1000: ping timed out",
+                "closed with code 1000: ping timed out",
+                "closed with code 1000: going away"
+            ]
+        );
+        assert!(first.run.started, "{:?}", first.run);
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "it waited out the time"
+        );
+    }
+
+    #[test]
+    fn a_session_that_stays_silent_times_out_without_reopening() {
+        let frames = captured("healthy");
+        let url = fake_streamlit(vec![(frames[..3].to_vec(), None)]);
+        let first = first_run(&url, Duration::from_secs(2), &Cancel::new())
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.verdict, None);
+        assert!(!first.closed);
+        assert!(first.closes.is_empty());
+        assert_eq!(first.run.messages, 3);
     }
 }

@@ -21,8 +21,9 @@ pub enum Frame {
     Binary(Vec<u8>),
     /// Nothing before the deadline.
     Timeout,
-    /// The server closed the connection.
-    Closed,
+    /// The connection ended: the server's close frame (code and reason) or what the socket
+    /// said.
+    Closed(String),
 }
 
 pub struct Socket {
@@ -78,7 +79,11 @@ impl Socket {
             .map_err(|e| e.to_string())?;
         match self.ws.read() {
             Ok(Message::Binary(b)) => Ok(Frame::Binary(b.to_vec())),
-            Ok(Message::Close(_)) => Ok(Frame::Closed),
+            Ok(Message::Close(frame)) => Ok(Frame::Closed(match frame {
+                Some(f) if f.reason.is_empty() => format!("closed with code {}", f.code),
+                Some(f) => format!("closed with code {}: {}", f.code, f.reason),
+                None => "closed without a reason".into(),
+            })),
             Ok(Message::Text(t)) => Err(format!("an unexpected text frame: {}", t.as_str())),
             Ok(_) => Ok(Frame::Timeout),
             Err(tungstenite::Error::Io(e))
@@ -87,7 +92,7 @@ impl Socket {
                 Ok(Frame::Timeout)
             }
             Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                Ok(Frame::Closed)
+                Ok(Frame::Closed("the connection was closed".into()))
             }
             Err(tungstenite::Error::Io(e))
                 if matches!(
@@ -95,7 +100,7 @@ impl Socket {
                     ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof
                 ) =>
             {
-                Ok(Frame::Closed)
+                Ok(Frame::Closed(e.to_string()))
             }
             Err(e) => Err(e.to_string()),
         }

@@ -71,7 +71,12 @@ fn from_an_empty_subscription_to_a_healthy_app_then_nothing_to_change() {
     );
     let name = unique("azdeploy-e2e-zero");
     let tag = format!("{name}:t1");
-    let _images = Images(vec![tag.clone(), format!("{name}:latest")]);
+    // push leaves the registry's tag here too, as `docker push` of a re-tag does.
+    let _images = Images(vec![
+        tag.clone(),
+        format!("{name}:latest"),
+        format!("{}/{tag}", sim.login_server()),
+    ]);
     let out = build(&s, "linux/amd64", &tag, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     // A hungrier app than the sample's default: its peak decides the size Azure gets.

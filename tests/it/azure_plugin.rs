@@ -95,6 +95,10 @@ impl Azure {
         let image = format!("{}:{tag}", self.name);
         self.images.0.push(image.clone());
         self.images.0.push(format!("{}:latest", self.name));
+        // push leaves the registry's tag here too.
+        self.images
+            .0
+            .push(format!("{}/{image}", self.sim.login_server()));
         let out = self.run(&["build", "-t", &image]);
         assert!(out.status.success(), "build: {}", stderr_of(&out));
         image

@@ -324,6 +324,116 @@ fn a_streamlit_script_that_never_ends_its_first_run_is_reported_with_its_log() {
     );
 }
 
+/// The websocket sessions of the container's Streamlit (port 8501) that are busy now: the
+/// server's last send under 1.5 s ago (Streamlit pings an open session every second; an idle
+/// keep-alive HTTP connection sends nothing). `(peer port, ss line)`.
+fn busy_sessions(pid: &str) -> Vec<(String, String)> {
+    let out = std::process::Command::new("nsenter")
+        .args(["-t", pid, "-n", "ss", "-Htni", "state", "established"])
+        .args(["( sport = :8501 )"])
+        .output()
+        .expect("nsenter (util-linux) and ss (iproute2) run the test's network cut");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    // With -i each connection is two lines: the addresses, then its figures.
+    let text = stdout_of(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(2)
+        .filter_map(|pair| {
+            let (addr, info) = (pair.first()?, pair.get(1)?);
+            let lastsnd: u64 = info
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix("lastsnd:"))?
+                .parse()
+                .ok()?;
+            let peer = addr.split_whitespace().last()?.rsplit_once(':')?.1;
+            (lastsnd < 1500).then(|| (peer.to_string(), format!("{addr} {info}")))
+        })
+        .collect()
+}
+
+#[test]
+fn a_session_cut_during_the_first_run_is_opened_again_as_a_browser_would() {
+    let test = "a_session_cut_during_the_first_run_is_opened_again_as_a_browser_would";
+    if !needs(test, &[Need::Engine, Need::PythonImages]) {
+        return;
+    }
+    let s = app("streamlit");
+    let out = init(&s);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let tag = format!("{}:t", unique("azdeploy-e2e-py-cut"));
+    let _images = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
+    let out = build(&s, "linux/amd64", &tag, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    // A first run of 15 s, so the session is open long enough to be cut.
+    let child = s
+        .real_docker_std()
+        .env("AZDEPLOY_PYTHON", python())
+        .args([
+            "azdeploy",
+            "test-local",
+            "--check",
+            "--port",
+            "0",
+            "--timeout",
+            "120",
+        ])
+        .args(["--env", "AZDEPLOY_SAMPLE_BLOCK_S=15", &tag])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut id = String::new();
+    assert!(
+        wait_for(120, || {
+            id = project_containers(&s).pop().unwrap_or_default();
+            !id.is_empty()
+        }),
+        "no container appeared"
+    );
+    let inspect = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Pid}}", &id])
+        .output()
+        .unwrap();
+    let pid = stdout_of(&inspect).trim().to_string();
+    // The session: busy now and still busy two seconds later (health checks have stopped).
+    let mut cut = None;
+    assert!(
+        wait_for(60, || {
+            let before = busy_sessions(&pid);
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let now = busy_sessions(&pid);
+            cut = now
+                .into_iter()
+                .find(|(p, _)| before.iter().any(|(b, _)| b == p));
+            cut.is_some()
+        }),
+        "no open session to cut"
+    );
+    let (peer, line) = cut.unwrap();
+    // The server's side of the session is destroyed (the kernel resets the connection), as a
+    // Streamlit that drops a session whose pong came late, or a network that breaks, would.
+    let kill = std::process::Command::new("nsenter")
+        .args(["-t", &pid, "-n", "ss", "-K", "state", "established"])
+        .arg(format!("( sport = :8501 and dport = :{peer} )"))
+        .output()
+        .unwrap();
+    assert!(kill.status.success(), "ss -K: {}", stderr_of(&kill));
+    let out = child.wait_with_output().unwrap();
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "cut {line}\n{err}");
+    assert!(
+        err.contains("note: 1 session(s) ended before the first run did ("),
+        "cut {line}\n{err}"
+    );
+    assert!(err.contains("first run "), "{err}");
+    assert_eq!(
+        project_containers(&s),
+        Vec::<String>::new(),
+        "the check left its container"
+    );
+}
+
 #[test]
 fn flask_and_a_requirement_without_wheels_build_and_answer() {
     if !needs(
