@@ -45,24 +45,6 @@ fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
 
 const HTTPD: &str = r#"["/bin/busybox", "httpd", "-f", "-p", "8501", "-h", "/www"]"#;
 
-/// Containers (running or not) created from `image`.
-fn containers_of(image: &str) -> usize {
-    let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "--all",
-            "--quiet",
-            "--filter",
-            &format!("ancestor={image}"),
-        ])
-        .output()
-        .unwrap();
-    stdout_of(&out)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .count()
-}
-
 fn test_local(s: &Sandbox, image: &str, args: &[&str]) -> std::process::Output {
     s.real_docker()
         .args(["azdeploy", "test-local", image, "--port", "0"])
@@ -125,7 +107,11 @@ fn amd64_check_reports_healthy_and_leaves_nothing() {
     assert!(v["cold_start_ms"].as_u64().is_some(), "{v}");
     assert!(v["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     assert!(stderr_of(&out).contains("healthy: "), "{}", stderr_of(&out));
-    assert_eq!(containers_of(&image), 0, "the container was left behind");
+    assert_eq!(
+        project_containers(&s).len(),
+        0,
+        "the container was left behind"
+    );
     let saved: serde_json::Value =
         serde_json::from_str(&read(&s.path("work/.azdeploy/last-test.json"))).unwrap();
     assert_eq!(saved["image_id"], v["image_id"]);
@@ -167,7 +153,7 @@ fn arm64_runs_emulated_by_qemu() {
         "{}",
         stderr_of(&out)
     );
-    assert_eq!(containers_of(&image), 0);
+    assert_eq!(project_containers(&s).len(), 0);
 }
 
 #[test]
@@ -218,7 +204,7 @@ fn a_crashing_app_fails_with_its_code_logs_and_a_hint() {
         "{err}"
     );
     assert!(err.contains("hint: the app exited with code 3"), "{err}");
-    assert_eq!(containers_of(&image), 0);
+    assert_eq!(project_containers(&s).len(), 0);
 }
 
 #[test]
@@ -264,7 +250,7 @@ fn without_emulation_the_preflight_or_the_logs_say_so() {
         err.contains("hint: the engine cannot run this architecture: emulation is missing"),
         "{err}"
     );
-    assert_eq!(containers_of(&image), 0);
+    assert_eq!(project_containers(&s).len(), 0);
 }
 
 #[test]
@@ -292,7 +278,7 @@ fn a_taken_port_fails_at_once_and_starts_nothing() {
         "{err}"
     );
     assert!(err.contains("hint: stop what listens on"), "{err}");
-    assert_eq!(containers_of(&image), 0);
+    assert_eq!(project_containers(&s).len(), 0);
 }
 
 #[test]
@@ -318,7 +304,7 @@ fn a_wrong_architecture_is_refused_before_docker_run() {
         err.contains("is linux/arm64, not linux/amd64") && err.contains("refusing to run it"),
         "{err}"
     );
-    assert_eq!(containers_of(&image), 0);
+    assert_eq!(project_containers(&s).len(), 0);
 }
 
 #[test]
@@ -363,7 +349,7 @@ fn health_404_then_200_and_the_timeout_is_honoured() {
         t.elapsed() < Duration::from_secs(30),
         "the timeout was not honoured"
     );
-    assert_eq!(containers_of(&image), 0);
+    assert_eq!(project_containers(&s).len(), 0);
 }
 
 #[test]
@@ -377,14 +363,14 @@ fn detach_then_stop() {
     let out = test_local(&s, &image, &["--detach"]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("docker azdeploy test-local --stop"));
-    assert_eq!(containers_of(&image), 1);
+    assert_eq!(project_containers(&s).len(), 1);
     let out = s
         .real_docker()
         .args(["azdeploy", "test-local", "--stop"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(containers_of(&image), 0);
+    assert_eq!(project_containers(&s).len(), 0);
 }
 
 /// Starts interactive test-local through the real docker CLI, waits for "healthy", then
@@ -466,7 +452,7 @@ fn interactive_mode_cleans_up_under_every_cancel_twenty_times() {
         let want = if how == "SIGTERM" { 143 } else { 130 };
         assert_eq!(code, Some(want), "round {i}, {how}");
         assert_eq!(
-            containers_of(&image),
+            project_containers(&s).len(),
             0,
             "round {i}, {how}: a container was left behind"
         );
