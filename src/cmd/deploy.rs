@@ -518,6 +518,24 @@ fn roll_back(
             format!("{failure}\n  nothing to roll back to (no previous image, or the same one)"),
         ));
     };
+    // What ran before may not have come through this gate (an `az` by hand, another tool).
+    let gated = prev
+        .parse::<ImageRef>()
+        .map_err(|e| Error::failed(e, ""))
+        .and_then(|r| admit::for_azure(ctx, &r));
+    match gated {
+        Err(e @ Error::Cancelled(_)) => return Err(e),
+        Err(e) => {
+            return Ok((
+                "failed",
+                format!(
+                    "{failure}\n  not rolled back: the image that ran before, {prev}, does not pass the architecture gate ({})",
+                    e.to_string().lines().next().unwrap_or("")
+                ),
+            ))
+        }
+        Ok(()) => {}
+    }
     say!("Rolling back {} to {prev}", d.t.app);
     let back = rollout::update_and_wait(ctx, &d.t, prev, Some(&outcome.revision), timeout)?;
     Ok(match back.error {

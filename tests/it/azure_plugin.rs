@@ -474,29 +474,42 @@ fn a_revision_that_fails_to_activate_is_rolled_back_when_asked() {
     ) else {
         return;
     };
-    let pinned = a.build_and_push();
+    // A first release, deployed and healthy.
+    let first = a.build_and_push();
+    let out = a.run(&["deploy"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
     let (_, original, _, _) = a.app_summary();
-    // Only revisions running our image fail; the one the rollback makes comes up.
+    // The next release: other content, so another digest.
+    a.s.write(
+        "work/Dockerfile",
+        &format!("{HTTPD}LABEL azdeploy.test=second\n"),
+    );
+    a.build("t2");
+    let pinned = a.push("t2");
+    assert_ne!(pinned, first);
+    // Only revisions running the second release fail; the one the rollback makes comes up.
+    let digest = pinned.rsplit_once('@').unwrap().1;
     a.sim
-        .set_scenario(&json!({"name": "activation-failed", "image": a.name}).to_string());
+        .set_scenario(&json!({"name": "activation-failed", "image": digest}).to_string());
     let out = a.run(&["deploy", "--rollback-on-failure"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out), "");
     let (image, latest, ready, revisions) = a.app_summary();
-    assert_eq!(revisions.len(), 3, "{revisions:?}");
-    let failed = revisions[1].clone();
-    assert_eq!(revisions[0], original);
-    assert_eq!(image, QUICKSTART, "the previous image runs again");
+    // The quickstart's, the first release's, the failed one, the rollback's.
+    assert_eq!(revisions.len(), 4, "{revisions:?}");
+    let failed = revisions[2].clone();
+    assert_eq!(revisions[1], original);
+    assert_eq!(image, first, "the previous image runs again");
     assert_eq!(
         (latest.as_str(), ready.as_str()),
-        (revisions[2].as_str(), revisions[2].as_str())
+        (revisions[3].as_str(), revisions[3].as_str())
     );
     let err = stderr_of(&out);
     assert_eq!(
         error_block(&err),
         [
             format!("error: revision {failed} failed: provisioning Provisioned, health Unhealthy, running ActivationFailed: Activation failed: Deployment Progress Deadline Exceeded. 0/1 replicas ready. The TargetPort 8501 does not match the listening port 80.").as_str(),
-            format!("  rolled back to {QUICKSTART}, which is healthy again").as_str(),
+            format!("  rolled back to {first}, which is healthy again").as_str(),
         ]
     );
     assert_eq!(
@@ -525,16 +538,56 @@ fn a_revision_that_fails_to_activate_is_rolled_back_when_asked() {
         "{err}"
     );
     assert!(
-        err.contains(&format!("Rolling back {APP} to {QUICKSTART}\n")),
+        err.contains(&format!("Rolling back {APP} to {first}\n")),
         "{err}"
     );
     let h = a.history();
-    assert_eq!(h.len(), 1, "{h:?}");
-    assert_eq!(h[0]["result"], "rolled back");
-    assert_eq!(h[0]["image"], pinned.as_str());
-    assert_eq!(h[0]["revision"], failed.as_str());
+    assert_eq!(h.len(), 2, "{h:?}");
+    assert_eq!(h[1]["result"], "rolled back");
+    assert_eq!(h[1]["image"], pinned.as_str());
+    assert_eq!(h[1]["revision"], failed.as_str());
     let patches: Vec<String> = a.writes();
-    assert_eq!(patches.len(), 2, "the update and the rollback: {patches:?}");
+    assert_eq!(
+        patches.len(),
+        3,
+        "two updates and the rollback: {patches:?}"
+    );
+}
+
+#[test]
+fn a_rollback_to_an_image_the_gate_cannot_read_does_not_happen() {
+    let Some(mut a) = Azure::start(
+        "a_rollback_to_an_image_the_gate_cannot_read_does_not_happen",
+        "healthy",
+    ) else {
+        return;
+    };
+    // The app runs Microsoft's quickstart image, which this machine cannot read (no network):
+    // going back to it unchecked would send Azure an image nobody saw.
+    let pinned = a.build_and_push();
+    a.sim
+        .set_scenario(&json!({"name": "activation-failed", "image": a.name}).to_string());
+    let out = a.run(&["deploy", "--rollback-on-failure"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    let block = error_block(&err);
+    assert!(block[0].starts_with("error: revision "), "{err}");
+    assert!(
+        block[1].starts_with(&format!(
+            "  not rolled back: the image that ran before, {QUICKSTART}, does not pass the architecture gate (the architecture gate cannot read {QUICKSTART} from its registry"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("Rolling back"), "{err}");
+    let (image, _, _, revisions) = a.app_summary();
+    assert_eq!(
+        image, pinned,
+        "the failed image stays; nothing unchecked went"
+    );
+    assert_eq!(revisions.len(), 2, "{revisions:?}");
+    assert_eq!(a.writes().len(), 1, "only the update");
+    let h = a.history();
+    assert_eq!(h[0]["result"], "failed");
 }
 
 #[test]

@@ -228,9 +228,59 @@ fn activation_failed_shows_logs_and_rolls_back_when_asked() {
     assert!(az_calls(&s)
         .iter()
         .any(|c| c.contains(&"shop--r3".to_string())));
+    // The image that goes back went through the gate first, as every image Azure gets does.
+    assert!(
+        s.calls()
+            .iter()
+            .any(|c| c[..3] == ["docker", "buildx", "imagetools"] && c.contains(&OLD.to_string())),
+        "{:?}",
+        s.calls()
+    );
     let history: serde_json::Value =
         serde_json::from_str(&read(&s.path("work/.azdeploy/history.json"))).unwrap();
     assert_eq!(history[0]["result"], "rolled back");
+}
+
+#[test]
+fn a_rollback_to_an_image_that_fails_the_gate_does_not_happen() {
+    let s = Sandbox::new();
+    azure(&s);
+    // What ran before came from elsewhere: the registry says it is arm64.
+    s.write(
+        "fake/old-arm64.json",
+        &read(&s.path("fake/pushed.json"))
+            .replace(r#""architecture": "amd64""#, r#""architecture": "arm64""#),
+    );
+    s.answer(
+        "docker-buildx-imagetools",
+        "sh",
+        r#"case "$*" in
+  *1111*--raw*|*--raw*1111*|*2222*--raw*|*--raw*2222*) cat "$FAKE_DIR/raw.json" ;;
+  *1111*) cat "$FAKE_DIR/old-arm64.json" ;;
+  *) cat "$FAKE_DIR/pushed.json" ;;
+esac
+"#,
+    );
+    sequence(&s, "shop--r2", &["Provisioned None ActivationFailed"]);
+    let out = deploy(&s, &["--rollback-on-failure"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!(
+            "not rolled back: the image that ran before, {OLD}, does not pass the architecture gate ("
+        )),
+        "{err}"
+    );
+    assert!(err.contains("linux/arm64"), "{err}");
+    assert!(!err.contains("Rolling back"), "{err}");
+    let updates = az_calls(&s)
+        .into_iter()
+        .filter(|c| c[2] == "update")
+        .count();
+    assert_eq!(updates, 1, "only the deploy's own update reached Azure");
+    let history: serde_json::Value =
+        serde_json::from_str(&read(&s.path("work/.azdeploy/history.json"))).unwrap();
+    assert_eq!(history[0]["result"], "failed");
 }
 
 #[test]
