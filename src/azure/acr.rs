@@ -11,11 +11,12 @@ use camino::Utf8Path;
 
 use super::az;
 use super::model::{ManifestIndex, ManifestMetadata, RepositoryImage, Token};
-use crate::config::Platform;
+use crate::config::{Platform, Settings};
 use crate::ctx::Ctx;
 use crate::engine::docker;
 use crate::image::dockerfile::Dockerfile;
-use crate::image::{gate, registry::Registry};
+use crate::image::reference::ImageRef;
+use crate::image::{admit, gate, registry::Registry};
 use crate::report::error::Error;
 
 /// `az acr login` probes the registry with no timeout of its own.
@@ -65,11 +66,38 @@ pub fn login(ctx: &Ctx, registry: &Registry, server: &str, use_token: bool) -> R
     Ok(())
 }
 
-/// Whether a failed push says the registry refused our credentials (an ACR token that expired
-/// during a long push).
-pub fn expired(e: &Error) -> bool {
-    matches!(e, Error::Process(p)
-        if p.stderr_tail.contains("unauthorized") || p.stderr_tail.contains("authentication required"))
+/// Whether az should only hand out a token and we log docker in ourselves: az runs the docker
+/// on its PATH without our global flags, so when either would be wrong (or `asked`).
+pub fn wants_token(ctx: &Ctx, asked: bool) -> bool {
+    asked || !ctx.globals.forward.is_empty() || !ctx.tools.docker_is_on_path()
+}
+
+/// The architecture gate on the registry's copy (`admit::for_azure`). When the registry wants
+/// a login to be read and the image is in the project's ACR (`azure.registry`), one fresh login as
+/// `push` makes and one more read: a deploy right after `build --remote acr`, or after docker's
+/// ACR token expired, needs no `az acr login` by hand. Any other registry keeps its hint.
+pub fn admit(ctx: &Ctx, image: &ImageRef, settings: &Settings) -> Result<(), Error> {
+    let registry = settings
+        .registry
+        .value
+        .as_ref()
+        .map(|r| Registry::parse(&r.0));
+    let Some(registry @ Registry::Acr(_)) = registry.as_ref() else {
+        return admit::for_azure(ctx, image);
+    };
+    admit::for_azure_or_login(ctx, image, &|| {
+        let server = login_server(ctx, registry)?;
+        if !image
+            .host
+            .as_deref()
+            .is_some_and(|h| h.eq_ignore_ascii_case(&server))
+        {
+            return Ok(false);
+        }
+        say!("{server} wants a login to be read: logging in through az, as push does");
+        login(ctx, registry, &server, wants_token(ctx, false))?;
+        Ok(true)
+    })
 }
 
 /// A build in ACR Tasks: what to build and where.

@@ -6,18 +6,17 @@
 
 use std::time::{Duration, Instant};
 
-use crate::azure::az;
 use crate::azure::fix::{self, Fix};
 use crate::azure::model::App;
 use crate::azure::provision::{self, Names};
 use crate::azure::rollout::{self, Outcome};
 use crate::azure::spec::{self, AppSpec};
+use crate::azure::{acr, az};
 use crate::checks::app::{findings, local_peak, Expect, Finding};
 use crate::checks::{self, Status};
 use crate::cli::args::DeployArgs;
 use crate::config::{AppTarget, Overrides, Settings};
 use crate::ctx::Ctx;
-use crate::image::admit;
 use crate::image::reference::ImageRef;
 use crate::process::plan::Plan;
 use crate::project::state::{self, Deployment, History, LastPush};
@@ -55,7 +54,7 @@ pub fn run(ctx: &Ctx, args: &DeployArgs) -> Result<(), Error> {
     let t = settings.app_target()?;
     let (image, pinned) = image_to_deploy(ctx, args)?;
     let timeout = Duration::from_secs(settings.deploy_timeout.value.0);
-    admit::for_azure(ctx, &pinned)?;
+    acr::admit(ctx, &pinned, &settings)?;
     let expect = Expect::for_image(ctx, &settings, &pinned);
     let mut d = Deploy {
         t,
@@ -487,7 +486,7 @@ fn finish(
     };
     rollout::show_logs(ctx, &d.t, &outcome.revision)?;
     let (result, message) = if args.rollback_on_failure {
-        roll_back(ctx, d, &outcome, &failure, timeout)?
+        roll_back(ctx, d, settings, &outcome, &failure, timeout)?
     } else {
         ("failed", failure)
     };
@@ -503,6 +502,7 @@ fn finish(
 fn roll_back(
     ctx: &Ctx,
     d: &Deploy,
+    settings: &Settings,
     outcome: &Outcome,
     failure: &str,
     timeout: Duration,
@@ -522,7 +522,7 @@ fn roll_back(
     let gated = prev
         .parse::<ImageRef>()
         .map_err(|e| Error::failed(e, ""))
-        .and_then(|r| admit::for_azure(ctx, &r));
+        .and_then(|r| acr::admit(ctx, &r, settings));
     match gated {
         Err(e @ Error::Cancelled(_)) => return Err(e),
         Err(e) => {

@@ -85,10 +85,7 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         .iter()
         .map(|t| format!("{}/{}:{t}", p.server, local.path))
         .collect();
-    // az runs the docker on its PATH without our global flags: when either would be wrong, it
-    // only hands out a token and we log in ourselves.
-    let use_token =
-        args.expose_token || !ctx.globals.forward.is_empty() || !ctx.tools.docker_is_on_path();
+    let use_token = acr::wants_token(ctx, args.expose_token);
     let tagged = Tags::new(ctx);
     let shows: Vec<String> = p
         .refs
@@ -175,7 +172,9 @@ fn push_refs(ctx: &Ctx, p: &mut Push, tags: &Tags, use_token: bool) -> Result<()
     for r in &p.refs {
         say!("Pushing {r}");
         match registry::push(ctx, r) {
-            Err(e) if matches!(p.registry, Registry::Acr(_)) && acr::expired(&e) => {
+            Err(e)
+                if matches!(p.registry, Registry::Acr(_)) && registry::refused_credentials(&e) =>
+            {
                 say!("The registry refused the push (an expired token?): logging in again and retrying once");
                 acr::login(ctx, &p.registry, &p.server, use_token)?;
                 registry::push(ctx, r)?;

@@ -3,13 +3,12 @@
 
 use std::time::Duration;
 
-use crate::azure::az;
 use crate::azure::model::{App, Revision};
 use crate::azure::rollout::{self, Outcome};
+use crate::azure::{acr, az};
 use crate::cli::args::RollbackArgs;
 use crate::config::Overrides;
 use crate::ctx::Ctx;
-use crate::image::admit;
 use crate::image::reference::{valid_digest, ImageRef};
 use crate::process::plan::Plan;
 use crate::project::state::{self, Deployment, History};
@@ -83,7 +82,7 @@ pub fn run(ctx: &Ctx, args: &RollbackArgs) -> Result<(), Error> {
     Plan::new()
         .query(
             "check the registry's copy of the image",
-            |_: &mut Option<Outcome>| admit::for_azure(ctx, &to_ref),
+            |_: &mut Option<Outcome>| acr::admit(ctx, &to_ref, &settings),
         )
         .step(
             "update the app's image and wait for its revision",

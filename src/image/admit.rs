@@ -1,7 +1,8 @@
 //! What may reach Azure: the registry's copy of an image, read back (never assumed), gated as
 //! linux/amd64 whatever the settings say — on its labels and on the program it starts. An
-//! image the gate cannot read is refused: it never fails open. `deploy` and `rollback` ask
-//! here before Azure is touched.
+//! image the gate cannot read is refused: it never fails open. `deploy`, `--rollback-on-failure`
+//! and `rollback` ask here (through `azure::acr::admit`, which logs in to the project's ACR
+//! once when the registry wants it) before Azure is touched.
 //!
 //! May import: `image`, `ctx`, `config`, `report`.
 
@@ -15,8 +16,25 @@ use crate::report::error::Error;
 /// touched: Container Apps runs linux/amd64 only, whatever the settings say, and the image's
 /// program must be an x86-64 one. An image the gate cannot read is refused: it never fails open.
 pub fn for_azure(ctx: &Ctx, image: &ImageRef) -> Result<(), Error> {
+    for_azure_or_login(ctx, image, &|| Ok(false))
+}
+
+/// [`for_azure`], and when the registry wants credentials to be read, `login` is asked once:
+/// `Ok(true)` means it logged in, so the read is made again.
+pub fn for_azure_or_login(
+    ctx: &Ctx,
+    image: &ImageRef,
+    login: &dyn Fn() -> Result<bool, Error>,
+) -> Result<(), Error> {
     let target = default_platform();
-    let back = match registry::read_back(ctx, image, &target) {
+    let read = match registry::read_back(ctx, image, &target) {
+        Err(e) if registry::refused_credentials(&e) => match login()? {
+            true => registry::read_back(ctx, image, &target),
+            false => Err(e),
+        },
+        other => other,
+    };
+    let back = match read {
         Ok(b) => b,
         Err(e @ Error::Cancelled(_)) => return Err(e),
         Err(e) => {

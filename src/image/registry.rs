@@ -75,6 +75,24 @@ pub fn read_back(ctx: &Ctx, reference: &ImageRef, target: &Platform) -> Result<R
     })
 }
 
+/// Whether a failed registry call says the registry wants credentials we did not give: none
+/// (`no basic auth credentials`, a read with no login here) or refused ones (an ACR token that
+/// expired during a long push).
+pub fn refused_credentials(e: &Error) -> bool {
+    let Error::Process(p) = e else {
+        return false;
+    };
+    let said = p.stderr_tail.to_lowercase();
+    [
+        "unauthorized",
+        "authentication required",
+        "no basic auth credentials",
+        "may require authorization",
+    ]
+    .iter()
+    .any(|w| said.contains(w))
+}
+
 /// `docker push reference`, its output shown live and kept for the hint.
 pub fn push(ctx: &Ctx, reference: &str) -> Result<(), Error> {
     let host = reference.split('/').next().unwrap_or(reference);

@@ -764,6 +764,7 @@ fn an_unreadable_registry_stops_the_deploy() {
         "ERROR: failed to authorize: failed to fetch oauth token: unexpected status: 401 Unauthorized\n",
     );
     s.answer("docker-buildx-imagetools", "exit", "1");
+    s.answer("az-acr-show", "stdout", "myacr.azurecr.io\n");
     let out = deploy(&s, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr_of(&out);
@@ -776,5 +777,57 @@ fn an_unreadable_registry_stops_the_deploy() {
         err.contains("hint: log in to myacr.azurecr.io here"),
         "{err}"
     );
-    assert!(az_calls(&s).is_empty());
+    // The project's ACR got one login, as push makes, and one more read; then it stopped.
+    let az: Vec<String> = az_calls(&s).iter().map(|c| c[1..4].join(" ")).collect();
+    assert_eq!(az, ["acr show --name", "acr login --name"], "{az:?}");
+    let reads = s
+        .calls()
+        .iter()
+        .filter(|c| c[..3] == ["docker", "buildx", "imagetools"])
+        .count();
+    assert_eq!(reads, 2);
+}
+
+#[test]
+fn a_registry_that_wants_a_login_gets_the_one_push_makes_and_the_deploy_goes_on() {
+    let s = Sandbox::new();
+    azure(&s);
+    // As after `build --remote acr`: no docker login here until az makes one.
+    let registry = read(&s.path("fake/docker-buildx-imagetools.sh"));
+    s.answer(
+        "docker-buildx-imagetools",
+        "sh",
+        &format!(
+            r#"if [ ! -e "$FAKE_DIR/logged-in" ]; then
+  echo "ERROR: failed to authorize: failed to fetch oauth token: unexpected status: 401 Unauthorized" >&2; exit 1
+fi
+{registry}"#
+        ),
+    );
+    s.answer("az-acr-show", "stdout", "myacr.azurecr.io\n");
+    s.answer(
+        "az-acr-login",
+        "sh",
+        "touch \"$FAKE_DIR/logged-in\"; echo Login Succeeded\n",
+    );
+    sequence(&s, "shop--r2", &["Provisioned Healthy Running"]);
+    let out = deploy(&s, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(
+            "myacr.azurecr.io wants a login to be read: logging in through az, as push does"
+        ),
+        "{err}"
+    );
+    let calls = s.calls();
+    let login = calls
+        .iter()
+        .position(|c| c[..3] == ["az", "acr", "login"])
+        .unwrap();
+    let update = calls
+        .iter()
+        .position(|c| c[0] == "az" && c[2] == "update")
+        .unwrap();
+    assert!(login < update, "{calls:?}");
 }
