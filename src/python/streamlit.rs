@@ -296,6 +296,21 @@ impl Run {
 /// another and asks again, and so does this, within the same time.
 const SESSIONS: usize = 3;
 
+/// When a session counts as gone though it never closed: a ping after `ping_after` of silence,
+/// and no answer (nor anything else) within `dead_after`. A connection can die without a word
+/// (a proxy on the way that only half-closes, a network that drops it); Streamlit 1.40 pings
+/// every second, 1.67 every 30 s, and answers our pings in between.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    pub ping_after: Duration,
+    pub dead_after: Duration,
+}
+
+pub const LIVENESS: Liveness = Liveness {
+    ping_after: Duration::from_secs(5),
+    dead_after: Duration::from_secs(10),
+};
+
 /// A first run, as a browser's first visit makes it happen.
 #[derive(Debug)]
 pub struct FirstRun {
@@ -318,6 +333,16 @@ pub fn first_run(
     timeout: Duration,
     cancel: &Cancel,
 ) -> Result<Result<FirstRun, String>, Error> {
+    first_run_with(base_url, timeout, cancel, LIVENESS)
+}
+
+/// [`first_run`] with its own idea of a dead session.
+fn first_run_with(
+    base_url: &str,
+    timeout: Duration,
+    cancel: &Cancel,
+    liveness: Liveness,
+) -> Result<Result<FirstRun, String>, Error> {
     let start = Instant::now();
     let deadline = start + timeout;
     let url = format!(
@@ -335,7 +360,7 @@ pub fn first_run(
                 break (None, true);
             }
         };
-        match read_run(&mut ws, &mut run, deadline, cancel)? {
+        match read_run(&mut ws, &mut run, deadline, cancel, liveness)? {
             Ok(verdict) => {
                 ws.close();
                 break (verdict, false);
@@ -371,16 +396,40 @@ fn open_session(url: &str, deadline: Instant) -> Result<Socket, String> {
 }
 
 /// Reads one session's messages into `run` until the run ends (`Ok(Some)`), the time runs out
-/// (`Ok(None)`) or the session ends first (`Err(why)`).
+/// (`Ok(None)`) or the session ends first (`Err(why)`): closed, or silent past `liveness`.
 fn read_run(
     ws: &mut Socket,
     run: &mut Run,
     mut deadline: Instant,
     cancel: &Cancel,
+    liveness: Liveness,
 ) -> Result<Result<Option<Verdict>, String>, Error> {
+    let mut heard = Instant::now();
+    let mut pinged: Option<Instant> = None;
     loop {
         cancel.check()?;
-        match ws.read(deadline, Duration::from_millis(200)) {
+        let frame = ws.read(deadline, Duration::from_millis(200));
+        if matches!(frame, Ok(Frame::Binary(_) | Frame::Control)) {
+            (heard, pinged) = (Instant::now(), None);
+        }
+        match frame {
+            Ok(Frame::Control) => {}
+            Ok(Frame::Timeout) if Instant::now() < deadline => match pinged {
+                Some(at) if at.elapsed() >= liveness.dead_after => {
+                    return Ok(Err(format!(
+                        "silent for {:.1} s, and no answer to a ping (a connection gone without a close)",
+                        heard.elapsed().as_secs_f64()
+                    )))
+                }
+                Some(_) => {}
+                None if heard.elapsed() >= liveness.ping_after => {
+                    if let Err(e) = ws.ping() {
+                        return Ok(Err(e));
+                    }
+                    pinged = Some(Instant::now());
+                }
+                None => {}
+            },
             Ok(Frame::Binary(b)) => {
                 if let Some(v) = run.feed(&b) {
                     return Ok(Ok(Some(v)));
@@ -390,7 +439,6 @@ fn read_run(
                     deadline = deadline.min(Instant::now() + Duration::from_secs(2));
                 }
             }
-            Ok(Frame::Timeout) if Instant::now() < deadline => {}
             Ok(Frame::Timeout) => {
                 return Ok(Ok(run
                     .awaiting_compile_text()
@@ -653,6 +701,35 @@ mod tests {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "it waited out the time"
+        );
+    }
+
+    #[test]
+    fn a_session_gone_without_a_close_is_found_by_a_ping_and_opened_again() {
+        let frames = captured("healthy");
+        // The first session sends two frames, then neither reads nor answers (its pongs are
+        // never written): a connection that died on the way.
+        let url = fake_streamlit(vec![(frames[..2].to_vec(), None), (frames.clone(), None)]);
+        let liveness = Liveness {
+            ping_after: Duration::from_millis(300),
+            dead_after: Duration::from_millis(700),
+        };
+        let start = Instant::now();
+        let first = first_run_with(&url, Duration::from_secs(20), &Cancel::new(), liveness)
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.verdict, Some(Verdict::Finished { shown: 0 }));
+        assert_eq!(first.closes.len(), 1, "{:?}", first.closes);
+        assert!(
+            first.closes[0]
+                .ends_with(" s, and no answer to a ping (a connection gone without a close)"),
+            "{:?}",
+            first.closes
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
         );
     }
 

@@ -1,6 +1,6 @@
 //! The one websocket client (`tungstenite`, blocking, over a plain TCP stream to our own
-//! published port): connect with subprotocols, send binary frames, read binary frames with a
-//! deadline. Pings are answered by the library while reading.
+//! published port): connect with subprotocols, send binary frames and pings, read binary frames
+//! with a deadline. Pings are answered by the library while reading.
 //!
 //! May import: nothing of the crate.
 
@@ -21,6 +21,8 @@ pub enum Frame {
     Binary(Vec<u8>),
     /// Nothing before the deadline.
     Timeout,
+    /// A ping or a pong: nothing to read, but the peer is there.
+    Control,
     /// The connection ended: the server's close frame (code and reason) or what the socket
     /// said.
     Closed(String),
@@ -66,6 +68,13 @@ impl Socket {
             .map_err(|e| e.to_string())
     }
 
+    /// A ping: the peer answers it with a pong (read as [`Frame::Control`]).
+    pub fn ping(&mut self) -> Result<(), String> {
+        self.ws
+            .send(Message::Ping(Vec::new().into()))
+            .map_err(|e| e.to_string())
+    }
+
     /// The next binary frame, waiting until `deadline` at most (in steps of `step`, so the
     /// caller can look at a cancel token between reads).
     pub fn read(&mut self, deadline: Instant, step: Duration) -> Result<Frame, String> {
@@ -85,7 +94,8 @@ impl Socket {
                 None => "closed without a reason".into(),
             })),
             Ok(Message::Text(t)) => Err(format!("an unexpected text frame: {}", t.as_str())),
-            Ok(_) => Ok(Frame::Timeout),
+            Ok(Message::Ping(_) | Message::Pong(_)) => Ok(Frame::Control),
+            Ok(Message::Frame(_)) => Ok(Frame::Timeout),
             Err(tungstenite::Error::Io(e))
                 if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
             {

@@ -355,20 +355,19 @@ fn busy_sessions(pid: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn a_session_cut_during_the_first_run_is_opened_again_as_a_browser_would() {
-    let test = "a_session_cut_during_the_first_run_is_opened_again_as_a_browser_would";
-    if !needs(test, &[Need::Engine, Need::PythonImages]) {
-        return;
-    }
-    let s = app("streamlit");
-    let out = init(&s);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let tag = format!("{}:t", unique("azdeploy-e2e-py-cut"));
-    let _images = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
-    let out = build(&s, "linux/amd64", &tag, &[]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    // A first run of 15 s, so the session is open long enough to be cut.
+/// How a test cuts a session's connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cut {
+    /// The server's side destroyed (`ss -K`): the kernel resets the connection, as when
+    /// Streamlit drops a session whose pong came late.
+    Reset,
+    /// Every packet of it dropped in the container (iptables): a connection gone without a word.
+    Silent,
+}
+
+/// `test-local --check` of `tag` with a 15 s first run, its session cut `how` once it is open;
+/// what test-local printed on stderr, once it succeeded.
+fn check_with_a_cut_session(s: &Sandbox, tag: &str, how: Cut) -> String {
     let mut child = s
         .real_docker_std()
         .env("AZDEPLOY_PYTHON", python())
@@ -378,7 +377,7 @@ fn a_session_cut_during_the_first_run_is_opened_again_as_a_browser_would() {
             "120",
             "--env",
             "AZDEPLOY_SAMPLE_BLOCK_S=15",
-            &tag,
+            tag,
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -391,11 +390,11 @@ fn a_session_cut_during_the_first_run_is_opened_again_as_a_browser_would() {
     };
     let mut id = String::new();
     wait_for(120, || {
-        id = project_containers(&s).pop().unwrap_or_default();
+        id = project_containers(s).pop().unwrap_or_default();
         !id.is_empty() || child.try_wait().unwrap().is_some()
     });
     if id.is_empty() {
-        panic!("no container appeared:\n{}", said(child));
+        panic!("{how:?}: no container appeared:\n{}", said(child));
     }
     let inspect = std::process::Command::new("docker")
         .args(["inspect", "-f", "{{.State.Pid}}", &id])
@@ -413,28 +412,70 @@ fn a_session_cut_during_the_first_run_is_opened_again_as_a_browser_would() {
         cut.is_some() || child.try_wait().unwrap().is_some()
     });
     let Some((peer, line)) = cut else {
-        panic!("no open session to cut:\n{}", said(child));
+        panic!("{how:?}: no open session to cut:\n{}", said(child));
     };
-    // The server's side of the session is destroyed (the kernel resets the connection), as a
-    // Streamlit that drops a session whose pong came late, or a network that breaks, would.
-    let kill = std::process::Command::new("nsenter")
-        .args(["-t", &pid, "-n", "ss", "-K", "state", "established"])
-        .arg(format!("( sport = :8501 and dport = :{peer} )"))
-        .output()
-        .unwrap();
-    assert!(kill.status.success(), "ss -K: {}", stderr_of(&kill));
+    // In the container's network namespace (gone with the container, rules and all).
+    let in_container = |args: &[String]| {
+        let out = std::process::Command::new("nsenter")
+            .args(["-t", &pid, "-n"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+    };
+    let words = |t: String| t.split(' ').map(String::from).collect::<Vec<_>>();
+    match how {
+        Cut::Reset => in_container(&[
+            "ss".into(),
+            "-K".into(),
+            "state".into(),
+            "established".into(),
+            format!("( sport = :8501 and dport = :{peer} )"),
+        ]),
+        Cut::Silent => {
+            in_container(&words(format!(
+                "iptables -I INPUT -p tcp --dport 8501 --sport {peer} -j DROP"
+            )));
+            in_container(&words(format!(
+                "iptables -I OUTPUT -p tcp --sport 8501 --dport {peer} -j DROP"
+            )));
+        }
+    }
     let out = child.wait_with_output().unwrap();
     let err = stderr_of(&out);
-    assert!(out.status.success(), "cut {line}\n{err}");
+    assert!(out.status.success(), "{how:?}: cut {line}\n{err}");
     assert!(
         err.contains("note: 1 session(s) ended before the first run did ("),
-        "cut {line}\n{err}"
+        "{how:?}: cut {line}\n{err}"
     );
     assert!(err.contains("first run "), "{err}");
     assert_eq!(
-        project_containers(&s),
+        project_containers(s),
         Vec::<String>::new(),
-        "the check left its container"
+        "{how:?}: the check left its container"
+    );
+    err
+}
+
+#[test]
+fn a_session_cut_during_the_first_run_is_opened_again_as_a_browser_would() {
+    let test = "a_session_cut_during_the_first_run_is_opened_again_as_a_browser_would";
+    if !needs(test, &[Need::Engine, Need::PythonImages]) {
+        return;
+    }
+    let s = app("streamlit");
+    let out = init(&s);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let tag = format!("{}:t", unique("azdeploy-e2e-py-cut"));
+    let _images = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
+    let out = build(&s, "linux/amd64", &tag, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    check_with_a_cut_session(&s, &tag, Cut::Reset);
+    // Nothing comes, not even a close: our ping finds the session gone.
+    let err = check_with_a_cut_session(&s, &tag, Cut::Silent);
+    assert!(
+        err.contains(" s, and no answer to a ping (a connection gone without a close)"),
+        "{err}"
     );
 }
 
