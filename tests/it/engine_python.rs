@@ -444,8 +444,10 @@ fn check_with_a_cut_session(s: &Sandbox, tag: &str, how: Cut) -> String {
     let out = child.wait_with_output().unwrap();
     let err = stderr_of(&out);
     assert!(out.status.success(), "{how:?}: cut {line}\n{err}");
+    // Ours and, on a loaded machine, more: Streamlit drops a session whose pong is late.
     assert!(
-        err.contains("note: 1 session(s) ended before the first run did ("),
+        err.lines().any(|l| l.starts_with("note: ")
+            && l.contains(" session(s) ended before the first run did (")),
         "{how:?}: cut {line}\n{err}"
     );
     assert!(err.contains("first run "), "{err}");
