@@ -323,8 +323,31 @@ fn acr_login_runs_docker_login_and_a_real_push_goes_through_the_login_server() {
             })
             .count()
     };
+    // Each of the two blobs (config, layer) uploaded, or mounted from a repository an earlier
+    // push of the same busybox layer to this host made; then the manifest.
+    let mounted = reqs
+        .iter()
+        .filter(|r| {
+            r["method"] == "POST"
+                && r["query"]["mount"].is_string()
+                && r["path"] == format!("/v2/{repo}/blobs/uploads/").as_str()
+        })
+        .count();
+    let uploaded = reqs
+        .iter()
+        .filter(|r| {
+            r["method"] == "PUT"
+                && r["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("/v2/{repo}/blobs/uploads/"))
+        })
+        .count();
+    let manifest = reqs
+        .iter()
+        .any(|r| r["method"] == "PUT" && r["path"] == format!("/v2/{repo}/manifests/v1").as_str());
     assert!(
-        v2("PUT") >= 3 && v2("PATCH") >= 1 && v2("HEAD") >= 1,
+        uploaded + mounted >= 2 && manifest && v2("HEAD") >= 1,
         "{reqs:?}"
     );
 

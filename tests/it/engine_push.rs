@@ -311,11 +311,12 @@ fn a_registry_cache_warms_a_cold_build() {
         .unwrap();
     assert!(login.status.success(), "{}", stderr_of(&login));
     std::fs::copy(crate::engine::busybox("amd64"), s.path("work/busybox")).unwrap();
+    let name = crate::engine::unique("azdeploy-e2e-cache");
+    // The RUN step names the test, so its build cache can be told from other tests'.
     s.write(
         "work/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox sleep 1; echo built > /built\"]\nEXPOSE 8501\n",
+        &format!("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox sleep 1; echo built {name} > /built\"]\nEXPOSE 8501\n"),
     );
-    let name = crate::engine::unique("azdeploy-e2e-cache");
     let image = format!("{registry}/{name}");
     s.write("work/azdeploy.json", &format!(r#"{{"image": "{name}", "azure": {{"registry": "{registry}"}}, "build": {{"cache": "registry"}}}}"#));
     let _images = Images(vec![
@@ -353,11 +354,40 @@ fn a_registry_cache_warms_a_cold_build() {
             &format!("{image}:latest"),
         ])
         .output();
-    let prune = std::process::Command::new("docker")
-        .args(["builder", "prune", "--all", "--force"])
+    // This build's cache records alone, by id: pruning all of it races the builds other tests
+    // run meanwhile (moby/moby#39547 — here a tag vanished right after its build).
+    let du = std::process::Command::new("docker")
+        .args(["buildx", "du", "--verbose"])
         .output()
         .unwrap();
-    assert!(prune.status.success(), "{}", stderr_of(&prune));
+    assert!(du.status.success(), "{}", stderr_of(&du));
+    let records = stdout_of(&du);
+    let ids: Vec<&str> = records
+        .split("\n\n")
+        .filter(|r| r.contains(&format!("echo built {name} ")))
+        .filter_map(|r| r.lines().find_map(|l| l.strip_prefix("ID:")))
+        .map(str::trim)
+        .collect();
+    assert!(
+        !ids.is_empty(),
+        "no cache record of the RUN step:\n{records}"
+    );
+    for id in ids {
+        let prune = std::process::Command::new("docker")
+            .args(["builder", "prune", "--all", "--force", "--filter"])
+            .arg(format!("id={id}"))
+            .output()
+            .unwrap();
+        assert!(prune.status.success(), "{}", stderr_of(&prune));
+    }
+    let du = std::process::Command::new("docker")
+        .args(["buildx", "du", "--verbose"])
+        .output()
+        .unwrap();
+    assert!(
+        !stdout_of(&du).contains(&format!("echo built {name} ")),
+        "the RUN step is still cached here, so CACHED would prove nothing"
+    );
     let out = s
         .real_docker()
         .env("BUILDKIT_PROGRESS", "plain")
