@@ -41,7 +41,7 @@ pub fn for_azure_or_login(
             let host = image.host.as_deref().unwrap_or("docker.io");
             return Err(Error::failed(
                 format!(
-                    "the architecture gate cannot read {image} from its registry, so nothing was deployed\n  {}",
+                    "the architecture gate cannot read {image} from its registry, so it does not go to Azure\n  {}",
                     e.to_string().replace('\n', "\n  ")
                 ),
                 format!("log in to {host} here (`docker login {host}`; for ACR `az acr login --name <acr>`) so the image can be checked before Azure runs it"),
