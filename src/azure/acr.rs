@@ -77,11 +77,7 @@ pub fn wants_token(ctx: &Ctx, asked: bool) -> bool {
 /// `push` makes and one more read: a deploy right after `build --remote acr`, or after docker's
 /// ACR token expired, needs no `az acr login` by hand. Any other registry keeps its hint.
 pub fn admit(ctx: &Ctx, image: &ImageRef, settings: &Settings) -> Result<(), Error> {
-    let registry = settings
-        .registry
-        .value
-        .as_ref()
-        .map(|r| Registry::parse(&r.0));
+    let registry = Registry::configured(settings);
     let Some(registry @ Registry::Acr(_)) = registry.as_ref() else {
         return admit::for_azure(ctx, image);
     };

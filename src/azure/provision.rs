@@ -80,7 +80,7 @@ pub struct Names {
 impl Names {
     /// From the settings, when the registry is an ACR (a name, or `<name>.azurecr.io`).
     pub fn from_settings(settings: &Settings, t: &AppTarget) -> Option<Names> {
-        let registry = match Registry::parse(&settings.registry.value.as_ref()?.0) {
+        let registry = match Registry::configured(settings)? {
             Registry::Acr(name) => name,
             Registry::Host(h) => h.strip_suffix(".azurecr.io")?.to_string(),
         };

@@ -306,12 +306,7 @@ fn diagnose_failed_build(ctx: &Ctx, spec: &BuildSpec, e: Error) -> Error {
 /// `deploy`.
 fn remote(ctx: &Ctx, settings: &Settings, tag: &str, dockerfile_text: &str) -> Result<(), Error> {
     let target = &settings.platform.value;
-    let registry = match settings
-        .registry
-        .value
-        .as_ref()
-        .map(|r| Registry::parse(&r.0))
-    {
+    let registry = match Registry::configured(settings) {
         Some(Registry::Acr(name)) => name,
         Some(Registry::Host(h)) => {
             return Err(Error::usage(
@@ -467,12 +462,7 @@ fn registry_cache(
     settings: &Settings,
     builder: Option<&str>,
 ) -> Result<(Vec<String>, Vec<String>), Error> {
-    let Some(registry) = settings
-        .registry
-        .value
-        .as_ref()
-        .map(|r| Registry::parse(&r.0))
-    else {
+    let Some(registry) = Registry::configured(settings) else {
         return Err(Error::usage(
             "--cache registry needs the registry that holds the cache",
             "set \"azure\": {\"registry\": …} in azdeploy.json (or AZDEPLOY_REGISTRY)",

@@ -35,12 +35,7 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Result<(), Error> {
         ..Default::default()
     })?;
     let target = push_target(ctx, args, &settings)?;
-    let Some(registry) = settings
-        .registry
-        .value
-        .as_ref()
-        .map(|r| Registry::parse(&r.0))
-    else {
+    let Some(registry) = Registry::configured(&settings) else {
         return Err(Error::usage(
             "no registry to push to",
             "pass --registry <acr name or host>, or set \"azure\": {\"registry\": …} in azdeploy.json",

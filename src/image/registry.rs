@@ -4,7 +4,7 @@
 //!
 //! May import: `image::reference`, `image::gate`, `engine`, `ctx`, `config`, `process`, `report`.
 
-use crate::config::Platform;
+use crate::config::{Platform, Settings};
 use crate::ctx::Ctx;
 use crate::engine::docker::{self, Pushed, RawManifest};
 use crate::image::reference::{is_registry_host, ImageRef};
@@ -18,6 +18,15 @@ pub enum Registry {
 }
 
 impl Registry {
+    /// The configured `azure.registry`, if any.
+    pub fn configured(settings: &Settings) -> Option<Registry> {
+        settings
+            .registry
+            .value
+            .as_ref()
+            .map(|r| Registry::parse(&r.0))
+    }
+
     /// A registry host (`myacr.azurecr.io`, `localhost:5000`) by docker's rule; anything else
     /// is an ACR name.
     pub fn parse(s: &str) -> Registry {

@@ -301,12 +301,12 @@ const SESSIONS: usize = 5;
 /// (a proxy on the way that only half-closes, a network that drops it); Streamlit 1.40 pings
 /// every second, 1.67 every 30 s, and answers our pings in between.
 #[derive(Debug, Clone, Copy)]
-pub struct Liveness {
-    pub ping_after: Duration,
-    pub dead_after: Duration,
+struct Liveness {
+    ping_after: Duration,
+    dead_after: Duration,
 }
 
-pub const LIVENESS: Liveness = Liveness {
+const LIVENESS: Liveness = Liveness {
     ping_after: Duration::from_secs(5),
     dead_after: Duration::from_secs(10),
 };
