@@ -356,12 +356,15 @@ fn a_registry_cache_warms_a_cold_build() {
         .output();
     // This build's cache records alone, by id: pruning all of it races the builds other tests
     // run meanwhile (moby/moby#39547 — here a tag vanished right after its build).
-    let du = std::process::Command::new("docker")
-        .args(["buildx", "du", "--verbose"])
-        .output()
-        .unwrap();
-    assert!(du.status.success(), "{}", stderr_of(&du));
-    let records = stdout_of(&du);
+    let cache_records = || {
+        let du = std::process::Command::new("docker")
+            .args(["buildx", "du", "--verbose"])
+            .output()
+            .unwrap();
+        assert!(du.status.success(), "{}", stderr_of(&du));
+        stdout_of(&du)
+    };
+    let records = cache_records();
     let ids: Vec<&str> = records
         .split("\n\n")
         .filter(|r| r.contains(&format!("echo built {name} ")))
@@ -380,12 +383,8 @@ fn a_registry_cache_warms_a_cold_build() {
             .unwrap();
         assert!(prune.status.success(), "{}", stderr_of(&prune));
     }
-    let du = std::process::Command::new("docker")
-        .args(["buildx", "du", "--verbose"])
-        .output()
-        .unwrap();
     assert!(
-        !stdout_of(&du).contains(&format!("echo built {name} ")),
+        !cache_records().contains(&format!("echo built {name} ")),
         "the RUN step is still cached here, so CACHED would prove nothing"
     );
     let out = s

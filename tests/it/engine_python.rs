@@ -55,6 +55,16 @@ pub(crate) fn build(s: &Sandbox, platform: &str, tag: &str, extra: &[&str]) -> O
     plugin(s, &args)
 }
 
+/// `<prefix>-…:t` built for linux/amd64 from the sandbox's app (the build must pass); its tags
+/// go when the guard drops.
+fn built_amd64(s: &Sandbox, prefix: &str) -> (String, Images) {
+    let tag = format!("{}:t", unique(prefix));
+    let images = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
+    let out = build(s, "linux/amd64", &tag, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    (tag, images)
+}
+
 /// `test-local --check --json` of `image`; the parsed report (or the failure's stderr).
 pub(crate) fn check(s: &Sandbox, image: &str, platform: &str) -> Result<serde_json::Value, String> {
     check_with(s, image, platform, &[])
@@ -270,10 +280,7 @@ fn a_streamlit_script_that_fails_on_its_first_run_fails_the_check() {
     let s = app("streamlit-broken");
     let out = init(&s);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let tag = format!("{}:t", unique("azdeploy-e2e-py-broken"));
-    let _images = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
-    let out = build(&s, "linux/amd64", &tag, &[]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (tag, _images) = built_amd64(&s, "azdeploy-e2e-py-broken");
     let err = check(&s, &tag, "linux/amd64").unwrap_err();
     for line in [
         "ModuleNotFoundError: No module named 'azdeploy_module_that_is_not_installed'",
@@ -297,10 +304,7 @@ fn a_streamlit_script_that_never_ends_its_first_run_is_reported_with_its_log() {
     let s = app("streamlit");
     let out = init(&s);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let tag = format!("{}:t", unique("azdeploy-e2e-py-block"));
-    let _images = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
-    let out = build(&s, "linux/amd64", &tag, &[]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (tag, _images) = built_amd64(&s, "azdeploy-e2e-py-block");
     let err = check_with(
         &s,
         &tag,
@@ -468,10 +472,7 @@ fn a_session_cut_during_the_first_run_is_opened_again_as_a_browser_would() {
     let s = app("streamlit");
     let out = init(&s);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let tag = format!("{}:t", unique("azdeploy-e2e-py-cut"));
-    let _images = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
-    let out = build(&s, "linux/amd64", &tag, &[]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (tag, _images) = built_amd64(&s, "azdeploy-e2e-py-cut");
     check_with_a_cut_session(&s, &tag, Cut::Reset);
     // Nothing comes, not even a close: our ping finds the session gone.
     let err = check_with_a_cut_session(&s, &tag, Cut::Silent);
@@ -493,10 +494,7 @@ fn flask_and_a_requirement_without_wheels_build_and_answer() {
     let s = app("flask");
     let out = init(&s);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let tag = format!("{}:t", unique("azdeploy-e2e-py-flask"));
-    let _flask = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
-    let out = build(&s, "linux/amd64", &tag, &[]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (tag, _flask) = built_amd64(&s, "azdeploy-e2e-py-flask");
     let report = check(&s, &tag, "linux/amd64").unwrap();
     assert!(
         report["health_url"].as_str().unwrap().ends_with('/'),
@@ -520,10 +518,7 @@ http.server.ThreadingHTTPServer(('0.0.0.0', 8501), http.server.SimpleHTTPRequest
         "{}",
         stderr_of(&out)
     );
-    let tag = format!("{}:t", unique("azdeploy-e2e-py-bare"));
-    let _bare = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
-    let out = build(&s, "linux/amd64", &tag, &[]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (tag, _bare) = built_amd64(&s, "azdeploy-e2e-py-bare");
     check(&s, &tag, "linux/amd64").unwrap();
 
     // netifaces has no wheel: the Dockerfile compiles in the target's stage and says why.
@@ -535,10 +530,7 @@ http.server.ThreadingHTTPServer(('0.0.0.0', 8501), http.server.SimpleHTTPRequest
         dockerfile.contains("netifaces") && dockerfile.contains("build-essential"),
         "{dockerfile}"
     );
-    let tag = format!("{}:t", unique("azdeploy-e2e-py-compiled"));
-    let _compiled = Images(vec![tag.clone(), tag.replace(":t", ":latest")]);
-    let out = build(&s, "linux/amd64", &tag, &[]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (tag, _compiled) = built_amd64(&s, "azdeploy-e2e-py-compiled");
     let ext = python_in(
         &tag,
         "linux/amd64",
